@@ -1,0 +1,24 @@
+"""Checks at the public boundary. Every message names who complains, what was expected, what came, the fix."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+__all__ = ["reject_unknown_options", "shape_str"]
+
+
+def shape_str(shape: Iterable[int]) -> str:
+    return "(" + ", ".join(str(int(s)) for s in shape) + ")"
+
+
+def reject_unknown_options(owner: str, unknown: dict, known: Iterable[str]) -> None:
+    """Raise TypeError for keyword arguments `owner` does not take, suggesting the closest known one."""
+    if not unknown:
+        return
+    known = sorted(known)
+    parts = []
+    for name in unknown:
+        close = difflib.get_close_matches(name, known, n=1)
+        parts.append(f"{name!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+    raise TypeError(f"{owner}: unknown option {', '.join(parts)}; known options: {', '.join(known)}")

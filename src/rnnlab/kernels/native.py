@@ -1,0 +1,62 @@
+"""The native backend: torch's own fused RNN kernels (oneDNN on the CPU for the LSTM, cuDNN on CUDA).
+
+Serves what torch.nn.RNN/LSTM/GRU serve: the plain cells, with or without bias, LSTM projections,
+`lengths` (through a packed sequence). No variant, no recording: these kernels expose neither.
+
+`train` is passed as "gradients are being recorded", not as the module's training flag: with dropout 0
+inside a single layer-direction it changes no number, and it keeps cuDNN's workspace so that backward
+also works for a module in eval mode.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, _VF
+from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
+
+from .registry import Backend, RunOptions, register
+
+__all__ = ["run_native"]
+
+_KERNELS = {"lstm": _VF.lstm, "gru": _VF.gru, "rnn_tanh": _VF.rnn_tanh, "rnn_relu": _VF.rnn_relu}
+
+
+def run_native(x: Tensor, params: dict[str, Tensor], h0, lengths: Tensor | None, options: RunOptions):
+    cfg = options.cell
+    kernel = _KERNELS[cfg.family]
+    names = ["weight_ih", "weight_hh"] + (["bias_ih", "bias_hh"] if cfg.bias else [])
+    if cfg.proj_size > 0:
+        names.append("weight_hr")
+    flat = [params[n] for n in names]
+    train = torch.is_grad_enabled()
+    hx = tuple(s.unsqueeze(0) for s in h0) if cfg.is_lstm else h0.unsqueeze(0)  # (1, B, n): one layer
+
+    if lengths is None:
+        out = kernel(x, hx, flat, cfg.bias, 1, 0.0, train, False, False)
+        y, h_n = out[0], out[1:]
+    else:
+        packed = pack_padded_sequence(x, lengths.cpu(), enforce_sorted=False)
+        order, undo = packed.sorted_indices, packed.unsorted_indices
+        hx = tuple(s.index_select(1, order) for s in hx) if cfg.is_lstm else hx.index_select(1, order)
+        out = kernel(packed.data, packed.batch_sizes, hx, flat, cfg.bias, 1, 0.0, train, False)
+        y_packed = PackedSequence(out[0], packed.batch_sizes, order, undo)
+        y = pad_packed_sequence(y_packed, total_length=x.shape[0])[0]
+        h_n = tuple(s.index_select(1, undo) for s in out[1:])
+    h_n = (h_n[0][0], h_n[1][0]) if cfg.is_lstm else h_n[0][0]
+    return y, h_n, None
+
+
+def _supports(options: RunOptions, device: torch.device) -> tuple[bool, str]:
+    cfg = options.cell
+    if cfg.variants:
+        return False, f"torch's kernels have no {' / '.join(cfg.variants)}"
+    if options.recording:
+        return False, "torch's kernels do not expose gates or per-step states (recording was asked for)"
+    where = "cuDNN" if device.type == "cuda" else f"torch's {device.type} kernel"
+    return True, f"plain {cfg.family} runs in torch's own fused RNN op ({where})"
+
+
+register(
+    Backend("native", run_native, _supports, "torch's fused kernels (oneDNN/cuDNN); plain cells only"),
+    auto_rank=0,
+)

@@ -1,0 +1,40 @@
+"""What each backend can serve here, and why not: the text behind `rnnlab.backend_report()`."""
+
+from __future__ import annotations
+
+import torch
+
+from ..cells.config import CellConfig
+from .registry import AUTO_ORDER, RunOptions, _BACKENDS
+
+__all__ = ["backend_report"]
+
+_PROBES = {
+    "LSTM": RunOptions(CellConfig("lstm", 8, 8)),
+    "LSTM proj_size": RunOptions(CellConfig("lstm", 8, 8, proj_size=4)),
+    "LSTM peephole+coupled+layer_norm": RunOptions(
+        CellConfig("lstm", 8, 8, peephole=True, coupled=True, layer_norm=True)
+    ),
+    "GRU": RunOptions(CellConfig("gru", 8, 8)),
+    "GRU layer_norm": RunOptions(CellConfig("gru", 8, 8, layer_norm=True)),
+    "RNN tanh": RunOptions(CellConfig("rnn_tanh", 8, 8)),
+    "LSTM with record_gates": RunOptions(CellConfig("lstm", 8, 8), record_gates=True),
+}
+
+
+def backend_report(device=None) -> str:
+    """A table: for each configuration, the backend "auto" picks on `device` and why; then every backend."""
+    device = torch.device(device or "cpu")
+    lines = [f"torch {torch.__version__}, device {device}; auto order: {', '.join(AUTO_ORDER)}", ""]
+    for label, options in _PROBES.items():
+        verdicts = []
+        chosen = None
+        for name in AUTO_ORDER:
+            ok, reason = _BACKENDS[name].supports(options, device)
+            chosen = chosen or (name if ok else None)
+            verdicts.append(f"    {name:<10} {'yes' if ok else 'no '}  {reason}")
+        lines.append(f"{label}: auto -> {chosen}")
+        lines.extend(verdicts)
+    lines.append("")
+    lines.extend(f"{b.name:<10} {b.summary}" for b in _BACKENDS.values())
+    return "\n".join(lines)

@@ -1,0 +1,320 @@
+"""The recurrent layer: parameters under torch's names, directions and stacking around one backend call.
+
+    for layer l in 0..L-1:
+        for direction d in (forward[, reverse]):
+            x_d = x_l, or x_l reversed within each sequence's length (padding stays at the end)
+            y_d, state_d, trace_d = backend.run(x_d, params[l, d], h0[l, d], lengths, options)
+        x_{l+1} = dropout(concat(y_forward, reversed(y_reverse)))      (dropout between layers only)
+
+Time-major (T, B, I) inside; `batch_first`, unbatched 2-D input and PackedSequence are converted at the
+boundary. State layout as torch.nn: h (L*D, B, R), c (L*D, B, H), row l*D + d.
+"""
+
+from __future__ import annotations
+
+import numbers
+import warnings
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
+
+from .._validate import reject_unknown_options, shape_str
+from ..cells.config import CellConfig, check_config
+from ..cells.initialize import INIT_SCHEMES, init_parameters_
+from ..kernels import registry
+from ..kernels.registry import BackendChoice, RunOptions
+from ..trace import DirectionTrace, Trace
+from .sequence import check_lengths, reverse_index, reverse_time
+
+__all__ = ["RecurrentBase"]
+
+_LAYER_OPTIONS = [
+    "input_size", "hidden_size", "num_layers", "bias", "batch_first", "dropout", "bidirectional",
+    "proj_size", "device", "dtype", "peephole", "coupled", "layer_norm", "init", "backend",
+]
+
+
+class RecurrentBase(nn.Module):
+    """Shared by rnnlab.RNN, LSTM and GRU; see their docstrings for the public arguments."""
+
+    def __init__(
+        self,
+        family: str,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        proj_size: int = 0,
+        device=None,
+        dtype=None,
+        *,
+        peephole: bool = False,
+        coupled: bool = False,
+        layer_norm: bool = False,
+        init: str = "torch",
+        backend: str = "auto",
+        unknown: dict | None = None,
+        known_options: list[str] | None = None,
+    ) -> None:
+        super().__init__()
+        owner = type(self).__name__
+        reject_unknown_options(owner, unknown or {}, known_options or _LAYER_OPTIONS)
+        if not isinstance(num_layers, int) or isinstance(num_layers, bool) or num_layers < 1:
+            raise ValueError(f"{owner}: num_layers must be an int >= 1, got {num_layers!r}")
+        if not isinstance(dropout, numbers.Number) or isinstance(dropout, bool) or not 0 <= dropout <= 1:
+            raise ValueError(
+                f"{owner}: dropout must be a probability in [0, 1] (applied between layers), got {dropout!r}"
+            )
+        for name, value in (("batch_first", batch_first), ("bidirectional", bidirectional)):
+            if not isinstance(value, bool):
+                raise TypeError(f"{owner}: {name} must be True or False, got {value!r}")
+        if init not in INIT_SCHEMES:
+            raise ValueError(f"{owner}: unknown init {init!r}; expected one of {INIT_SCHEMES}")
+        if dropout > 0 and num_layers == 1:
+            warnings.warn(
+                f"{owner}: dropout={dropout} is applied between layers only, so it does nothing with "
+                f"num_layers=1; use num_layers > 1 or apply dropout to the output yourself",
+                stacklevel=3,
+            )
+
+        self.mode = {"lstm": "LSTM", "gru": "GRU", "rnn_tanh": "RNN_TANH", "rnn_relu": "RNN_RELU"}[family]
+        self.input_size = input_size
+        self.hidden_size = hidden_size
+        self.num_layers = num_layers
+        self.bias = bias
+        self.batch_first = batch_first
+        self.dropout = float(dropout)
+        self.bidirectional = bidirectional
+        self.proj_size = proj_size
+        self.peephole = peephole
+        self.coupled = coupled
+        self.layer_norm = layer_norm
+        self.init = init
+
+        first = CellConfig(family, input_size, hidden_size, bias, proj_size, peephole, coupled, layer_norm)
+        check_config(first, owner)
+        D = 2 if bidirectional else 1
+        upper = CellConfig(family, D * first.state_size, hidden_size, bias, proj_size, peephole, coupled, layer_norm)
+        self._cells = [first] + [upper] * (num_layers - 1)  # per layer: input size differs
+
+        # Parameters under torch's names: <role>_l<layer>[_reverse]; roles are the cell's parameter names.
+        self._roles: list[dict[str, str]] = []  # per (layer, direction), index l*D + d: role -> attribute
+        self._flat_weights_names: list[str] = []
+        self._all_weights: list[list[str]] = []
+        for layer, cfg in enumerate(self._cells):
+            for direction in range(D):
+                suffix = "_reverse" if direction == 1 else ""
+                roles = {}
+                for role, shape in cfg.param_shapes().items():
+                    name = f"{role}_l{layer}{suffix}"
+                    setattr(self, name, nn.Parameter(torch.empty(shape, device=device, dtype=dtype)))
+                    roles[role] = name
+                self._roles.append(roles)
+                self._flat_weights_names.extend(roles.values())
+                self._all_weights.append(list(roles.values()))
+        self.reset_parameters()
+
+        registry.check_name(owner, backend)
+        self.backend = backend
+        if backend != "auto":  # fail at construction, not at the first forward
+            registry.choose(owner, backend, RunOptions(first), torch.device(device or "cpu"))
+
+    # ----- what torch.nn.RNNBase users reach for -------------------------------------------------------
+    @property
+    def num_directions(self) -> int:
+        return 2 if self.bidirectional else 1
+
+    @property
+    def cell_config(self) -> CellConfig:
+        """The CellConfig of layer 0 (higher layers differ only in input_size)."""
+        return self._cells[0]
+
+    @property
+    def all_weights(self) -> list[list[nn.Parameter]]:
+        return [[getattr(self, n) for n in names] for names in self._all_weights]
+
+    @property
+    def _flat_weights(self) -> list[nn.Parameter]:
+        return [getattr(self, n) for n in self._flat_weights_names]
+
+    def flatten_parameters(self) -> None:
+        """No-op, kept for code written for torch.nn (rnnlab keeps no flattened copy of the weights)."""
+
+    def reset_parameters(self) -> None:
+        for k, roles in enumerate(self._roles):
+            cfg = self._cells[k // self.num_directions]
+            init_parameters_({role: getattr(self, name) for role, name in roles.items()}, cfg, self.init)
+
+    def backend_for(
+        self, device=None, *, record_gates: bool = False, return_states: bool = False
+    ) -> BackendChoice:
+        """Which backend a forward on `device` (default: the parameters') would use, and why."""
+        device = torch.device(device) if device is not None else self.weight_ih_l0.device
+        options = RunOptions(self._cells[0], record_gates, return_states)
+        return registry.choose(type(self).__name__, self.backend, options, device)[1]
+
+    def extra_repr(self) -> str:
+        s = f"{self.input_size}, {self.hidden_size}"
+        if self.proj_size:
+            s += f", proj_size={self.proj_size}"
+        if self.num_layers != 1:
+            s += f", num_layers={self.num_layers}"
+        if self.mode == "RNN_RELU":
+            s += ", nonlinearity='relu'"
+        if not self.bias:
+            s += ", bias=False"
+        if self.batch_first:
+            s += ", batch_first=True"
+        if self.dropout:
+            s += f", dropout={self.dropout}"
+        if self.bidirectional:
+            s += ", bidirectional=True"
+        for name in self._cells[0].variants:
+            s += f", {name}=True"
+        if self.init != "torch":
+            s += f", init={self.init!r}"
+        if self.backend != "auto":
+            s += f", backend={self.backend!r}"
+        return s
+
+    # ----- forward -----------------------------------------------------------------------------------
+    def forward(self, input, hx=None, *, lengths=None, return_states: bool = False, record_gates: bool = False):
+        """Run the layer. Returns (output, h_n) — (output, (h_n, c_n)) for the LSTM — as torch.nn does,
+        plus a Trace as third element when return_states or record_gates is set."""
+        owner = type(self).__name__
+        x, lengths, batched, packed = self._to_time_major(owner, input, lengths)
+        T, B = x.shape[0], x.shape[1]
+        state0 = self._initial_states(owner, hx, x, B, batched)
+
+        options = RunOptions(self._cells[0], bool(record_gates), bool(return_states))
+        backend, _ = registry.choose(owner, self.backend, options, x.device)
+        D = self.num_directions
+        rev_index = reverse_index(lengths, T, x.device) if D == 2 else None
+
+        layer_input = x
+        finals: list = []
+        records: dict[tuple[int, int], DirectionTrace] = {}
+        for layer in range(self.num_layers):
+            options = RunOptions(self._cells[layer], options.record_gates, options.record_states)
+            outputs = []
+            for d in range(D):
+                k = layer * D + d
+                params = {role: getattr(self, name) for role, name in self._roles[k].items()}
+                xd = layer_input if d == 0 else reverse_time(layer_input, rev_index)
+                y, state, rec = backend.run(xd, params, state0[k], lengths, options)
+                if d == 1:
+                    y = reverse_time(y, rev_index)
+                    rec = rec.map(lambda t: reverse_time(t, rev_index)) if rec is not None else None
+                outputs.append(y)
+                finals.append(state)
+                if rec is not None:
+                    records[layer, d] = rec.map(lambda t: t.transpose(0, 1) if batched else t[:, 0])
+            layer_input = outputs[0] if D == 1 else torch.cat(outputs, dim=2)  # (T, B, D*R)
+            if self.dropout > 0 and self.training and layer < self.num_layers - 1:
+                layer_input = F.dropout(layer_input, self.dropout, True)
+        output = layer_input
+
+        if self.mode == "LSTM":
+            h_n = (torch.stack([s[0] for s in finals]), torch.stack([s[1] for s in finals]))
+        else:
+            h_n = torch.stack(finals)
+        if packed is not None:
+            output = _repack(output, lengths, packed)
+        elif not batched:
+            output = output[:, 0]
+            h_n = tuple(s[:, 0] for s in h_n) if self.mode == "LSTM" else h_n[:, 0]
+        elif self.batch_first:
+            output = output.transpose(0, 1)
+        if record_gates or return_states:
+            return output, h_n, Trace(records, self._cells[0].gate_names, lengths)
+        return output, h_n
+
+    def _to_time_major(self, owner: str, input, lengths):
+        """(x (T, B, I), lengths or None, batched, the PackedSequence or None) from what the user passed."""
+        if isinstance(input, PackedSequence):
+            if lengths is not None:
+                raise ValueError(f"{owner}: lengths= cannot be combined with a PackedSequence (it carries its own)")
+            x, lens = pad_packed_sequence(input)  # original batch order, (T, B, I)
+            self._check_features(owner, x, "a PackedSequence of (*, I={I})")
+            return x, lens.to(x.device), True, input
+        if not isinstance(input, Tensor):
+            raise TypeError(f"{owner}: expected input to be a Tensor or a PackedSequence, got {type(input).__name__}")
+        layout = "(B, T, I={I})" if self.batch_first else "(T, B, I={I})"
+        if input.dim() not in (2, 3):
+            raise ValueError(
+                f"{owner}: expected input of shape {layout.format(I=self.input_size)} or unbatched "
+                f"(T, I={self.input_size}), got {shape_str(input.shape)}"
+            )
+        batched = input.dim() == 3
+        self._check_features(owner, input, layout if batched else "unbatched (T, I={I})")
+        if not batched:
+            if lengths is not None:
+                raise ValueError(f"{owner}: lengths= needs batched input; unbatched input is one whole sequence")
+            return input.unsqueeze(1), None, False, None
+        x = input.transpose(0, 1) if self.batch_first else input
+        if lengths is not None:
+            lengths = check_lengths(owner, lengths, x.shape[1], x.shape[0], x.device)
+        return x, lengths, True, None
+
+    def _check_features(self, owner: str, x: Tensor, layout: str) -> None:
+        if x.shape[-1] != self.input_size:
+            raise ValueError(
+                f"{owner}: expected input of shape {layout.format(I=self.input_size)}, got {shape_str(x.shape)}; "
+                f"the last dimension must equal input_size={self.input_size}"
+            )
+        w = self.weight_ih_l0
+        if x.dtype != w.dtype:
+            raise ValueError(
+                f"{owner}: input dtype {x.dtype} does not match the weights' {w.dtype}; "
+                f"convert the input with .to({w.dtype}) or the module with .to({x.dtype})"
+            )
+        if x.device != w.device and not w.is_meta:
+            raise ValueError(
+                f"{owner}: input is on {x.device} but the weights are on {w.device}; move one with .to()"
+            )
+
+    def _initial_states(self, owner: str, hx, x: Tensor, B: int, batched: bool) -> list:
+        """Per layer-direction initial states, h (B, R) or (h, c), from the user's hx or zeros."""
+        LD, H, R = self.num_layers * self.num_directions, self.hidden_size, self._cells[0].state_size
+        is_lstm = self.mode == "LSTM"
+        sizes = {"h0": R, "c0": H} if is_lstm else {"h0": H}
+        if hx is None:
+            zeros = [x.new_zeros(LD, B, n) for n in sizes.values()]
+        else:
+            given = tuple(hx) if is_lstm and isinstance(hx, (tuple, list)) else (hx,)
+            if len(given) != len(sizes) or not all(isinstance(t, Tensor) for t in given):
+                want = "a tuple (h0, c0)" if is_lstm else "a Tensor h0"
+                raise TypeError(f"{owner}: expected hx to be {want} or None, got {type(hx).__name__}")
+            zeros = []
+            for (name, n), t in zip(sizes.items(), given):
+                want = (LD, B, n) if batched else (LD, n)
+                if tuple(t.shape) != want:
+                    layout = f"(L*D={LD}, B={B}, {n})" if batched else f"unbatched (L*D={LD}, {n})"
+                    raise ValueError(
+                        f"{owner}: expected {name} of shape {layout} (num_layers * directions, batch, "
+                        f"{'proj_size' if is_lstm and name == 'h0' and self.proj_size else 'hidden_size'}), "
+                        f"got {shape_str(t.shape)}"
+                    )
+                if t.dtype != x.dtype or t.device != x.device:
+                    raise ValueError(
+                        f"{owner}: {name} is {t.dtype} on {t.device} but the input is {x.dtype} on {x.device}; "
+                        f"convert it with .to(input)"
+                    )
+                zeros.append(t if batched else t.unsqueeze(1))
+        if is_lstm:
+            return [(zeros[0][k], zeros[1][k]) for k in range(LD)]
+        return [zeros[0][k] for k in range(LD)]
+
+
+def _repack(output: Tensor, lengths: Tensor, packed: PackedSequence) -> PackedSequence:
+    """Pack time-major output (T, B, n), in original batch order, like the input PackedSequence."""
+    order = packed.sorted_indices
+    if order is not None:
+        output, lengths = output.index_select(1, order), lengths.index_select(0, order)
+    data = pack_padded_sequence(output, lengths.cpu(), enforce_sorted=True).data
+    return PackedSequence(data, packed.batch_sizes, packed.sorted_indices, packed.unsorted_indices)

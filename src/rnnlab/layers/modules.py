@@ -1,0 +1,144 @@
+"""rnnlab.RNN, rnnlab.LSTM, rnnlab.GRU: drop-in for torch.nn's, plus variants, lengths= and recording.
+
+Same positional arguments, parameter names, outputs and final states as torch.nn.RNN/LSTM/GRU, so
+state dicts load both ways for every configuration torch has. What torch.nn cannot give:
+
+- `lengths=` (B,) valid lengths, a simple alternative to packing: padded outputs are zero, the final
+  state is each sequence's last valid step, the reverse direction starts at each sequence's own end;
+- the cell variants (keyword-only): `peephole`, `coupled`, `layer_norm` (see rnnlab.cells), in every
+  layer and direction, in any combination with `proj_size`;
+- recording that never changes the numbers: `record_gates=True` / `return_states=True` make forward
+  return a third value, a `rnnlab.Trace` with every gate and state, (B, T, H) per layer and direction;
+- `backend=`: "reference" (input projection for all steps in one matmul, then a loop over the cell's
+  step), "native" (torch's fused kernels: plain cells only, no recording), "auto" (default: the first of
+  rnnlab.kernels.AUTO_ORDER that can serve). `module.backend_for()` says which runs and why;
+- `init="orthogonal"`: orthogonal recurrent weights, Xavier input weights, forget-gate bias 1.
+
+Example:
+    >>> lstm = rnnlab.LSTM(8, 16, num_layers=2, batch_first=True, peephole=True)
+    >>> out, (h, c) = lstm(torch.randn(4, 10, 8), lengths=[10, 7, 3, 1])      # out (4, 10, 16)
+    >>> out, (h, c), trace = lstm(torch.randn(4, 10, 8), record_gates=True)
+    >>> trace[1, 0].gates["f"].shape                                             # (4, 10, 16)
+"""
+
+from __future__ import annotations
+
+from .base import _LAYER_OPTIONS, RecurrentBase
+
+__all__ = ["GRU", "LSTM", "RNN"]
+
+_NOT_LSTM = [o for o in _LAYER_OPTIONS if o not in ("peephole", "coupled")]
+
+
+class LSTM(RecurrentBase):
+    """Multi-layer LSTM, drop-in for torch.nn.LSTM. Gates i, f, g, o; states h, c.
+
+    LSTM(input_size, hidden_size, num_layers=1, bias=True, batch_first=False, dropout=0.0,
+         bidirectional=False, proj_size=0, device=None, dtype=None, *,
+         peephole=False, coupled=False, layer_norm=False, init="torch", backend="auto")
+
+    forward(input, (h0, c0)=None, *, lengths=None, return_states=False, record_gates=False)
+      input (T, B, I) | (B, T, I) with batch_first | unbatched (T, I) | PackedSequence
+      -> output (T, B, D*R), (h_n (L*D, B, R), c_n (L*D, B, H))  [, trace]      R = proj_size or H
+    """
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        proj_size: int = 0,
+        device=None,
+        dtype=None,
+        *,
+        peephole: bool = False,
+        coupled: bool = False,
+        layer_norm: bool = False,
+        init: str = "torch",
+        backend: str = "auto",
+        **unknown,
+    ) -> None:
+        super().__init__(
+            "lstm", input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
+            proj_size, device, dtype, peephole=peephole, coupled=coupled, layer_norm=layer_norm,
+            init=init, backend=backend, unknown=unknown,
+        )
+
+
+class GRU(RecurrentBase):
+    """Multi-layer GRU, drop-in for torch.nn.GRU. Gates r, z, n; state h.
+
+    GRU(input_size, hidden_size, num_layers=1, bias=True, batch_first=False, dropout=0.0,
+        bidirectional=False, device=None, dtype=None, *, layer_norm=False, init="torch", backend="auto")
+
+    forward(input, h0=None, *, lengths=None, return_states=False, record_gates=False)
+      -> output (T, B, D*H), h_n (L*D, B, H)  [, trace]
+    """
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        device=None,
+        dtype=None,
+        *,
+        layer_norm: bool = False,
+        proj_size: int = 0,
+        init: str = "torch",
+        backend: str = "auto",
+        **unknown,
+    ) -> None:
+        super().__init__(
+            "gru", input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
+            proj_size, device, dtype, layer_norm=layer_norm, init=init, backend=backend,
+            unknown=unknown, known_options=_NOT_LSTM,
+        )
+
+
+class RNN(RecurrentBase):
+    """Multi-layer Elman RNN, drop-in for torch.nn.RNN: h_t = tanh(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh).
+
+    RNN(input_size, hidden_size, num_layers=1, nonlinearity="tanh", bias=True, batch_first=False,
+        dropout=0.0, bidirectional=False, device=None, dtype=None, *, layer_norm=False, init="torch",
+        backend="auto")
+
+    forward(input, h0=None, *, lengths=None, return_states=False, record_gates=False)
+      -> output (T, B, D*H), h_n (L*D, B, H)  [, trace with states only: an RNN has no gates]
+    """
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        nonlinearity: str = "tanh",
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        device=None,
+        dtype=None,
+        *,
+        layer_norm: bool = False,
+        proj_size: int = 0,
+        init: str = "torch",
+        backend: str = "auto",
+        **unknown,
+    ) -> None:
+        if nonlinearity not in ("tanh", "relu"):
+            raise ValueError(f"RNN: nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
+        super().__init__(
+            f"rnn_{nonlinearity}", input_size, hidden_size, num_layers, bias, batch_first, dropout,
+            bidirectional, proj_size, device, dtype, layer_norm=layer_norm, init=init, backend=backend,
+            unknown=unknown, known_options=[*_NOT_LSTM, "nonlinearity"],
+        )
+        self.nonlinearity = nonlinearity
