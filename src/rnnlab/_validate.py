@@ -9,7 +9,8 @@ __all__ = ["reject_unknown_options", "shape_str"]
 
 
 def shape_str(shape: Iterable[int]) -> str:
-    return "(" + ", ".join(str(int(s)) for s in shape) + ")"
+    dims = [str(int(s)) for s in shape]
+    return "(" + ", ".join(dims) + ("," if len(dims) == 1 else "") + ")"
 
 
 def reject_unknown_options(owner: str, unknown: dict, known: Iterable[str]) -> None:

@@ -10,6 +10,8 @@ also works for a module in eval mode.
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 from torch import Tensor, _VF
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
@@ -32,7 +34,10 @@ def run_native(x: Tensor, params: dict[str, Tensor], h0, lengths: Tensor | None,
     hx = tuple(s.unsqueeze(0) for s in h0) if cfg.is_lstm else h0.unsqueeze(0)  # (1, B, n): one layer
 
     if lengths is None:
-        out = kernel(x, hx, flat, cfg.bias, 1, 0.0, train, False, False)
+        with warnings.catch_warnings():
+            # torch's notice that oneDNN lacks projections (it falls back by itself): nothing a user can act on
+            warnings.filterwarnings("ignore", message="LSTM with projections is not supported with oneDNN")
+            out = kernel(x, hx, flat, cfg.bias, 1, 0.0, train, False, False)
         y, h_n = out[0], out[1:]
     else:
         packed = pack_padded_sequence(x, lengths.cpu(), enforce_sorted=False)
