@@ -1,0 +1,148 @@
+"""What the fused Functions share: batch layout for lengths, per-step views, the double-backward route.
+
+Lengths. The backend sorts the batch by length, longest first (like a PackedSequence), so that at step t
+the sequences still running are the first bs[t] rows. Every step then works on row slices [:bs[t]]:
+finished sequences are neither computed nor changed, padded outputs stay at the buffers' zeros, and
+no masking op runs inside the loop.
+
+Double backward. The hand-derived backward works on detached buffers, so it is not itself differentiable.
+When autograd asks for a graph of the backward (`create_graph=True`), the Function instead recomputes
+the layer-direction with the reference backend (plain differentiable ops) and differentiates that: exact,
+to any order, and paid only by those who ask for it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from ...cells.config import LN_EPS
+
+__all__ = [
+    "Spec", "alloc", "double_backward", "final_rows", "inject_final", "input_backward", "input_forward",
+    "ln_backward", "ln_stats", "step_views",
+]
+
+
+@dataclass(frozen=True)
+class Spec:
+    """Non-tensor arguments of a fused Function.
+
+    names   parameter roles, in the order the tensors follow x and the initial state
+    bs      active rows per step (sorted batch) or None when every sequence spans all T steps
+    last    (B,) index of each sequence's last step (sorted batch), or None
+    record  return the gate activations and cell states (they are what backward saves anyway)
+    """
+
+    cfg: object
+    names: tuple[str, ...]
+    bs: tuple[int, ...] | None
+    last: Tensor | None
+    record: bool
+
+
+def step_views(buf: Tensor, bs) -> list[Tensor]:
+    """Per-step views of a time-major buffer, restricted to the rows active at each step."""
+    if bs is None:
+        return list(buf.unbind(0))
+    return [buf[t, :n] for t, n in enumerate(bs)]
+
+
+def alloc(bs, *shape, like: Tensor) -> Tensor:
+    """A buffer: zeros where padding must read as zero (lengths), else uninitialised (fully written)."""
+    if bs is None:
+        return like.new_empty(shape)
+    return like.new_zeros(shape)
+
+
+def final_rows(buf: Tensor, spec: Spec) -> Tensor:
+    """State after each sequence's last step from a (T+1, B, n) buffer whose row 0 is the initial state."""
+    if spec.last is None:
+        return buf[-1].clone()
+    return buf[spec.last + 1, torch.arange(buf.shape[1], device=buf.device)]
+
+
+def inject_final(grad_y: Tensor, grad_final: Tensor | None, spec: Spec) -> Tensor:
+    """Total gradient w.r.t. every output step: dL/dy_t plus dL/dh_n at each sequence's last step."""
+    dh = grad_y.clone()
+    if grad_final is not None:
+        if spec.last is None:
+            dh[-1] += grad_final
+        else:
+            dh[spec.last, torch.arange(dh.shape[1], device=dh.device)] += grad_final
+    return dh
+
+
+def double_backward(ctx, saved_inputs, n_state: int, grads_out: tuple):
+    """Gradients through the reference path, recorded so they can be differentiated again.
+
+    saved_inputs: the Function's tensor inputs as saved (x, initial state tensors, parameters)."""
+    from ..reference import run_reference  # local: the reference module registers a backend on import
+    from ..registry import RunOptions
+
+    spec: Spec = ctx.spec
+    x, *rest = saved_inputs
+    state, tensors = rest[:n_state], rest[n_state:]
+    params = dict(zip(spec.names, tensors))
+    lengths = None if spec.last is None else spec.last + 1
+    h0 = tuple(state) if n_state == 2 else state[0]
+    y, h_n, _ = run_reference(x, params, h0, lengths, RunOptions(spec.cfg))
+    outs = [y, *(h_n if n_state == 2 else (h_n,))]
+    pairs = [(o, g) for o, g in zip(outs, grads_out) if g is not None]
+    inputs = [x, *state, *tensors]
+    wanted = [t for t, need in zip(inputs, ctx.needs_input_grad[1:]) if need]
+    got = iter(torch.autograd.grad(
+        [o for o, _ in pairs], wanted, [g for _, g in pairs], create_graph=True, allow_unused=True
+    ))
+    return (None, *[next(got) if need else None for need in ctx.needs_input_grad[1:]])
+
+
+_ln_bwd = torch.ops.aten.native_layer_norm_backward
+
+
+def ln_stats(v: Tensor) -> tuple[Tensor, Tensor]:
+    """Mean and 1/std over the last dimension, as layer norm computes them (recomputed in backward)."""
+    var, mean = torch.var_mean(v, dim=-1, unbiased=False, keepdim=True)
+    return mean, (var + LN_EPS).rsqrt()
+
+
+def ln_backward(grad: Tensor, v: Tensor, mean: Tensor, rstd: Tensor, weight: Tensor) -> Tensor:
+    """d LN(v)*weight / dv applied to grad, over the last dimension."""
+    return _ln_bwd(grad, v, (v.shape[-1],), mean, rstd, weight, None, [True, False, False])[0]
+
+
+def input_forward(x: Tensor, p: dict[str, Tensor], cfg, fold_bias: Tensor | None = None) -> Tensor:
+    """a = W_ih x + b_ih for all steps in one matmul (T, B, G*H); layer_norm: LN(W_ih x) * g + b_ih.
+
+    fold_bias (the recurrent bias) is added here when the cell lets it commute to the input side."""
+    T, B, I = x.shape
+    W_ih, b = p["weight_ih"], p.get("bias_ih")
+    if cfg.layer_norm:
+        xw = x @ W_ih.t()
+        return F.layer_norm(xw, (xw.shape[-1],), p["ln_weight_ih"], b, LN_EPS)
+    if fold_bias is not None and b is not None:
+        b = b + fold_bias
+    if b is None:
+        return (x.reshape(T * B, I) @ W_ih.t()).view(T, B, -1)
+    return torch.addmm(b, x.reshape(T * B, I), W_ih.t()).view(T, B, -1)
+
+
+def input_backward(dA: Tensor, x: Tensor, p: dict[str, Tensor], cfg, need_x: bool) -> tuple[Tensor | None, dict]:
+    """From dL/da (T, B, G*H): dx and the gradients of weight_ih, bias_ih, ln_weight_ih (large matmuls/sums)."""
+    T, B, I = x.shape
+    W_ih = p["weight_ih"]
+    grads = {}
+    if "bias_ih" in p:
+        grads["bias_ih"] = dA.sum((0, 1))
+    if cfg.layer_norm:
+        xw = x @ W_ih.t()  # recomputed rather than kept: one matmul instead of (T, B, G*H) of memory
+        mean, rstd = ln_stats(xw)
+        grads["ln_weight_ih"] = (dA * ((xw - mean) * rstd)).sum((0, 1))
+        dA = ln_backward(dA, xw, mean, rstd, p["ln_weight_ih"])
+    dA2 = dA.reshape(T * B, -1)
+    grads["weight_ih"] = dA2.t() @ x.reshape(T * B, I)
+    dx = (dA2 @ W_ih).view(T, B, I) if need_x else None
+    return dx, grads

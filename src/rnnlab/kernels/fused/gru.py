@@ -1,0 +1,138 @@
+"""Fused GRU layer-direction: forward loop into preallocated buffers, hand-derived backward through time.
+
+Forward, per step t (a_t = W_ih x_t + b_ih precomputed for all t in one matmul):
+    b   = h_{t-1} W_hh^T + b_hh                 one addmm       (layer_norm: LN(h W_hh^T) + b_hh)
+    r, z = sigmoid(a_r + b_r, a_z + b_z)
+    n   = tanh(a_n + r b_n)
+    h_t = n + z (h_{t-1} - n)                   one lerp: (1 - z) n + z h_{t-1}
+
+Backward, per step in reverse, with dh = dL/dh_t:
+    da  = dh * [P_r, P_z, P_n]                  one broadcast multiply, factors precomputed:
+          P_n = (1 - z)(1 - n^2),  P_r = P_n b_n r (1 - r),  P_z = (h_{t-1} - n) z (1 - z)
+    db  = dh * [P_r, P_z, P_n r]                the recurrent part sees the reset after its matmul
+    dh_{t-1} += dh z + db W_hh                  one addcmul, one addmm
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from ...cells.config import LN_EPS
+from .common import (
+    Spec, alloc, double_backward, final_rows, inject_final, input_backward, input_forward, ln_backward,
+    ln_stats, step_views,
+)
+
+__all__ = ["GRUFunction"]
+
+
+class GRUFunction(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, spec: Spec, x: Tensor, h0: Tensor, *tensors: Tensor):
+        cfg, bs = spec.cfg, spec.bs
+        p = dict(zip(spec.names, tensors))
+        T, B, _ = x.shape
+        H, ln = cfg.hidden_size, cfg.layer_norm
+        W_hhT, b_hh = p["weight_hh"].t(), p.get("bias_hh")
+
+        A = input_forward(x, p, cfg)  # (T, B, 3H): all steps in one matmul
+        Z = alloc(bs, T, B, 3 * H, like=x)  # r | z | n activations
+        Bh = alloc(bs, T, B, 3 * H, like=x)  # recurrent part h_{t-1} W_hh^T + b_hh
+        Hs = alloc(bs, T + 1, B, H, like=x)
+        Hs[0] = h0
+        Rr = alloc(bs, T, B, 3 * H, like=x) if ln else None  # h W_hh^T before its layer norm
+
+        a_, b_, h_, hn_ = (step_views(v, bs) for v in (A, Bh, Hs[:-1], Hs[1:]))
+        arz_, brz_, zrz_ = (step_views(v[..., : 2 * H], bs) for v in (A, Bh, Z))
+        an_, bn_, n_ = (step_views(v[..., 2 * H :], bs) for v in (A, Bh, Z))
+        r_ = step_views(Z[..., :H], bs)
+        z_ = step_views(Z[..., H : 2 * H], bs)
+        rr_ = step_views(Rr, bs) if ln else None
+
+        for t in range(T):
+            if ln:
+                torch.mm(h_[t], W_hhT, out=rr_[t])
+                b_[t].copy_(F.layer_norm(rr_[t], (3 * H,), p["ln_weight_hh"], b_hh, LN_EPS))
+            elif b_hh is not None:
+                torch.addmm(b_hh, h_[t], W_hhT, out=b_[t])
+            else:
+                torch.mm(h_[t], W_hhT, out=b_[t])
+            torch.add(arz_[t], brz_[t], out=zrz_[t]).sigmoid_()  # r, z
+            torch.addcmul(an_[t], r_[t], bn_[t], out=n_[t]).tanh_()  # n = tanh(a_n + r b_n)
+            torch.lerp(n_[t], h_[t], z_[t], out=hn_[t])  # h_t = (1 - z) n + z h_{t-1}
+
+        ctx.spec = spec
+        ctx.n_inputs = 2 + len(tensors)
+        ctx.save_for_backward(x, h0, *tensors, Z, Bh, Hs, Rr)
+        Y, h_n = Hs[1:], final_rows(Hs, spec)
+        if not spec.record:
+            return Y, h_n
+        gates = Z.clone()
+        ctx.mark_non_differentiable(gates)
+        return Y, h_n, gates
+
+    @staticmethod
+    def backward(ctx, dY: Tensor, dh_n: Tensor, *_recorded):
+        saved = ctx.saved_tensors
+        n_in = ctx.n_inputs
+        if torch.is_grad_enabled():  # create_graph=True: differentiate the reference path instead
+            return double_backward(ctx, saved[:n_in], 1, (dY, dh_n))
+        spec: Spec = ctx.spec
+        cfg, bs = spec.cfg, spec.bs
+        x, h0, *tensors = saved[:n_in]
+        Z, Bh, Hs, Rr = saved[n_in:]
+        p = dict(zip(spec.names, tensors))
+        T, B, _ = x.shape
+        H, ln = cfg.hidden_size, cfg.layer_norm
+        W_hh = p["weight_hh"]
+
+        # ---- time-parallel factors ----
+        r, z, n = Z[..., :H], Z[..., H : 2 * H], Z[..., 2 * H :]
+        h_prev = Hs[:-1]
+        P_n = (1 - z) * (1 - n * n)
+        P_r = P_n * Bh[..., 2 * H :] * r * (1 - r)
+        P_z = (h_prev - n) * z * (1 - z)
+        P = torch.stack([P_r, P_z, P_n], dim=2)  # (T, B, 3, H): dh -> da
+        Q = torch.stack([P_r, P_z, P_n * r], dim=2)  # dh -> db
+        if ln:
+            mu, rs = ln_stats(Rr)
+
+        dA = alloc(bs, T, B, 3 * H, like=x)
+        dBh = alloc(bs, T, B, 3 * H, like=x)
+        dR = alloc(bs, T, B, 3 * H, like=x) if ln else None
+        DH = inject_final(dY, dh_n, spec)
+        dh_, P_, Q_, z_ = (step_views(v, bs) for v in (DH, P, Q, z))
+        da_ = step_views(dA.unflatten(-1, (3, H)), bs)
+        db3_ = step_views(dBh.unflatten(-1, (3, H)), bs)
+        db_ = step_views(dBh, bs)
+        dhp_ = [None] + [DH[t - 1, : (B if bs is None else bs[t])] for t in range(1, T)]
+        if ln:
+            rr_, mu_, rs_, dr_ = (step_views(v, bs) for v in (Rr, mu, rs, dR))
+
+        dh0 = h0.new_zeros(B, H) if ctx.needs_input_grad[2] else None
+        for t in range(T - 1, -1, -1):
+            dh = dh_[t]
+            dh3 = dh.unsqueeze(1)
+            torch.mul(P_[t], dh3, out=da_[t])
+            torch.mul(Q_[t], dh3, out=db3_[t])
+            if ln:
+                rec = ln_backward(db_[t], rr_[t], mu_[t], rs_[t], p["ln_weight_hh"])
+                dr_[t].copy_(rec)
+            else:
+                rec = db_[t]
+            target = dhp_[t] if t > 0 else dh0
+            if target is not None:
+                target.addcmul_(dh, z_[t])
+                target.addmm_(rec, W_hh)
+
+        dx, grads = input_backward(dA, x, p, cfg, ctx.needs_input_grad[1])
+        d_rec = (dR if ln else dBh).reshape(T * B, 3 * H)
+        grads["weight_hh"] = d_rec.t() @ h_prev.reshape(T * B, H)
+        if "bias_hh" in p:
+            grads["bias_hh"] = dBh.sum((0, 1))
+        if ln:
+            grads["ln_weight_hh"] = (dBh * ((Rr - mu) * rs)).sum((0, 1))
+        need = ctx.needs_input_grad[3:]
+        return (None, dx, dh0, *[grads[k] if nd else None for k, nd in zip(spec.names, need)])

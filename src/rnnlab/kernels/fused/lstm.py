@@ -1,0 +1,225 @@
+"""Fused LSTM layer-direction: forward loop into preallocated buffers, hand-derived backward through time.
+
+Forward, per step t (rows active at t; `a_t` = W_ih x_t + b_ih + b_hh precomputed for all t at once):
+    z   = a_t + h_{t-1} W_hh^T                  one addmm into the gate buffer   (layer_norm: a_t + LN(h W_hh^T))
+    z_i += w_ci c_{t-1};  z_f += w_cf c_{t-1}   (peephole)
+    i, f = sigmoid(z_i, z_f)  in place;  g = tanh(z_g) in place          (coupled: f = 1 - i)
+    c_t = f c_{t-1} + i g
+    z_o += w_co c_t (peephole);  o = sigmoid(z_o) in place
+    h_t = o tanh(c_t)                           (layer_norm: o tanh(LN(c_t)));  h_t = W_hr h_t (projection)
+
+Saved for backward: the gate activations, the cell states and h (the output itself), nothing else.
+Backward, per step in reverse, with dh = dL/dh_t (output gradient + recurrent contribution) and dc carried:
+    dm   = dh (projection: dh W_hr)
+    dc  += dm o (1 - tanh^2(c_t))               (layer_norm: through LN's backward)
+    dz_o = dm tanh(c_t) o (1 - o);   dc += dz_o w_co (peephole)
+    dz_i, dz_f, dz_g = dc * [g i(1-i), c_{t-1} f(1-f), i (1-g^2)]   one broadcast multiply (precomputed factors)
+    dc   = dc f (+ dz_i w_ci + dz_f w_cf)       (coupled: dz_i = dc (g - c_{t-1}) i(1-i))
+    dh_{t-1} += dz W_hh                         one addmm
+Everything that does not depend on the carried gradients (the factors above) is computed before the loop
+as time-parallel ops; dx, dW_ih, dW_hh, dW_hr and the biases are single large matmuls/sums after it.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from ...cells.config import LN_EPS
+from .common import (
+    Spec, alloc, double_backward, final_rows, inject_final, input_backward, input_forward, ln_backward,
+    ln_stats, step_views,
+)
+
+__all__ = ["LSTMFunction"]
+
+
+class LSTMFunction(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, spec: Spec, x: Tensor, h0: Tensor, c0: Tensor, *tensors: Tensor):
+        cfg, bs = spec.cfg, spec.bs
+        p = dict(zip(spec.names, tensors))
+        T, B, I = x.shape
+        H, R, G = cfg.hidden_size, cfg.state_size, cfg.num_blocks
+        GH, ln, peep, coupled, proj = G * H, cfg.layer_norm, cfg.peephole, cfg.coupled, cfg.proj_size > 0
+        W_hhT = p["weight_hh"].t()
+
+        b_hh = p.get("bias_hh")
+        A = input_forward(x, p, cfg, fold_bias=None if ln else b_hh)  # (T, B, GH), all steps in one matmul
+
+        Z = alloc(bs, T, B, GH, like=x)  # gate pre-activations, turned into activations in place
+        Hs = alloc(bs, T + 1, B, R, like=x)  # Hs[0] = h0, Hs[1:] = the output
+        Cs = alloc(bs, T + 1, B, H, like=x)
+        Hs[0] = h0
+        Cs[0] = c0
+        scratch = x.new_empty(B, H)  # tanh(c_t) of the current step
+        M = alloc(bs, T, B, H, like=x) if proj else None  # o tanh(c_t) before the projection
+        Rr = alloc(bs, T, B, GH, like=x) if ln else None  # h_{t-1} W_hh^T before its layer norm
+
+        a_, z_, h_, hn_, c_, cn_ = (step_views(b, bs) for b in (A, Z, Hs[:-1], Hs[1:], Cs[:-1], Cs[1:]))
+        nb = 1 if coupled else 2  # sigmoid block before the cell update: i (coupled) or i|f
+        sig_ = step_views(Z[..., : nb * H], bs)
+        i_ = step_views(Z[..., :H], bs)
+        g_ = step_views(Z[..., nb * H : (nb + 1) * H], bs)
+        o_ = step_views(Z[..., (nb + 1) * H :], bs)
+        f_ = None if coupled else step_views(Z[..., H : 2 * H], bs)
+        tc_ = step_views(scratch.expand(T, B, H), bs)
+        m_ = step_views(M, bs) if proj else None
+        r_ = step_views(Rr, bs) if ln else None
+        if peep:
+            w_ci, w_co = p["weight_ci"], p["weight_co"]
+            w_cif = None if coupled else torch.stack([w_ci, p["weight_cf"]])  # (2, H) against z_i|z_f
+            pre_ = step_views(Z[..., : 2 * H].unflatten(-1, (2, H)), bs) if not coupled else None
+        W_hrT = p["weight_hr"].t() if proj else None
+
+        for t in range(T):
+            z, h, c, cn = z_[t], h_[t], c_[t], cn_[t]
+            if ln:
+                torch.mm(h, W_hhT, out=r_[t])
+                torch.add(a_[t], F.layer_norm(r_[t], (GH,), p["ln_weight_hh"], b_hh, LN_EPS), out=z)
+            else:
+                torch.addmm(a_[t], h, W_hhT, out=z)
+            if peep:
+                if coupled:
+                    i_[t].addcmul_(c, w_ci)
+                else:
+                    pre_[t].addcmul_(c.unsqueeze(1), w_cif)
+            sig_[t].sigmoid_()
+            g_[t].tanh_()
+            if coupled:  # f = 1 - i: c_t = c_{t-1} + i (g - c_{t-1})
+                torch.lerp(c, g_[t], i_[t], out=cn)
+            else:
+                torch.mul(f_[t], c, out=cn)
+                cn.addcmul_(i_[t], g_[t])  # c_t = f c_{t-1} + i g
+            if peep:
+                o_[t].addcmul_(cn, w_co)
+            o_[t].sigmoid_()
+            if ln:
+                torch.tanh(F.layer_norm(cn, (H,), p["ln_weight_c"], p.get("ln_bias_c"), LN_EPS), out=tc_[t])
+            else:
+                torch.tanh(cn, out=tc_[t])
+            if proj:
+                torch.mul(o_[t], tc_[t], out=m_[t])
+                torch.mm(m_[t], W_hrT, out=hn_[t])
+            else:
+                torch.mul(o_[t], tc_[t], out=hn_[t])
+
+        ctx.spec = spec
+        ctx.n_inputs = 3 + len(tensors)
+        ctx.save_for_backward(x, h0, c0, *tensors, Z, Hs, Cs, M, Rr)
+        Y = Hs[1:]
+        h_n, c_n = final_rows(Hs, spec), final_rows(Cs, spec)
+        if not spec.record:
+            return Y, h_n, c_n
+        gates, cells = Z.clone(), Cs[1:].clone()  # the recording: copies, so later in-place use cannot touch them
+        ctx.mark_non_differentiable(gates, cells)
+        return Y, h_n, c_n, gates, cells
+
+    @staticmethod
+    def backward(ctx, dY: Tensor, dh_n: Tensor, dc_n: Tensor, *_recorded):
+        saved = ctx.saved_tensors
+        n_in = ctx.n_inputs
+        if torch.is_grad_enabled():  # create_graph=True: differentiate the reference path instead
+            return double_backward(ctx, saved[:n_in], 2, (dY, dh_n, dc_n))
+        spec: Spec = ctx.spec
+        cfg, bs = spec.cfg, spec.bs
+        x, h0, c0, *tensors = saved[:n_in]
+        Z, Hs, Cs, M, Rr = saved[n_in:]
+        p = dict(zip(spec.names, tensors))
+        T, B, I = x.shape
+        H, R, G = cfg.hidden_size, cfg.state_size, cfg.num_blocks
+        GH, ln, peep, coupled, proj = G * H, cfg.layer_norm, cfg.peephole, cfg.coupled, cfg.proj_size > 0
+        nb = 1 if coupled else 2
+        W_hh = p["weight_hh"]
+
+        # ---- time-parallel: everything that does not depend on the carried gradients ----
+        i, g, o = Z[..., :H], Z[..., nb * H : (nb + 1) * H], Z[..., (nb + 1) * H :]
+        f = 1 - i if coupled else Z[..., H : 2 * H]
+        c_prev, c_new = Cs[:-1], Cs[1:]
+        if ln:
+            mu_c, rs_c = ln_stats(c_new)
+            c_hat = (c_new - mu_c) * rs_c
+            tc = torch.tanh(c_hat * p["ln_weight_c"] + p.get("ln_bias_c", 0.0))
+            mu_h, rs_h = ln_stats(Rr)
+        else:
+            tc = torch.tanh(c_new)
+        K = o * (1 - tc * tc)  # dh -> d(tanh argument)
+        Po = tc * o * (1 - o)  # dh -> dz_o
+        di = i * (1 - i)
+        if coupled:  # c_t = c_{t-1} + i (g - c_{t-1})
+            P = torch.stack([(g - c_prev) * di, i * (1 - g * g)], dim=2)  # (T, B, 2, H) for z_i | z_g
+        else:
+            P = torch.stack([g * di, c_prev * f * (1 - f), i * (1 - g * g)], dim=2)  # z_i | z_f | z_g
+
+        dZ = alloc(bs, T, B, GH, like=x)
+        DH = inject_final(dY, dh_n, spec)  # dL/dh_t, recurrent contributions added in the loop
+        DC = dc_n.clone()
+        DM = alloc(bs, T, B, H, like=x) if proj else None
+        dR = alloc(bs, T, B, GH, like=x) if ln else None
+
+        dz_, dh_, K_, Po_, P_, f_ = (step_views(b, bs) for b in (dZ, DH, K, Po, P, f))
+        dzP_ = step_views(dZ[..., : (nb + 1) * H].unflatten(-1, (nb + 1, H)), bs)
+        dzo_ = step_views(dZ[..., (nb + 1) * H :], bs)
+        dzi_ = step_views(dZ[..., :H], bs)
+        dzf_ = step_views(dZ[..., H : 2 * H], bs)
+        dc_ = step_views(DC.expand(T, B, H), bs)
+        dhp_ = [None] + [DH[t - 1, : (B if bs is None else bs[t])] for t in range(1, T)]
+        dm_ = step_views(DM, bs) if proj else dh_
+        if ln:
+            cn_, r_, muc_, rsc_, muh_, rsh_ = (step_views(b, bs) for b in (c_new, Rr, mu_c, rs_c, mu_h, rs_h))
+            dr_ = step_views(dR, bs)
+        W_hr = p.get("weight_hr")
+
+        rec = None
+        for t in range(T - 1, -1, -1):
+            dc = dc_[t]
+            if proj:
+                torch.mm(dh_[t], W_hr, out=dm_[t])
+            dm = dm_[t]
+            if ln:  # h = o tanh(LN(c)): through the layer norm of c
+                dc.add_(ln_backward(dm * K_[t], cn_[t], muc_[t], rsc_[t], p["ln_weight_c"]))
+            else:
+                dc.addcmul_(dm, K_[t])
+            torch.mul(Po_[t], dm, out=dzo_[t])
+            if peep:
+                dc.addcmul_(dzo_[t], p["weight_co"])
+            torch.mul(P_[t], dc.unsqueeze(1), out=dzP_[t])
+            dc.mul_(f_[t])
+            if peep:
+                dc.addcmul_(dzi_[t], p["weight_ci"])
+                if not coupled:
+                    dc.addcmul_(dzf_[t], p["weight_cf"])
+            if ln:
+                rec = ln_backward(dz_[t], r_[t], muh_[t], rsh_[t], p["ln_weight_hh"])
+                dr_[t].copy_(rec)
+            else:
+                rec = dz_[t]
+            if t > 0:
+                dhp_[t].addmm_(rec, W_hh)
+        dh0 = rec @ W_hh if ctx.needs_input_grad[2] else None
+
+        # ---- time-parallel: parameter and input gradients as single large matmuls ----
+        need = dict(zip(spec.names, ctx.needs_input_grad[4:]))
+        grads: dict[str, Tensor | None] = {}
+        d_rec = (dR if ln else dZ).reshape(T * B, GH)
+        grads["weight_hh"] = d_rec.t() @ Hs[:-1].reshape(T * B, R)
+        dx, grads_in = input_backward(dZ, x, p, cfg, ctx.needs_input_grad[1])
+        grads.update(grads_in)
+        if "bias_hh" in p:
+            grads["bias_hh"] = grads["bias_ih"]  # z = a + b: both biases see dz
+        if ln:
+            grads["ln_weight_hh"] = (dZ * ((Rr - mu_h) * rs_h)).sum((0, 1))
+            gcn = (DM if proj else DH) * K
+            grads["ln_weight_c"] = (gcn * c_hat).sum((0, 1))
+            if "ln_bias_c" in p:
+                grads["ln_bias_c"] = gcn.sum((0, 1))
+        if peep:
+            grads["weight_ci"] = (dZ[..., :H] * c_prev).sum((0, 1))
+            if not coupled:
+                grads["weight_cf"] = (dZ[..., H : 2 * H] * c_prev).sum((0, 1))
+            grads["weight_co"] = (dZ[..., (nb + 1) * H :] * c_new).sum((0, 1))
+        if proj:
+            grads["weight_hr"] = DH.reshape(T * B, R).t() @ M.reshape(T * B, H)
+        dc0 = DC if ctx.needs_input_grad[3] else None
+        return (None, dx, dh0, dc0, *[grads[n] if need[n] else None for n in spec.names])

@@ -1,0 +1,96 @@
+"""Fused Elman RNN layer-direction: forward loop into preallocated buffers, hand-derived backward.
+
+Forward, per step: h_t = tanh(a_t + h_{t-1} W_hh^T)   one addmm + one in-place tanh (relu)
+    with a_t = W_ih x_t + b_ih + b_hh for all t in one matmul   (layer_norm: LN(W_ih x) + b_ih + LN(h W_hh^T) + b_hh)
+Backward, per step in reverse: dz = dh * (1 - h_t^2) (relu: dh * [h_t > 0]);  dh_{t-1} += dz W_hh
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from ...cells.config import LN_EPS
+from .common import (
+    Spec, alloc, double_backward, final_rows, inject_final, input_backward, input_forward, ln_backward,
+    ln_stats, step_views,
+)
+
+__all__ = ["RNNFunction"]
+
+
+class RNNFunction(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, spec: Spec, x: Tensor, h0: Tensor, *tensors: Tensor):
+        cfg, bs = spec.cfg, spec.bs
+        p = dict(zip(spec.names, tensors))
+        T, B, _ = x.shape
+        H, ln, relu = cfg.hidden_size, cfg.layer_norm, cfg.family == "rnn_relu"
+        W_hhT, b_hh = p["weight_hh"].t(), p.get("bias_hh")
+
+        A = input_forward(x, p, cfg, fold_bias=None if ln else b_hh)
+        Hs = alloc(bs, T + 1, B, H, like=x)
+        Hs[0] = h0
+        Rr = alloc(bs, T, B, H, like=x) if ln else None
+        a_, h_, hn_ = (step_views(v, bs) for v in (A, Hs[:-1], Hs[1:]))
+        rr_ = step_views(Rr, bs) if ln else None
+        for t in range(T):
+            if ln:
+                torch.mm(h_[t], W_hhT, out=rr_[t])
+                torch.add(a_[t], F.layer_norm(rr_[t], (H,), p["ln_weight_hh"], b_hh, LN_EPS), out=hn_[t])
+            else:
+                torch.addmm(a_[t], h_[t], W_hhT, out=hn_[t])
+            hn_[t].relu_() if relu else hn_[t].tanh_()
+
+        ctx.spec = spec
+        ctx.n_inputs = 2 + len(tensors)
+        ctx.save_for_backward(x, h0, *tensors, Hs, Rr)
+        return Hs[1:], final_rows(Hs, spec)
+
+    @staticmethod
+    def backward(ctx, dY: Tensor, dh_n: Tensor):
+        saved = ctx.saved_tensors
+        n_in = ctx.n_inputs
+        if torch.is_grad_enabled():  # create_graph=True: differentiate the reference path instead
+            return double_backward(ctx, saved[:n_in], 1, (dY, dh_n))
+        spec: Spec = ctx.spec
+        cfg, bs = spec.cfg, spec.bs
+        x, h0, *tensors = saved[:n_in]
+        Hs, Rr = saved[n_in:]
+        p = dict(zip(spec.names, tensors))
+        T, B, _ = x.shape
+        H, ln = cfg.hidden_size, cfg.layer_norm
+        W_hh = p["weight_hh"]
+        Y = Hs[1:]
+        P = (Y > 0).to(Y.dtype) if cfg.family == "rnn_relu" else 1 - Y * Y  # dh -> dz, time-parallel
+        if ln:
+            mu, rs = ln_stats(Rr)
+
+        dZ = alloc(bs, T, B, H, like=x)
+        dR = alloc(bs, T, B, H, like=x) if ln else None
+        DH = inject_final(dY, dh_n, spec)
+        dh_, P_, dz_ = (step_views(v, bs) for v in (DH, P, dZ))
+        dhp_ = [None] + [DH[t - 1, : (B if bs is None else bs[t])] for t in range(1, T)]
+        if ln:
+            rr_, mu_, rs_, dr_ = (step_views(v, bs) for v in (Rr, mu, rs, dR))
+        rec = None
+        for t in range(T - 1, -1, -1):
+            torch.mul(dh_[t], P_[t], out=dz_[t])
+            if ln:
+                rec = ln_backward(dz_[t], rr_[t], mu_[t], rs_[t], p["ln_weight_hh"])
+                dr_[t].copy_(rec)
+            else:
+                rec = dz_[t]
+            if t > 0:
+                dhp_[t].addmm_(rec, W_hh)
+        dh0 = rec @ W_hh if ctx.needs_input_grad[2] else None
+
+        dx, grads = input_backward(dZ, x, p, cfg, ctx.needs_input_grad[1])
+        grads["weight_hh"] = (dR if ln else dZ).reshape(T * B, H).t() @ Hs[:-1].reshape(T * B, H)
+        if "bias_hh" in p:
+            grads["bias_hh"] = grads["bias_ih"]
+        if ln:
+            grads["ln_weight_hh"] = (dZ * ((Rr - mu) * rs)).sum((0, 1))
+        need = ctx.needs_input_grad[3:]
+        return (None, dx, dh0, *[grads[k] if nd else None for k, nd in zip(spec.names, need)])
