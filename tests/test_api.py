@@ -128,16 +128,18 @@ def test_torch_init_scheme_matches_torch_ranges():
 def test_backend_choice_is_reported():
     assert rnnlab.LSTM(3, 4).backend_for().name == "native"
     choice = rnnlab.LSTM(3, 4, peephole=True).backend_for()
-    assert choice.name == "reference" and "peephole" in choice.reason
-    assert rnnlab.GRU(3, 4).backend_for(record_gates=True).name == "reference"
+    assert choice.name == "fused" and "variant" in choice.reason
+    assert rnnlab.GRU(3, 4).backend_for(record_gates=True).name == "fused"
+    assert rnnlab.GRU(3, 4).backend_for(grad=True).name == "fused"
+    assert rnnlab.GRU(3, 4).backend_for(grad=False).name == "native"
     assert "auto order" in rnnlab.backend_report()
 
 
 def test_named_backend_that_cannot_serve_names_one_that_can():
-    with pytest.raises(ValueError, match=r"LSTM: backend 'native' cannot serve .*peephole.*use backend='reference'"):
+    with pytest.raises(ValueError, match=r"LSTM: backend 'native' cannot serve .*peephole.*use backend='fused'"):
         rnnlab.LSTM(3, 4, peephole=True, backend="native")
     lstm = rnnlab.LSTM(3, 4, backend="native")
-    with pytest.raises(ValueError, match=r"do not expose gates.*use backend='reference'"):
+    with pytest.raises(ValueError, match=r"do not expose gates.*use backend='fused'"):
         lstm(torch.randn(2, 1, 3), record_gates=True)
     with pytest.raises(ValueError, match=r"GRU: unknown backend 'fast'; expected one of"):
         rnnlab.GRU(3, 4, backend="fast")

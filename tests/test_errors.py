@@ -29,7 +29,7 @@ import rnnlab
     (lambda: rnnlab.LSTMCell(3, 4, proj_size=9), ValueError, r"LSTMCell: proj_size must be smaller than hidden_size=4"),
     (lambda: rnnlab.GRUCell(3, 4, coupled=True), TypeError, r"GRUCell: unknown option 'coupled'"),
     (lambda: rnnlab.LSTMCell(3, 4, layernorm=True), TypeError, r"did you mean 'layer_norm'"),
-    (lambda: rnnlab.LSTM(3, 4, layer_norm=True, backend="native"), ValueError, r"backend 'native' cannot serve.*layer_norm.*use backend='reference'"),
+    (lambda: rnnlab.LSTM(3, 4, layer_norm=True, backend="native"), ValueError, r"backend 'native' cannot serve.*layer_norm.*use backend='fused'"),
 ])
 def test_construction_errors(make, exc, pattern):
     with pytest.raises(exc, match=pattern):

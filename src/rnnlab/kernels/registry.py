@@ -14,8 +14,8 @@ Every backend runs ONE layer-direction:
       trace    None, or a DirectionTrace time-major (T, B, H) when options ask for recording
 
 `supports(options, device) -> (ok, reason)` says whether a backend can serve; the reason is what
-errors and `rnnlab.backend_report()` show. "auto" asks backends in the order of AUTO_ORDER, which
-is the order of measured speed.
+errors and `rnnlab.backend_report()` show. "auto" asks backends in the order `auto.preference` gives
+for the configuration and device (measured speed), then any other registered one (AUTO_ORDER).
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ class RunOptions:
     cell: CellConfig
     record_gates: bool = False
     record_states: bool = False
+    grad: bool = True  # gradients will flow (training); False for inference under no_grad
 
     @property
     def recording(self) -> bool:
@@ -97,20 +98,24 @@ def choose(owner: str, requested: str, options: RunOptions, device: torch.device
 
     A backend asked for by name that cannot serve raises a ValueError naming one that can.
     """
+    from .auto import preference  # the rule, in one place
+
     check_name(owner, requested)
+    order, rule = preference(options, device)
+    order = [n for n in order if n in _BACKENDS] + [n for n in AUTO_ORDER if n not in order]
     if requested != "auto":
         backend = _BACKENDS[requested]
         ok, reason = backend.supports(options, device)
         if not ok:
-            alt = next((n for n in AUTO_ORDER if _BACKENDS[n].supports(options, device)[0]), None)
+            alt = next((n for n in order if _BACKENDS[n].supports(options, device)[0]), None)
             fix = f"use backend={alt!r} (or 'auto')" if alt else "no registered backend can serve it"
             raise ValueError(f"{owner}: backend {requested!r} cannot serve this configuration: {reason}; {fix}")
         return backend, BackendChoice(requested, f"asked for by name: {reason}")
     refusals = []
-    for name in AUTO_ORDER:
+    for name in order:
         ok, reason = _BACKENDS[name].supports(options, device)
         if ok:
-            why = reason if not refusals else f"{reason} (not {'; not '.join(refusals)})"
+            why = f"{rule}: {reason}" + (f" (not {'; not '.join(refusals)})" if refusals else "")
             return _BACKENDS[name], BackendChoice(name, why)
         refusals.append(f"{name}: {reason}")
     raise ValueError(f"{owner}: no backend can serve this configuration ({'; '.join(refusals)})")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from ..cells.config import CellConfig
-from .registry import AUTO_ORDER, RunOptions, _BACKENDS
+from .registry import AUTO_ORDER, RunOptions, _BACKENDS, choose
 
 __all__ = ["backend_report"]
 
@@ -15,7 +15,8 @@ _PROBES = {
     "LSTM peephole+coupled+layer_norm": RunOptions(
         CellConfig("lstm", 8, 8, peephole=True, coupled=True, layer_norm=True)
     ),
-    "GRU": RunOptions(CellConfig("gru", 8, 8)),
+    "GRU training": RunOptions(CellConfig("gru", 8, 8)),
+    "GRU inference": RunOptions(CellConfig("gru", 8, 8), grad=False),
     "GRU layer_norm": RunOptions(CellConfig("gru", 8, 8, layer_norm=True)),
     "RNN tanh": RunOptions(CellConfig("rnn_tanh", 8, 8)),
     "LSTM with record_gates": RunOptions(CellConfig("lstm", 8, 8), record_gates=True),
@@ -27,14 +28,11 @@ def backend_report(device=None) -> str:
     device = torch.device(device or "cpu")
     lines = [f"torch {torch.__version__}, device {device}; auto order: {', '.join(AUTO_ORDER)}", ""]
     for label, options in _PROBES.items():
-        verdicts = []
-        chosen = None
-        for name in AUTO_ORDER:
-            ok, reason = _BACKENDS[name].supports(options, device)
-            chosen = chosen or (name if ok else None)
-            verdicts.append(f"    {name:<10} {'yes' if ok else 'no '}  {reason}")
-        lines.append(f"{label}: auto -> {chosen}")
-        lines.extend(verdicts)
+        choice = choose("backend_report", "auto", options, device)[1]
+        lines.append(f"{label}: auto -> {choice.name}  ({choice.reason.split(':')[0]})")
+        for name, backend in _BACKENDS.items():
+            ok, reason = backend.supports(options, device)
+            lines.append(f"    {name:<10} {'yes' if ok else 'no '}  {reason}")
     lines.append("")
     lines.extend(f"{b.name:<10} {b.summary}" for b in _BACKENDS.values())
     return "\n".join(lines)

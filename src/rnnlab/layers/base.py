@@ -18,6 +18,7 @@ import warnings
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.utils.checkpoint import checkpoint
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
 from .._validate import reject_unknown_options, shape_str
@@ -32,7 +33,7 @@ __all__ = ["RecurrentBase"]
 
 _LAYER_OPTIONS = [
     "input_size", "hidden_size", "num_layers", "bias", "batch_first", "dropout", "bidirectional",
-    "proj_size", "device", "dtype", "peephole", "coupled", "layer_norm", "init", "backend",
+    "proj_size", "device", "dtype", "peephole", "coupled", "layer_norm", "init", "backend", "segment_steps",
 ]
 
 
@@ -58,6 +59,7 @@ class RecurrentBase(nn.Module):
         layer_norm: bool = False,
         init: str = "torch",
         backend: str = "auto",
+        segment_steps: int | None = None,
         unknown: dict | None = None,
         known_options: list[str] | None = None,
     ) -> None:
@@ -75,6 +77,10 @@ class RecurrentBase(nn.Module):
                 raise TypeError(f"{owner}: {name} must be True or False, got {value!r}")
         if init not in INIT_SCHEMES:
             raise ValueError(f"{owner}: unknown init {init!r}; expected one of {INIT_SCHEMES}")
+        if segment_steps is not None and (
+            not isinstance(segment_steps, int) or isinstance(segment_steps, bool) or segment_steps < 1
+        ):
+            raise ValueError(f"{owner}: segment_steps must be None or an int >= 1, got {segment_steps!r}")
         if dropout > 0 and num_layers == 1:
             warnings.warn(
                 f"{owner}: dropout={dropout} is applied between layers only, so it does nothing with "
@@ -95,6 +101,7 @@ class RecurrentBase(nn.Module):
         self.coupled = coupled
         self.layer_norm = layer_norm
         self.init = init
+        self.segment_steps = segment_steps
 
         first = CellConfig(family, input_size, hidden_size, bias, proj_size, peephole, coupled, layer_norm)
         check_config(first, owner)
@@ -151,11 +158,12 @@ class RecurrentBase(nn.Module):
             init_parameters_({role: getattr(self, name) for role, name in roles.items()}, cfg, self.init)
 
     def backend_for(
-        self, device=None, *, record_gates: bool = False, return_states: bool = False
+        self, device=None, *, record_gates: bool = False, return_states: bool = False, grad: bool = True
     ) -> BackendChoice:
-        """Which backend a forward on `device` (default: the parameters') would use, and why."""
+        """Which backend a forward on `device` (default: the parameters') would use, and why.
+        grad=False: inference under torch.no_grad()."""
         device = torch.device(device) if device is not None else self.weight_ih_l0.device
-        options = RunOptions(self._cells[0], record_gates, return_states)
+        options = RunOptions(self._cells[0], record_gates, return_states, grad)
         return registry.choose(type(self).__name__, self.backend, options, device)[1]
 
     def extra_repr(self) -> str:
@@ -180,6 +188,8 @@ class RecurrentBase(nn.Module):
             s += f", init={self.init!r}"
         if self.backend != "auto":
             s += f", backend={self.backend!r}"
+        if self.segment_steps:
+            s += f", segment_steps={self.segment_steps}"
         return s
 
     # ----- forward -----------------------------------------------------------------------------------
@@ -191,7 +201,8 @@ class RecurrentBase(nn.Module):
         T, B = x.shape[0], x.shape[1]
         state0 = self._initial_states(owner, hx, x, B, batched)
 
-        options = RunOptions(self._cells[0], bool(record_gates), bool(return_states))
+        grad = torch.is_grad_enabled() and (x.requires_grad or self.weight_ih_l0.requires_grad)
+        options = RunOptions(self._cells[0], bool(record_gates), bool(return_states), grad)
         backend, _ = registry.choose(owner, self.backend, options, x.device)
         D = self.num_directions
         rev_index = reverse_index(lengths, T, x.device) if D == 2 else None
@@ -200,13 +211,13 @@ class RecurrentBase(nn.Module):
         finals: list = []
         records: dict[tuple[int, int], DirectionTrace] = {}
         for layer in range(self.num_layers):
-            options = RunOptions(self._cells[layer], options.record_gates, options.record_states)
+            options = RunOptions(self._cells[layer], options.record_gates, options.record_states, grad)
             outputs = []
             for d in range(D):
                 k = layer * D + d
                 params = {role: getattr(self, name) for role, name in self._roles[k].items()}
                 xd = layer_input if d == 0 else reverse_time(layer_input, rev_index)
-                y, state, rec = backend.run(xd, params, state0[k], lengths, options)
+                y, state, rec = self._run_direction(backend, xd, params, state0[k], lengths, options)
                 if d == 1:
                     y = reverse_time(y, rev_index)
                     rec = rec.map(lambda t: reverse_time(t, rev_index)) if rec is not None else None
@@ -233,6 +244,46 @@ class RecurrentBase(nn.Module):
         if record_gates or return_states:
             return output, h_n, Trace(records, self._cells[0].gate_names, lengths)
         return output, h_n
+
+    def _run_direction(self, backend, x: Tensor, params: dict, h0, lengths: Tensor | None, options: RunOptions):
+        """One layer-direction; with segment_steps=k (and gradients on), in segments of k steps whose
+        insides are recomputed in backward, so only the state at each segment boundary is kept.
+
+        Memory kept for backward: the input and output of the layer plus B*(R+H) per segment boundary,
+        instead of every step's gates and states; one segment's worth is rebuilt at a time in backward.
+        Time: about one extra forward pass."""
+        k, T = self.segment_steps, x.shape[0]
+        if not k or not options.grad or T <= k:
+            return backend.run(x, params, h0, lengths, options)
+        ys, recs, state = [], [], h0
+        for start in range(0, T, k):
+            xs = x[start : start + k]
+            seg = None if lengths is None else (lengths - start).clamp(0, xs.shape[0])
+            # a sequence that ended before this segment runs one throw-away step and keeps its state
+            ended = None if seg is None or bool((seg > 0).all()) else seg == 0
+            y, new, rec = checkpoint(
+                backend.run, xs, params, state, None if seg is None else seg.clamp(min=1), options,
+                use_reentrant=False,
+            )
+            if ended is not None:
+                keep = ended[:, None]
+                if isinstance(new, tuple):
+                    new = tuple(torch.where(keep, s, n) for s, n in zip(state, new))
+                else:
+                    new = torch.where(keep, state, new)
+                live = ~ended[None, :, None]
+                y = torch.where(live, y, 0.0)
+                rec = rec.map(lambda t: torch.where(live, t, 0.0)) if rec is not None else None
+            state = new
+            ys.append(y)
+            recs.append(rec)
+        trace = None
+        if recs[0] is not None:
+            trace = DirectionTrace(
+                {n: torch.cat([r.gates[n] for r in recs]) for n in recs[0].gates},
+                {n: torch.cat([r.states[n] for r in recs]) for n in recs[0].states},
+            )
+        return torch.cat(ys), state, trace
 
     def _to_time_major(self, owner: str, input, lengths):
         """(x (T, B, I), lengths or None, batched, the PackedSequence or None) from what the user passed."""

@@ -12,7 +12,9 @@ state dicts load both ways for every configuration torch has. What torch.nn cann
 - `backend=`: "reference" (input projection for all steps in one matmul, then a loop over the cell's
   step), "native" (torch's fused kernels: plain cells only, no recording), "auto" (default: the first of
   rnnlab.kernels.AUTO_ORDER that can serve). `module.backend_for()` says which runs and why;
-- `init="orthogonal"`: orthogonal recurrent weights, Xavier input weights, forget-gate bias 1.
+- `init="orthogonal"`: orthogonal recurrent weights, Xavier input weights, forget-gate bias 1;
+- `segment_steps=k`: train long sequences in bounded memory — only the state every k steps is kept and
+  each segment is recomputed in backward (about one extra forward pass of time).
 
 Example:
     >>> lstm = rnnlab.LSTM(8, 16, num_layers=2, batch_first=True, peephole=True)
@@ -60,12 +62,13 @@ class LSTM(RecurrentBase):
         layer_norm: bool = False,
         init: str = "torch",
         backend: str = "auto",
+        segment_steps: int | None = None,
         **unknown,
     ) -> None:
         super().__init__(
             "lstm", input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
             proj_size, device, dtype, peephole=peephole, coupled=coupled, layer_norm=layer_norm,
-            init=init, backend=backend, unknown=unknown,
+            init=init, backend=backend, segment_steps=segment_steps, unknown=unknown,
         )
 
 
@@ -95,12 +98,13 @@ class GRU(RecurrentBase):
         proj_size: int = 0,
         init: str = "torch",
         backend: str = "auto",
+        segment_steps: int | None = None,
         **unknown,
     ) -> None:
         super().__init__(
             "gru", input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
             proj_size, device, dtype, layer_norm=layer_norm, init=init, backend=backend,
-            unknown=unknown, known_options=_NOT_LSTM,
+            segment_steps=segment_steps, unknown=unknown, known_options=_NOT_LSTM,
         )
 
 
@@ -132,6 +136,7 @@ class RNN(RecurrentBase):
         proj_size: int = 0,
         init: str = "torch",
         backend: str = "auto",
+        segment_steps: int | None = None,
         **unknown,
     ) -> None:
         if nonlinearity not in ("tanh", "relu"):
@@ -139,6 +144,6 @@ class RNN(RecurrentBase):
         super().__init__(
             f"rnn_{nonlinearity}", input_size, hidden_size, num_layers, bias, batch_first, dropout,
             bidirectional, proj_size, device, dtype, layer_norm=layer_norm, init=init, backend=backend,
-            unknown=unknown, known_options=[*_NOT_LSTM, "nonlinearity"],
+            segment_steps=segment_steps, unknown=unknown, known_options=[*_NOT_LSTM, "nonlinearity"],
         )
         self.nonlinearity = nonlinearity

@@ -1,0 +1,32 @@
+"""The one rule behind backend="auto": which backend is fastest for a configuration on a device.
+
+From benchmarks/layers.py on this project's 2-core CPU machine (torch 2.13; see benchmarks/README.md):
+- plain LSTM: torch's fused op (oneDNN) is fastest for training and inference -> native;
+- plain GRU / RNN training: torch runs them as a C++ loop of unfused ops with per-step weight-gradient
+  matmuls; the fused backend's hand-written BPTT is faster -> fused; inference is at parity -> native;
+- variants and recording: native cannot serve; fused is faster than reference everywhere -> fused;
+- CUDA: cuDNN for plain cells; otherwise fused (torch ops, launch-bound but far ahead of the reference loop).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .registry import RunOptions
+
+__all__ = ["preference"]
+
+
+def preference(options: RunOptions, device: torch.device) -> tuple[list[str], str]:
+    """Backend names, fastest first, and the rule that ordered them."""
+    cfg = options.cell
+    plain = not cfg.variants and not options.recording
+    if not plain:
+        return ["fused", "reference"], "variant or recording: fused (native cannot serve it)"
+    if device.type == "cuda":
+        return ["native", "fused", "reference"], "plain cell on CUDA: cuDNN"
+    if cfg.is_lstm:
+        return ["native", "fused", "reference"], "plain LSTM on CPU: torch's fused op (oneDNN) measured fastest"
+    if options.grad:
+        return ["fused", "native", "reference"], "plain GRU/RNN training on CPU: fused BPTT measured faster than torch's"
+    return ["native", "fused", "reference"], "plain GRU/RNN inference on CPU: torch's op (parity with fused)"
