@@ -155,6 +155,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"rnnlab train: {result.message}", file=sys.stderr, flush=True)
         return 1
     print(result.message, flush=True)
+    if result.stopped == "interrupted":
+        print(f"continue with: rnnlab train charlm --resume {run_dir}", flush=True)
+        return 130
     if args.sample_length > 0:
         prime = "\n" if "\n" in task.vocab else task.vocab.chars[0]
         print(f"--- sample of {args.sample_length} characters (temperature 0.8); more with: "
