@@ -125,9 +125,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seconds", type=float, default=90, help="wall-clock budget per model and round")
     ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=2, help="torch threads (1 is steadier on a shared machine)")
     ap.add_argument("--json", default="runs/charlm-benchmark.json", help="where the numbers go (runs/ is git-ignored)")
     args = ap.parse_args()
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, oneDNN "
           f"{torch.backends.mkldnn.is_available()}, python {platform.python_version()}")
 

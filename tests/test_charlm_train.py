@@ -147,7 +147,8 @@ def test_crash_between_the_renames_falls_back_to_the_old_folder(tmp_path, monkey
 
 
 @pytest.mark.parametrize("damage,match", [
-    (lambda d: (d / "model.safetensors").write_bytes((d / "model.safetensors").read_bytes()[:100]), "corrupt or truncated"),
+    (lambda d: (d / "model.safetensors").write_bytes((d / "model.safetensors").read_bytes()[:100]),
+     "corrupt or truncated"),
     (lambda d: (d / "optimizer.safetensors").unlink(), "optimizer.safetensors is missing"),
     (lambda d: (d / "state.json").write_text("{not json"), "not valid JSON"),
     (lambda d: (d / "state.json").unlink(), "incomplete checkpoint, state.json is missing"),

@@ -116,6 +116,7 @@ def test_corpus_smaller_than_one_batch(tmp_path, capsys):
     ("--device", "tpu", "device"),
     ("--lr", "-1", "lr"),
     ("--data", "builtin:nope", "builtin:pystdlib"),
+    ("--threads", "0", "--threads must be >= 1"),
 ])
 def test_unknown_option_values(tmp_path, capsys, option, value, fragment):
     data = write_tiny(tmp_path)

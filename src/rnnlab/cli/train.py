@@ -8,6 +8,8 @@ import sys
 import time
 from pathlib import Path
 
+import torch
+
 from ..data import CharVocab, read_corpus
 from ..kernels import backend_names
 from ..models import CELLS
@@ -32,7 +34,8 @@ checkpoints last/ and best/. Ctrl-C saves last/ and exits; --resume continues ex
 """
 
 # option -> (config section, field); what --resume compares and what a fresh run sets
-MODEL_OPTS = ["cell", "hidden", "layers", "embed", "dropout", "peephole", "coupled", "layer_norm", "proj_size", "backend"]
+MODEL_OPTS = ["cell", "hidden", "layers", "embed", "dropout", "peephole", "coupled", "layer_norm", "proj_size",
+              "backend", "init"]
 DATA_OPTS = ["data", "encoding", "val_fraction", "seq_len", "batch", "eval_chars"]
 TRAIN_OPTS = ["lr", "weight_decay", "clip", "warmup_steps", "max_steps", "max_time", "eval_every", "patience",
               "seed", "device"]
@@ -68,6 +71,8 @@ def add_parser(commands) -> None:
     g.add_argument("--coupled", action="store_true", default=None, help="LSTM coupled input-forget gate")
     g.add_argument("--layer-norm", action="store_true", default=None, help="layer-normalised cell")
     g.add_argument("--proj-size", type=int, metavar="P", help="LSTM projection size (default 0: none)")
+    g.add_argument("--init", choices=["orthogonal", "torch"],
+                   help=f"recurrent weight initialisation (default {D.model.init})")
     g.add_argument("--backend", choices=list(backend_names()), help=f"recurrent backend (default {D.model.backend})")
     g = p.add_argument_group("training")
     g.add_argument("--lr", type=float, help=f"AdamW peak learning rate (default {D.train.lr})")
@@ -77,15 +82,20 @@ def add_parser(commands) -> None:
     g.add_argument("--max-time", type=float, metavar="SECONDS",
                    help=f"time budget (default {D.train.max_time:.0f}, or none when --max-steps is given)")
     g.add_argument("--max-steps", type=int, help="step budget (default: none; the schedule then follows steps)")
-    g.add_argument("--eval-every", type=int, metavar="STEPS", help=f"steps between evaluations (default {D.train.eval_every})")
-    g.add_argument("--patience", type=int, help=f"evaluations without improvement before stopping (default {D.train.patience})")
+    g.add_argument("--eval-every", type=int, metavar="STEPS",
+                   help=f"steps between evaluations (default {D.train.eval_every})")
+    g.add_argument("--patience", type=int,
+                   help=f"evaluations without improvement before stopping (default {D.train.patience})")
     g.add_argument("--seed", type=int, help=f"random seed (default {D.train.seed})")
     g.add_argument("--device", help=f"cpu, cuda, cuda:N, mps or auto (default {D.train.device})")
     g = p.add_argument_group("run")
     g.add_argument("--out", metavar="DIR", help="run folder (default runs/charlm-DATE-TIME)")
     g.add_argument("--resume", metavar="RUN_OR_CHECKPOINT", help="continue a run from its last/ checkpoint")
-    g.add_argument("--sample-length", type=int, default=500, help="characters sampled at the end (0: none; default 500)")
+    g.add_argument("--sample-length", type=int, default=500,
+                   help="characters sampled at the end (0: none; default 500)")
     g.add_argument("--quiet", action="store_true", help="no progress bar")
+    g.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice; 1 is steadier "
+                   "on a machine busy with other jobs)")
     p.set_defaults(run=run)
 
 
@@ -135,6 +145,10 @@ def _resolve(args: argparse.Namespace) -> tuple[CharLMRunConfig, Path, str | Non
 
 def run(args: argparse.Namespace) -> int:
     cfg, run_dir, resume = _resolve(args)
+    if args.threads is not None:
+        if args.threads < 1:
+            raise UserError(f"--threads must be >= 1, got {args.threads}")
+        torch.set_num_threads(args.threads)
     print(f"reading {cfg.data.data} ...", flush=True)
     text = read_corpus(cfg.data.data, cfg.data.encoding)
     vocab = CharVocab.from_json(load_checkpoint(resume).state["vocab"]) if resume else None

@@ -5,8 +5,8 @@
     logits_t = W h_t + b                           (B, T, C)      C = vocabulary size
     loss     = mean cross-entropy(logits_t, x_{t+1}) in nats (bits per character = loss / ln 2)
 
-Recurrent weights are initialised orthogonally (init="orthogonal": orthogonal W_hh blocks, Xavier W_ih,
-LSTM forget-gate bias 1). Dropout, when set, is applied to the embeddings, between layers and before the
+Recurrent weights are initialised orthogonally by default (init="orthogonal": orthogonal W_hh blocks,
+Xavier W_ih, LSTM forget-gate bias 1); init="torch" gives torch.nn's uniform initialisation. Dropout, when set, is applied to the embeddings, between layers and before the
 output layer.
 """
 
@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..cells import INIT_SCHEMES
 from ..kernels import backend_names
 from ..layers import GRU, LSTM, RNN
 
@@ -43,6 +44,7 @@ class CharLMConfig:
     layer_norm: bool = False   # LSTM, GRU and RNN
     proj_size: int = 0         # LSTM only: R = proj_size
     backend: str = "auto"      # rnnlab.kernels.backend_names()
+    init: str = "orthogonal"   # recurrent weights: "orthogonal" (forget-gate bias 1) | "torch" (torch.nn's uniform)
 
     def check(self) -> None:
         """Raise ValueError naming the option and its allowed values."""
@@ -59,6 +61,8 @@ class CharLMConfig:
             raise ValueError(f"CharLM: dropout must be in [0, 1), got {self.dropout}")
         if self.proj_size < 0 or self.proj_size >= self.hidden and self.proj_size:
             raise ValueError(f"CharLM: proj_size must be in [0, hidden={self.hidden}), got {self.proj_size}")
+        if self.init not in INIT_SCHEMES:
+            raise ValueError(f"CharLM: unknown init {self.init!r}; expected one of {', '.join(INIT_SCHEMES)}")
         if self.backend not in backend_names():
             raise ValueError(f"CharLM: unknown backend {self.backend!r}; expected one of {', '.join(backend_names())}")
 
@@ -85,7 +89,7 @@ class CharLM(nn.Module):
         # dropout between layers only where there are layers in between (the layer warns otherwise)
         self.rnn = CELLS[c.cell](
             c.embed, c.hidden, c.layers, dropout=c.dropout if c.layers > 1 else 0.0,
-            init="orthogonal", backend=c.backend, **variants,
+            init=c.init, backend=c.backend, **variants,
         )
         self.drop = nn.Dropout(c.dropout)
         self.head = nn.Linear(c.proj_size or c.hidden, c.vocab_size)

@@ -16,7 +16,9 @@ budget the schedule and the end depend on the clock.)
 from __future__ import annotations
 
 import contextlib
+import json
 import math
+import os
 import signal
 import threading
 import time
@@ -28,8 +30,10 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from .checkpoint import CheckpointError, flatten_state, load_checkpoint, rng_state, save_checkpoint, set_rng_state, unflatten_state
-from .config import TrainConfig
+from .checkpoint import (
+    CheckpointError, flatten_state, load_checkpoint, rng_state, save_checkpoint, set_rng_state, unflatten_state,
+)
+from .config import TrainConfig, versions
 from .runlog import MetricsLog
 from .task import Task
 
@@ -295,11 +299,6 @@ def fit(
 
 # ----- words and progress ----------------------------------------------------------------------------------
 def _write_config(run: Path, config: dict) -> None:
-    import json
-    import os
-
-    from .config import versions
-
     tmp = run / "config.json.tmp"
     tmp.write_text(json.dumps({**config, "versions": versions()}, indent=1, ensure_ascii=True), encoding="utf-8")
     os.replace(tmp, run / "config.json")
