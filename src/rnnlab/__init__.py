@@ -9,16 +9,23 @@ Inside the library tensors are time-major (T, B, I); layers convert batch_first 
     layers/   RNN, LSTM, GRU: the loop over time, lengths, directions, stacking; drop-in for torch.nn
     kernels/  backends that run one layer-direction ("reference", "native"), chosen by "auto"
     trace     gates and states recorded as a value
+    data/     character vocabularies, corpora (files, folders, built-ins), batching for truncated BPTT
+    models/   task heads over the layers: CharLM
+    train/    config dataclasses, the one training loop `fit`, checkpoints, the charlm task
+    cli/      the `rnnlab` command (train, sample, eval)
 """
 
 from .cells import CellConfig, GRUCell, LSTMCell, RNNCell
 from .kernels import backend_report
 from .layers import GRU, LSTM, RNN
 from .trace import DirectionTrace, Trace
+from .data import CharVocab
+from .models import CharLM, CharLMConfig
+from .train import fit, load_charlm
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "CellConfig", "DirectionTrace", "GRU", "GRUCell", "LSTM", "LSTMCell", "RNN", "RNNCell", "Trace",
-    "__version__", "backend_report",
+    "CellConfig", "CharLM", "CharLMConfig", "CharVocab", "DirectionTrace", "GRU", "GRUCell", "LSTM", "LSTMCell",
+    "RNN", "RNNCell", "Trace", "__version__", "backend_report", "fit", "load_charlm",
 ]

@@ -1,0 +1,32 @@
+"""What every command shares: a parser whose errors are one line, user errors, output helpers."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Iterable
+
+__all__ = ["Parser", "UserError", "stream"]
+
+
+class UserError(Exception):
+    """A mistake the user can fix; main() prints its message as one line and exits with code 2."""
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line naming the problem and where to look, exit code 2."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("formatter_class", argparse.RawDescriptionHelpFormatter)
+        super().__init__(*args, **kwargs)
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message}; see '{self.prog} --help'\n")
+
+
+def stream(chars: Iterable[str], out=None) -> None:
+    """Print characters as they are generated."""
+    out = out or sys.stdout
+    for ch in chars:
+        out.write(ch)
+        out.flush()

@@ -1,0 +1,151 @@
+"""CharLM: a character-level language model, embedding -> rnnlab recurrent layer -> linear.
+
+    e_t      = E[x_t]                              (B, T, embed)
+    h_t      = RNN(e_t, h_{t-1})                   (B, T, R)      any rnnlab cell, variants, backend
+    logits_t = W h_t + b                           (B, T, C)      C = vocabulary size
+    loss     = mean cross-entropy(logits_t, x_{t+1}) in nats (bits per character = loss / ln 2)
+
+Recurrent weights are initialised orthogonally by default (init="orthogonal": orthogonal W_hh blocks,
+Xavier W_ih, LSTM forget-gate bias 1); init="torch" gives torch.nn's uniform initialisation. Dropout, when set, is applied to the embeddings, between layers and before the
+output layer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ..cells import INIT_SCHEMES
+from ..kernels import backend_names
+from ..layers import GRU, LSTM, RNN
+
+__all__ = ["CELLS", "CharLM", "CharLMConfig"]
+
+CELLS = {"lstm": LSTM, "gru": GRU, "rnn": RNN}
+
+
+@dataclass
+class CharLMConfig:
+    """The model's shape. Defaults are the quick start's (`rnnlab train charlm`), measured to learn fastest
+    on 2 CPU cores within a few minutes; see README "Character-level language model"."""
+
+    vocab_size: int = 0        # C, set from the data
+    cell: str = "lstm"         # rnn | lstm | gru
+    hidden: int = 256          # H, units per layer (256 beat 384 and 512 within the 3-minute CPU budget)
+    layers: int = 1            # L
+    embed: int = 64            # embedding width
+    dropout: float = 0.0       # on embeddings, between layers and before the output layer
+    peephole: bool = False     # LSTM variants (see rnnlab.LSTM)
+    coupled: bool = False
+    layer_norm: bool = False   # LSTM, GRU and RNN
+    proj_size: int = 0         # LSTM only: R = proj_size
+    backend: str = "auto"      # rnnlab.kernels.backend_names()
+    init: str = "orthogonal"   # recurrent weights: "orthogonal" (forget-gate bias 1) | "torch" (torch.nn's uniform)
+
+    def check(self) -> None:
+        """Raise ValueError naming the option and its allowed values."""
+        if self.cell not in CELLS:
+            raise ValueError(f"CharLM: unknown cell {self.cell!r}; expected one of {', '.join(CELLS)}")
+        if self.cell != "lstm":
+            for name in ("peephole", "coupled", "proj_size"):
+                if getattr(self, name):
+                    raise ValueError(f"CharLM: {name} is an LSTM variant; use cell='lstm' or drop {name}")
+        for name in ("vocab_size", "hidden", "layers", "embed"):
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
+                raise ValueError(f"CharLM: {name} must be an integer >= 1, got {getattr(self, name)!r}")
+        if not 0 <= self.dropout < 1:
+            raise ValueError(f"CharLM: dropout must be in [0, 1), got {self.dropout}")
+        if self.proj_size < 0 or self.proj_size >= self.hidden and self.proj_size:
+            raise ValueError(f"CharLM: proj_size must be in [0, hidden={self.hidden}), got {self.proj_size}")
+        if self.init not in INIT_SCHEMES:
+            raise ValueError(f"CharLM: unknown init {self.init!r}; expected one of {', '.join(INIT_SCHEMES)}")
+        if self.backend not in backend_names():
+            raise ValueError(f"CharLM: unknown backend {self.backend!r}; expected one of {', '.join(backend_names())}")
+
+
+class CharLM(nn.Module):
+    """forward(x, targets=None, state=None, *, return_state=False) -> (logits, loss[, state])
+
+    x        (B, T) int64 character ids
+    targets  (B, T) the next characters, or None (then loss is None)
+    state    the recurrent state from the previous chunk (h, or (h, c) for the LSTM), or None for zeros
+    logits   (B, T, C); loss: mean cross-entropy in nats; state: the final state, returned when asked
+             (as rnnlab's layers return a trace only when asked)
+    """
+
+    def __init__(self, config: CharLMConfig) -> None:
+        super().__init__()
+        config.check()
+        self.config = config
+        c = config
+        variants = dict(layer_norm=c.layer_norm)
+        if c.cell == "lstm":
+            variants.update(peephole=c.peephole, coupled=c.coupled, proj_size=c.proj_size)
+        self.embed = nn.Embedding(c.vocab_size, c.embed)
+        # dropout between layers only where there are layers in between (the layer warns otherwise)
+        self.rnn = CELLS[c.cell](
+            c.embed, c.hidden, c.layers, dropout=c.dropout if c.layers > 1 else 0.0,
+            init=c.init, backend=c.backend, **variants,
+        )
+        self.drop = nn.Dropout(c.dropout)
+        self.head = nn.Linear(c.proj_size or c.hidden, c.vocab_size)
+
+    def forward(self, x: Tensor, targets: Tensor | None = None, state=None, *, return_state: bool = False):
+        if x.dim() != 2 or x.dtype not in (torch.int64, torch.int32):
+            raise ValueError(f"CharLM: expected x of shape (B, T) with integer ids, got {tuple(x.shape)} {x.dtype}")
+        # time-major inside, the layers' own layout: no transposed copies around the recurrent kernel
+        out, state = self.rnn(self.drop(self.embed(x.t())), state)  # (T, B, R)
+        logits = self.head(self.drop(out))  # (T, B, C)
+        loss = None
+        if targets is not None:
+            loss = F.cross_entropy(logits.view(-1, logits.shape[-1]), targets.t().reshape(-1))
+        logits = logits.transpose(0, 1)  # (B, T, C), a view
+        return (logits, loss, state) if return_state else (logits, loss)
+
+    @torch.no_grad()
+    def generate(
+        self,
+        prime: Tensor,
+        length: int,
+        *,
+        temperature: float = 1.0,
+        top_k: int | None = None,
+        generator: torch.Generator | None = None,
+    ) -> Iterator[int]:
+        """Yield `length` character ids, one at a time, continuing the ids in `prime` (T,) (T >= 1).
+
+        temperature 0 picks the most likely character; top_k keeps the k most likely before sampling.
+        The model runs the prime once, then steps one character at a time, carrying the state.
+        """
+        if prime.dim() != 1 or len(prime) == 0:
+            raise ValueError("CharLM.generate: prime must be a non-empty (T,) tensor of ids")
+        if temperature < 0:
+            raise ValueError(f"CharLM.generate: temperature must be >= 0, got {temperature}")
+        if top_k is not None and top_k < 1:
+            raise ValueError(f"CharLM.generate: top_k must be >= 1, got {top_k}")
+        was_training = self.training
+        self.eval()
+        try:
+            device = self.head.weight.device
+            logits, _, state = self(prime.to(device).unsqueeze(0), return_state=True)
+            for _ in range(length):
+                last = logits[0, -1].float()  # (C,)
+                if temperature == 0:
+                    nxt = int(last.argmax())
+                else:
+                    if top_k is not None and top_k < last.numel():
+                        kth = last.topk(top_k).values[-1]
+                        last = last.masked_fill(last < kth, float("-inf"))
+                    probs = F.softmax(last / temperature, dim=-1).cpu()
+                    nxt = int(torch.multinomial(probs, 1, generator=generator))
+                yield nxt
+                logits, _, state = self(torch.tensor([[nxt]], device=device), state=state, return_state=True)
+        finally:
+            self.train(was_training)
+
+    def extra_repr(self) -> str:
+        return ", ".join(f"{k}={v}" for k, v in asdict(self.config).items() if k != "vocab_size")

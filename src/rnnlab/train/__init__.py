@@ -1,0 +1,22 @@
+"""Training: config dataclasses, the one loop (`fit`), checkpoints, and the tasks it trains.
+
+    config.py      every default, in one place
+    task.py        the interface a task implements for `fit`
+    loop.py        fit: optimizer, schedule, clipping, evaluation, early stopping, checkpoints, resume
+    checkpoint.py  safetensors + JSON, atomic, verified on load
+    runlog.py      metrics.csv, loss.png, TensorBoard
+    charlm.py      the character-level language model task, loading, evaluation and sampling
+"""
+
+from .charlm import CharLMTask, LoadedCharLM, evaluate_ids, load_charlm, sample_text
+from .checkpoint import Checkpoint, CheckpointError, find_checkpoint, load_checkpoint, save_checkpoint
+from .config import CharLMRunConfig, TextDataConfig, TrainConfig
+from .device import resolve_device
+from .loop import FitResult, fit, learning_rate, make_optimizer
+from .task import StepLoss, Task
+
+__all__ = [
+    "CharLMRunConfig", "CharLMTask", "Checkpoint", "CheckpointError", "FitResult", "LoadedCharLM", "StepLoss",
+    "Task", "TextDataConfig", "TrainConfig", "evaluate_ids", "find_checkpoint", "fit", "learning_rate",
+    "load_charlm", "load_checkpoint", "make_optimizer", "resolve_device", "sample_text", "save_checkpoint",
+]

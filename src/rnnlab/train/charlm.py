@@ -1,0 +1,149 @@
+"""The character-level language model task: what `fit` needs (data, model, metrics), loading a trained
+model back from a checkpoint, evaluating bits per character, and sampling text."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from ..data import CharVocab, DataError, TextStreams, eval_batches, read_corpus, split_ids
+from ..models import CharLM, CharLMConfig
+from .checkpoint import Checkpoint, CheckpointError, load_checkpoint
+from .config import CharLMRunConfig
+from .device import resolve_device
+from .task import StepLoss, Task
+
+__all__ = ["CharLMTask", "LoadedCharLM", "evaluate_ids", "load_charlm", "sample_text"]
+
+LN2 = math.log(2.0)
+
+
+class CharLMTask(Task):
+    """Next-character prediction on a text, cut into parallel streams (truncated BPTT).
+
+    text/vocab: given when resuming or testing; otherwise read from config.data and built from the text.
+    """
+
+    name = "charlm"
+    unit = "char"
+    metrics = ("loss", "bpc")
+    monitor = "val_bpc"
+    plot = ("bpc", "bits per character")
+
+    def __init__(self, config: CharLMRunConfig, *, text: str | None = None, vocab: CharVocab | None = None) -> None:
+        self.config = config
+        d, t = config.data, config.train
+        self.device = resolve_device(t.device)
+        if text is None:
+            text = read_corpus(d.data, d.encoding)
+        self.vocab = vocab if vocab is not None else CharVocab.from_text(text)
+        ids = self.vocab.encode(text, what=d.data)
+        train_ids, val_ids = split_ids(ids, d.val_fraction)
+        self.batches = TextStreams(train_ids.to(self.device), d.batch, d.seq_len, seed=t.seed)
+        self.val_ids = val_ids[: d.eval_chars + 1].to(self.device)
+        self.chars = len(ids)
+        config.model.vocab_size = len(self.vocab)
+        torch.manual_seed(t.seed)  # the model's initial weights follow from the seed
+        self.model = CharLM(config.model).to(self.device)
+
+    def step_loss(self, batch, state) -> StepLoss:
+        _, loss, state = self.model(batch.x, batch.y, state, return_state=True)
+        return StepLoss(loss, state, batch.x.numel())
+
+    def evaluate(self) -> dict[str, float]:
+        return evaluate_ids(self.model, self.val_ids, self.config.data.batch, self.config.data.seq_len)
+
+    def describe(self, loss: float) -> dict[str, float]:
+        return {"loss": loss, "bpc": loss / LN2}
+
+    def config_dict(self) -> dict[str, Any]:
+        return self.config.to_dict()
+
+    def extra_state(self) -> dict[str, Any]:
+        return {"vocab": self.vocab.to_json()}
+
+
+@torch.no_grad()
+def evaluate_ids(model: CharLM, ids: Tensor, batch: int = 32, seq_len: int = 100) -> dict[str, float]:
+    """Mean loss (nats) and bits per character of `model` predicting every next character of `ids`,
+    read as up to `batch` streams with the state carried across chunks of `seq_len`."""
+    was_training = model.training
+    model.eval()
+    total, count, state = 0.0, 0, None
+    for b in eval_batches(ids, batch, seq_len):
+        _, loss, state = model(b.x, b.y, None if b.reset_state else state, return_state=True)
+        total += loss.item() * b.y.numel()
+        count += b.y.numel()
+    model.train(was_training)
+    return {"loss": total / count, "bpc": total / count / LN2}
+
+
+@dataclass
+class LoadedCharLM:
+    model: CharLM
+    vocab: CharVocab
+    config: CharLMRunConfig
+    checkpoint: Checkpoint
+
+
+def load_charlm(path: str | Path, device: str = "cpu") -> LoadedCharLM:
+    """A trained CharLM, its vocabulary and config, from a run folder (its best/, else last/) or a checkpoint."""
+    ck = load_checkpoint(path)
+    if ck.config.get("task") != "charlm":
+        raise CheckpointError(f"{ck.path}: a {ck.config.get('task')!r} checkpoint, not a character language model")
+    try:
+        config = CharLMRunConfig.from_dict(ck.config)
+        vocab = CharVocab.from_json(ck.state["vocab"])
+    except (ValueError, KeyError) as e:
+        raise CheckpointError(f"{ck.path}: config.json or state.json does not describe a CharLM ({e})") from None
+    if config.model.vocab_size != len(vocab):
+        raise CheckpointError(
+            f"{ck.path}: the vocabulary has {len(vocab)} characters but the model {config.model.vocab_size}"
+        )
+    try:
+        model = CharLM(config.model)
+        model.load_state_dict(ck.model)
+    except (RuntimeError, ValueError) as e:
+        first = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise CheckpointError(f"{ck.path}: the weights do not match the checkpoint's config ({first})") from None
+    model.to(resolve_device(device)).eval()
+    return LoadedCharLM(model, vocab, config, ck)
+
+
+def sample_text(
+    model: CharLM,
+    vocab: CharVocab,
+    prime: str = "\n",
+    length: int = 500,
+    *,
+    temperature: float = 0.8,
+    top_k: int | None = None,
+    seed: int | None = 0,
+) -> Iterator[str]:
+    """Yield `length` characters continuing `prime`, one at a time (print them as they come).
+
+    A fixed seed gives the same text every time (on the same device); seed None draws a fresh one.
+    Checks everything before the first character, so errors come before any output.
+    """
+    if temperature < 0:
+        raise DataError(f"temperature must be >= 0 (0 picks the most likely character), got {temperature}")
+    if top_k is not None and top_k < 1:
+        raise DataError(f"top-k must be >= 1, got {top_k}")
+    if not prime:
+        raise DataError("the prime text is empty; give at least one character (for example --prime 'def ')")
+    if length < 0:
+        raise DataError(f"length must be >= 0, got {length}")
+    ids = vocab.encode(prime, what="the prime text")
+    generator = torch.Generator()
+    if seed is None:
+        generator.seed()
+    else:
+        generator.manual_seed(seed)
+    return (vocab.chars[i] for i in model.generate(ids, length, temperature=temperature, top_k=top_k,
+                                                   generator=generator))

@@ -1,0 +1,65 @@
+"""The interface between one training loop (`fit`) and the tasks it trains.
+
+A task is (data, model, metrics). `fit` owns everything else: optimizer, clipping, schedule, evaluation
+cadence, early stopping, checkpoints, resume, progress and metric files. A new task (classification,
+forecasting, CTC, captioning) subclasses Task and never copies the loop.
+
+Recurrent state that crosses batches (truncated BPTT) is the task's to produce and the loop's to carry:
+`step_loss` receives the state the previous batch returned and returns the new one; the loop detaches it,
+drops it when a batch has `reset_state`, and saves it in checkpoints so that a resume continues exactly.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any, NamedTuple, Protocol
+
+from torch import Tensor, nn
+
+__all__ = ["ResumableBatches", "StepLoss", "Task"]
+
+
+class ResumableBatches(Protocol):
+    """Training batches, endless, with a position that a checkpoint saves and restores."""
+
+    def __next__(self) -> Any: ...
+    def state_dict(self) -> dict: ...
+    def load_state_dict(self, state: dict) -> None: ...
+
+
+class StepLoss(NamedTuple):
+    loss: Tensor       # scalar, what backward runs on
+    state: Any         # recurrent state to carry into the next batch (None if the task carries none)
+    units: int         # how many units (characters, samples, frames) this batch trained on
+
+
+class Task(ABC):
+    """Subclass and set: name, model, batches; implement step_loss, evaluate, config_dict."""
+
+    name: str                       # "charlm": written to config.json, checked when loading
+    unit: str = "item"              # what throughput counts: "char" -> "chars/s"
+    metrics: tuple[str, ...] = ("loss",)  # metric names; "loss" (mean, nats) comes first
+    monitor: str = "val_loss"       # validation metric that picks `best` and drives early stopping; lower wins
+    plot: tuple[str, str] = ("loss", "loss")  # (metric, axis label) drawn in loss.png
+    model: nn.Module
+    batches: ResumableBatches
+
+    @abstractmethod
+    def step_loss(self, batch: Any, state: Any) -> StepLoss:
+        """Forward one training batch (the model is in train mode) and return its loss."""
+
+    @abstractmethod
+    def evaluate(self) -> dict[str, float]:
+        """Validation metrics {name: value} for every name in `metrics` (the loop has set eval mode and no_grad)."""
+
+    def describe(self, loss: float) -> dict[str, float]:
+        """All of `metrics` computed from a mean loss (for train rows and the progress bar)."""
+        return {"loss": loss}
+
+    @abstractmethod
+    def config_dict(self) -> dict[str, Any]:
+        """The resolved run config, written to config.json and into every checkpoint."""
+
+    def extra_state(self) -> dict[str, Any]:
+        """JSON-able extras a checkpoint must carry to use the model (a vocabulary, normalisation stats)."""
+        return {}
