@@ -70,7 +70,7 @@ def test_same_seed_same_sample(trained, capsys):
     assert outs[0] == outs[1]
 
 
-@pytest.mark.parametrize("argv", [[], ["train"], ["train", "charlm"], ["sample"], ["eval"]])
+@pytest.mark.parametrize("argv", [[], ["train"], ["train", "charlm"], ["sample"], ["eval"], ["env"]])
 def test_every_help_shows_examples(capsys, argv):
     code, out, _ = run(capsys, *argv, "--help")
     assert code == 0 and "examples:" in out
@@ -171,3 +171,16 @@ def test_out_folder_that_holds_a_run(trained, capsys):
     run_dir, data, _ = trained
     code, _, err = run(capsys, "train", "charlm", "--data", data, "--out", run_dir, *TINY_CLI)
     assert_user_error(code, err, "already holds a run", "--resume")
+
+
+def test_env_reports_backends(capsys):
+    code, out, _ = run(capsys, "env")
+    assert code == 0 and "torch" in out
+    assert "LSTM: auto -> native" in out and "GRU layer_norm: auto -> fused" in out
+
+
+def test_env_without_cuda_is_a_user_error(capsys):
+    if __import__("torch").cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    code, _, err = run(capsys, "env", "--device", "cuda")
+    assert_user_error(code, err, "no CUDA device")

@@ -12,6 +12,7 @@ import sys
 from .. import __version__
 from ..data import DataError
 from ..train import CheckpointError
+from . import env as env_cmd
 from . import eval as eval_cmd
 from . import sample as sample_cmd
 from . import train as train_cmd
@@ -24,6 +25,7 @@ examples:
   rnnlab train charlm                          # a few minutes on the CPU: an LSTM learns to write Python
   rnnlab sample runs/charlm-DATE-TIME --prime "def " --length 800
   rnnlab eval runs/charlm-DATE-TIME --data some_file.py
+  rnnlab env                                   # versions, and which backend runs which layer here, and why
 
 'rnnlab COMMAND --help' shows each command's options and examples.
 """
@@ -36,6 +38,7 @@ def build_parser() -> Parser:
     train_cmd.add_parser(commands)
     sample_cmd.add_parser(commands)
     eval_cmd.add_parser(commands)
+    env_cmd.add_parser(commands)
     return parser
 
 

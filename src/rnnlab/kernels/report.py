@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from ..cells.config import CellConfig
-from .registry import AUTO_ORDER, RunOptions, _BACKENDS, choose
+from .registry import RunOptions, _BACKENDS, choose
 
 __all__ = ["backend_report"]
 
@@ -26,7 +26,7 @@ _PROBES = {
 def backend_report(device=None) -> str:
     """A table: for each configuration, the backend "auto" picks on `device` and why; then every backend."""
     device = torch.device(device or "cpu")
-    lines = [f"torch {torch.__version__}, device {device}; auto order: {', '.join(AUTO_ORDER)}", ""]
+    lines = [f"device {device}: the backend backend='auto' picks (rule: rnnlab/kernels/auto.py), and each backend's verdict", ""]
     for label, options in _PROBES.items():
         choice = choose("backend_report", "auto", options, device)[1]
         lines.append(f"{label}: auto -> {choice.name}  ({choice.reason.split(':')[0]})")
