@@ -412,7 +412,7 @@ def header(meta: dict) -> str:
                                       if "device_name" in meta else "")
         + f"  dtype {meta['dtype']}  threads {meta['threads']}"
         f"  oneDNN(mkldnn) available {meta['mkldnn_available']}  MKL available {meta['mkl_available']}",
-        f"backends {', '.join(meta['backends'])}  (auto order: {', '.join(meta['auto_order'])})",
+        f"backends {', '.join(meta['backends'])}  (auto: the rule in rnnlab/kernels/auto.py, per configuration and grad mode)",
         f"{meta['rounds']} rounds after {meta['warmup']} warm-up, interleaved in shuffled order, "
         f">= {meta['min_time_ms']} ms per timing" + ("  [--quick: T shortened, numbers meaningless]"
                                                      if meta["quick"] else ""),

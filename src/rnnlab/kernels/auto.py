@@ -2,6 +2,8 @@
 
 From benchmarks/layers.py on this project's 2-core CPU machine (torch 2.13; see benchmarks/README.md):
 - plain LSTM: torch's fused op (oneDNN) is fastest for training and inference -> native;
+- LSTM with proj_size: oneDNN has no projection, torch falls back to unfused ops; training with the
+  fused backend measured 0.49-1.0x torch's time -> fused; inference (1.0 vs 1.04-1.25) -> native;
 - plain GRU / RNN training: torch runs them as a C++ loop of unfused ops with per-step weight-gradient
   matmuls; the fused backend's hand-written BPTT is faster -> fused; inference is at parity -> native;
 - variants and recording: native cannot serve; fused is faster than reference everywhere -> fused;
@@ -25,6 +27,8 @@ def preference(options: RunOptions, device: torch.device) -> tuple[list[str], st
         return ["fused", "reference"], "variant or recording: fused (native cannot serve it)"
     if device.type == "cuda":
         return ["native", "fused", "reference"], "plain cell on CUDA: cuDNN"
+    if cfg.is_lstm and cfg.proj_size and options.grad:
+        return ["fused", "native", "reference"], "LSTM with projection, training on CPU: fused measured faster (torch's oneDNN path has no projection)"
     if cfg.is_lstm:
         return ["native", "fused", "reference"], "plain LSTM on CPU: torch's fused op (oneDNN) measured fastest"
     if options.grad:
