@@ -78,3 +78,17 @@ def test_top_k_one_is_greedy():
     greedy = list(m.generate(prime, 20, temperature=0))
     top1 = list(m.generate(prime, 20, temperature=1.5, top_k=1, generator=torch.Generator().manual_seed(0)))
     assert greedy == top1
+
+
+def test_orthogonal_init_with_the_char_lm_forget_bias():
+    from rnnlab.models import CharLM, CharLMConfig
+
+    H = 16
+    model = CharLM(CharLMConfig(vocab_size=7, hidden=H, embed=8, layers=2))
+    for layer in range(2):
+        b = getattr(model.rnn, f"bias_ih_l{layer}")
+        assert torch.all(b[H : 2 * H] == 0.0)
+        W = getattr(model.rnn, f"weight_hh_l{layer}")[:H]
+        torch.testing.assert_close(W @ W.T, torch.eye(H), atol=1e-5, rtol=0)
+    model = CharLM(CharLMConfig(vocab_size=7, hidden=H, embed=8, forget_bias=1.0))
+    assert torch.all(model.rnn.bias_ih_l0[H : 2 * H] == 1.0)
