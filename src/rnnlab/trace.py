@@ -8,6 +8,9 @@ padded steps zero. A `Trace` holds them by (layer, direction).
     gates   LSTM: i, f, g, o;  GRU: r, z, n;  RNN: none
     states  h (B, T, R) (R = proj_size or H), and for the LSTM c (B, T, H)
 
+Values are the same on every backend. Gradients flow through the recorded tensors with the reference
+backend; the fused backend records copies of its saved activations, detached (h is the output itself).
+
 Example:
     >>> out, (h, c), trace = lstm(x, record_gates=True, return_states=True)
     >>> trace[0, 0].gates["f"]          # forget gate of layer 0, forward direction, (B, T, H)
