@@ -34,9 +34,12 @@ def run_native(x: Tensor, params: dict[str, Tensor], h0, lengths: Tensor | None,
     hx = tuple(s.unsqueeze(0) for s in h0) if cfg.is_lstm else h0.unsqueeze(0)  # (1, B, n): one layer
 
     if lengths is None:
-        with warnings.catch_warnings():
-            # torch's notice that oneDNN lacks projections (it falls back by itself): nothing a user can act on
-            warnings.filterwarnings("ignore", message="LSTM with projections is not supported with oneDNN")
+        if cfg.proj_size > 0:
+            with warnings.catch_warnings():
+                # torch's notice that oneDNN lacks projections (it falls back by itself): nothing to act on
+                warnings.filterwarnings("ignore", message="LSTM with projections is not supported with oneDNN")
+                out = kernel(x, hx, flat, cfg.bias, 1, 0.0, train, False, False)
+        else:
             out = kernel(x, hx, flat, cfg.bias, 1, 0.0, train, False, False)
         y, h_n = out[0], out[1:]
     else:
