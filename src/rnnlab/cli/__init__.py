@@ -18,7 +18,9 @@ from . import sample as sample_cmd
 from . import train as train_cmd
 from .common import Parser, UserError
 
-__all__ = ["main"]
+__all__ = ["VERBS", "main"]
+
+VERBS = [train_cmd, sample_cmd, eval_cmd, env_cmd]  # each module: add_parser(commands); order of --help
 
 EXAMPLES = """
 examples:
@@ -35,10 +37,8 @@ def build_parser() -> Parser:
     parser = Parser(prog="rnnlab", description="Recurrent neural networks from their equations.", epilog=EXAMPLES)
     parser.add_argument("--version", action="version", version=f"rnnlab {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True, parser_class=Parser)
-    train_cmd.add_parser(commands)
-    sample_cmd.add_parser(commands)
-    eval_cmd.add_parser(commands)
-    env_cmd.add_parser(commands)
+    for verb in VERBS:
+        verb.add_parser(commands)
     return parser
 
 

@@ -1,53 +1,43 @@
-"""`rnnlab eval`: bits per character of a trained character-level language model on a text."""
+"""`rnnlab eval RUN`: evaluate a trained model; what is measured depends on the task the run was trained for.
+
+Each task registers (add_options, run) in EVALUATORS; `--data` and `--device` are shared by all. The task is
+read from the run's config.json, so one command serves every kind of run.
+"""
 
 from __future__ import annotations
 
 import argparse
 
-from ..data import read_corpus, split_ids
-from ..train import evaluate_ids, load_charlm
-from ..train.device import resolve_device
+from ..train import checkpoint_task
+from . import eval_charlm
+from .common import UserError
 
-__all__ = ["add_parser"]
+__all__ = ["EVALUATORS", "add_parser"]
 
-EXAMPLES = """
-examples:
-  rnnlab eval runs/charlm-20250101-120000                 # on the run's own validation split
-  rnnlab eval runs/shakespeare/best --data sonnets.txt
-  rnnlab eval runs/pystdlib --data builtin:pydoc --max-chars 100000
-"""
+# task name -> (add_options(parser) for the options only it uses, run(args) -> exit code)
+EVALUATORS = {
+    "charlm": (eval_charlm.add_options, eval_charlm.run),
+}
+
+EXAMPLES = eval_charlm.EXAMPLES
 
 
 def add_parser(commands) -> None:
     p = commands.add_parser(
-        "eval", help="bits per character of a trained model on a text", epilog=EXAMPLES,
-        description="Print the bits per character (lower is better) of a character-level language model on "
-                    "a text: --data, or by default the validation split of the run's own training text.",
+        "eval", help="evaluate a trained model on data", epilog=EXAMPLES,
+        description="Evaluate a trained run on --data, or by default on the held-out part of its own data. "
+                    "charlm runs: bits per character.",
     )
     p.add_argument("checkpoint", metavar="RUN_OR_CHECKPOINT")
-    p.add_argument("--data", metavar="PATH", help="a text file, a folder, or builtin:NAME (default: the run's "
-                   "validation split)")
-    p.add_argument("--encoding", default="utf-8", help="text encoding (default utf-8)")
-    p.add_argument("--max-chars", type=int, help="score only the first N characters")
-    p.add_argument("--batch", type=int, default=32, help="parallel streams (default 32)")
+    p.add_argument("--data", metavar="PATH", help="the data to evaluate on (default: the run's held-out split)")
     p.add_argument("--device", default="cpu", help="cpu, cuda, mps or auto (default cpu)")
+    for task, (add_options, _) in EVALUATORS.items():
+        add_options(p.add_argument_group(f"{task} runs"))
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    loaded = load_charlm(args.checkpoint, args.device)
-    cfg = loaded.config
-    if args.data is None:
-        text = read_corpus(cfg.data.data, cfg.data.encoding)
-        ids = split_ids(loaded.vocab.encode(text, what=cfg.data.data), cfg.data.val_fraction)[1]
-        where = f"the validation split of {cfg.data.data}"
-    else:
-        ids = loaded.vocab.encode(read_corpus(args.data, args.encoding), what=args.data)
-        where = args.data
-    if args.max_chars is not None:
-        ids = ids[: args.max_chars + 1]
-    print(f"scoring {len(ids) - 1:,} characters of {where} with {loaded.checkpoint.path} "
-          f"(step {loaded.checkpoint.state.get('step')}) ...", flush=True)
-    result = evaluate_ids(loaded.model, ids.to(resolve_device(args.device)), args.batch, cfg.data.seq_len)
-    print(f"{result['bpc']:.4f} bits per character ({result['loss']:.4f} nats)")
-    return 0
+    task = checkpoint_task(args.checkpoint)
+    if task not in EVALUATORS:
+        raise UserError(f"{args.checkpoint}: a {task!r} run; `rnnlab eval` knows {', '.join(EVALUATORS)} runs")
+    return EVALUATORS[task][1](args)

@@ -9,7 +9,7 @@
 """
 
 from .charlm import CharLMTask, LoadedCharLM, evaluate_ids, load_charlm, sample_text
-from .checkpoint import Checkpoint, CheckpointError, find_checkpoint, load_checkpoint, save_checkpoint
+from .checkpoint import Checkpoint, CheckpointError, checkpoint_task, find_checkpoint, load_checkpoint, save_checkpoint
 from .config import CharLMRunConfig, TextDataConfig, TrainConfig
 from .device import resolve_device
 from .loop import FitResult, fit, learning_rate, make_optimizer
@@ -17,6 +17,6 @@ from .task import StepLoss, Task
 
 __all__ = [
     "CharLMRunConfig", "CharLMTask", "Checkpoint", "CheckpointError", "FitResult", "LoadedCharLM", "StepLoss",
-    "Task", "TextDataConfig", "TrainConfig", "evaluate_ids", "find_checkpoint", "fit", "learning_rate",
+    "Task", "TextDataConfig", "TrainConfig", "checkpoint_task", "evaluate_ids", "find_checkpoint", "fit", "learning_rate",
     "load_charlm", "load_checkpoint", "make_optimizer", "resolve_device", "sample_text", "save_checkpoint",
 ]

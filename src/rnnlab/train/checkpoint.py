@@ -31,7 +31,7 @@ from safetensors.torch import load_file, save_file
 from torch import Tensor
 
 __all__ = [
-    "Checkpoint", "CheckpointError", "find_checkpoint", "flatten_state", "load_checkpoint", "rng_state",
+    "Checkpoint", "CheckpointError", "checkpoint_task", "find_checkpoint", "flatten_state", "load_checkpoint", "rng_state",
     "save_checkpoint", "set_rng_state", "unflatten_state",
 ]
 
@@ -207,3 +207,13 @@ def set_rng_state(state: dict[str, Any]) -> None:
     torch.set_rng_state(dec(state["torch"]))
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all([dec(s) for s in state["cuda"]])
+
+
+def checkpoint_task(path: str | os.PathLike) -> str:
+    """The task ("charlm", "classify", ...) a run folder or checkpoint was trained for, from its config.json
+    alone (commands that serve several tasks dispatch on it before loading any weights)."""
+    ck_dir = find_checkpoint(path)
+    task = _read_json(ck_dir / "config.json").get("task")
+    if not isinstance(task, str):
+        raise CheckpointError(f"{ck_dir}/config.json names no task; it was not written by `rnnlab train`")
+    return task
