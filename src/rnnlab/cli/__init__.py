@@ -12,15 +12,17 @@ import sys
 from .. import __version__
 from ..data import DataError
 from ..train import CheckpointError
+from . import caption as caption_cmd
 from . import env as env_cmd
 from . import eval as eval_cmd
+from . import recognize as recognize_cmd
 from . import sample as sample_cmd
 from . import train as train_cmd
 from .common import Parser, UserError
 
 __all__ = ["VERBS", "main"]
 
-VERBS = [train_cmd, sample_cmd, eval_cmd, env_cmd]  # each module: add_parser(commands); order of --help
+VERBS = [train_cmd, sample_cmd, eval_cmd, recognize_cmd, caption_cmd, env_cmd]  # each module: add_parser(commands); order of --help
 
 EXAMPLES = """
 examples:

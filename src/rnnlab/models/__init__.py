@@ -1,5 +1,11 @@
 """Models: task heads over rnnlab's recurrent layers."""
 
+from .captioner import Captioner, CaptionerConfig
 from .charlm import CELLS, CharLM, CharLMConfig
+from .ctc import CTCRecognizer, CTCRecognizerConfig, greedy_decode, prefix_beam_search
+from .seq2seq import Decoder, DecoderConfig, Seq2Seq, Seq2SeqConfig
 
-__all__ = ["CELLS", "CharLM", "CharLMConfig"]
+__all__ = [
+    "CELLS", "CTCRecognizer", "CTCRecognizerConfig", "Captioner", "CaptionerConfig", "CharLM", "CharLMConfig",
+    "Decoder", "DecoderConfig", "Seq2Seq", "Seq2SeqConfig", "greedy_decode", "prefix_beam_search",
+]

@@ -6,17 +6,25 @@
     checkpoint.py  safetensors + JSON, atomic, verified on load
     runlog.py      metrics.csv, loss.png, TensorBoard
     charlm.py      the character-level language model task, loading, evaluation and sampling
+    recognize.py   handwriting recognition with CTC: task, loading, transcribing, CER
+    caption.py     image captioning: task, loading, captioning, BLEU/WER, contact sheet
+    metrics.py     CER, WER, sequence accuracy (rapidfuzz), BLEU (sacrebleu)
 """
 
+from .caption import CaptionRunConfig, CaptionTask, LoadedCaptioner, caption_images, load_captioner
 from .charlm import CharLMTask, LoadedCharLM, evaluate_ids, load_charlm, sample_text
 from .checkpoint import Checkpoint, CheckpointError, checkpoint_task, find_checkpoint, load_checkpoint, save_checkpoint
 from .config import CharLMRunConfig, TextDataConfig, TrainConfig
 from .device import resolve_device
 from .loop import FitResult, fit, learning_rate, make_optimizer
+from .recognize import LoadedRecognizer, RecognizeRunConfig, RecognizeTask, load_recognizer, transcribe
 from .task import StepLoss, Task
 
 __all__ = [
     "CharLMRunConfig", "CharLMTask", "Checkpoint", "CheckpointError", "FitResult", "LoadedCharLM", "StepLoss",
     "Task", "TextDataConfig", "TrainConfig", "checkpoint_task", "evaluate_ids", "find_checkpoint", "fit", "learning_rate",
     "load_charlm", "load_checkpoint", "make_optimizer", "resolve_device", "sample_text", "save_checkpoint",
+    # handwriting recognition and captioning
+    "CaptionRunConfig", "CaptionTask", "LoadedCaptioner", "LoadedRecognizer", "RecognizeRunConfig", "RecognizeTask",
+    "caption_images", "load_captioner", "load_recognizer", "transcribe",
 ]

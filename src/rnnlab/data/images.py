@@ -1,0 +1,127 @@
+"""Images with text: a folder of images plus a TSV/CSV of `filename, text`, read with Pillow and pandas.
+
+Used by handwriting recognition (one transcription per line image) and captioning (one or more captions per
+image: the same filename on several rows). Every problem is a DataError naming the file and row: a labels
+file that is missing or has fewer than two columns, a listed image that does not exist (all of them are
+named, up to 5), an image Pillow cannot read, an empty text.
+
+Line images are read as grey levels, scaled to a fixed height keeping their aspect ratio, and turned into
+ink 1.0 on background 0.0: an image whose mean is above 0.5 is taken as dark ink on light paper and inverted.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from .errors import DataError
+
+__all__ = ["LABEL_SUFFIXES", "find_labels_file", "read_image_rgb", "read_labels", "read_line_image"]
+
+LABEL_SUFFIXES = (".tsv", ".csv", ".txt")
+
+
+def _pil():
+    try:
+        from PIL import Image, UnidentifiedImageError
+    except ImportError:
+        raise DataError("reading images needs the Pillow package (pip install Pillow, or rnnlab[datasets])") from None
+    return Image, UnidentifiedImageError
+
+
+def find_labels_file(path: str | Path) -> Path:
+    """The TSV/CSV that `path` names: the file itself, or the one labels file inside a folder."""
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"{path}: no such file or folder; give a TSV/CSV of `filename, text` or the folder holding it")
+    if path.is_file():
+        return path
+    found = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in LABEL_SUFFIXES)
+    if len(found) != 1:
+        what = "no" if not found else f"{len(found)}"
+        raise DataError(f"{path}: found {what} .tsv/.csv/.txt labels files in the folder, expected exactly one; "
+                        f"give the labels file itself as --data")
+    return found[0]
+
+
+def read_labels(path: str | Path, what: str = "transcription") -> list[tuple[Path, str]]:
+    """[(image path, text)] from a TSV/CSV of `filename, text` (header optional; a .csv is comma-separated,
+    anything else tab-separated). Image paths are relative to the labels file's folder."""
+    try:
+        import pandas as pd
+    except ImportError:
+        raise DataError("reading a labels file needs the pandas package (pip install pandas, or rnnlab[datasets])") from None
+    labels = find_labels_file(path)
+    sep = "," if labels.suffix.lower() == ".csv" else "\t"
+    try:
+        df = pd.read_csv(labels, sep=sep, header=None, dtype=str, keep_default_na=False, quoting=0,
+                         skip_blank_lines=True, encoding="utf-8")
+    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as e:
+        raise DataError(f"{labels}: not a readable {'CSV' if sep == ',' else 'TSV'} file "
+                        f"({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
+    if df.shape[1] < 2:
+        raise DataError(f"{labels}: expected two columns `filename{sep!r}{what}`, found {df.shape[1]}; "
+                        f"{'a .csv is comma-separated' if sep == ',' else 'use a tab between the columns (or a .csv)'}")
+    first = 1 if df.iloc[0, 0].strip().lower() in ("filename", "file", "image", "path") else 0  # a header row
+    rows = []
+    missing = []
+    for i in range(first, len(df)):
+        name, text = df.iloc[i, 0].strip(), df.iloc[i, 1]
+        line = i + 1
+        if not name:
+            raise DataError(f"{labels}, line {line}: empty filename")
+        if not text.strip():
+            raise DataError(f"{labels}, line {line}: empty {what} for {name}; every image needs a non-empty {what}")
+        image = labels.parent / name
+        if not image.is_file():
+            missing.append(name)
+        rows.append((image, text.strip()))
+    if missing:
+        shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+        raise DataError(f"{labels}: {len(missing)} listed image(s) not found in {labels.parent}: {shown}")
+    if not rows:
+        raise DataError(f"{labels}: no rows; expected lines of `filename{sep!r}{what}`")
+    return rows
+
+
+def _open(path: Path, mode: str):
+    Image, Unidentified = _pil()
+    try:
+        with Image.open(path) as im:
+            im.load()
+            if mode == "RGB" and im.mode in ("RGBA", "LA", "P"):
+                im = im.convert("RGBA")
+                bg = Image.new("RGBA", im.size, (255, 255, 255, 255))
+                im = Image.alpha_composite(bg, im)
+            return im.convert(mode)
+    except (Unidentified, OSError, ValueError, SyntaxError) as e:
+        if isinstance(e, FileNotFoundError):
+            raise DataError(f"{path}: no such image file") from None
+        raise DataError(f"{path}: not a readable image ({type(e).__name__}); give a PNG, JPEG or other Pillow format") from None
+
+
+def read_line_image(path: str | Path, height: int = 32) -> np.ndarray:
+    """(height, W) float32, ink 1 on background 0, scaled to `height` keeping the aspect ratio."""
+    Image, _ = _pil()
+    im = _open(Path(path), "L")
+    w = max(1, round(im.width * height / im.height))
+    a = np.asarray(im.resize((w, height), Image.BILINEAR), dtype=np.float32) / 255.0
+    return 1.0 - a if a.mean() > 0.5 else a
+
+
+def read_image_rgb(path: str | Path, size: int = 64) -> np.ndarray:
+    """(3, size, size) float32 in [0, 1], transparent areas on white, scaled (aspect kept, centred, padded white)."""
+    Image, _ = _pil()
+    im = _open(Path(path), "RGB")
+    return fit_square(im, size)
+
+
+def fit_square(im, size: int) -> np.ndarray:
+    """A Pillow RGB image scaled to fit size x size, centred on white: (3, size, size) float32 in [0, 1]."""
+    Image, _ = _pil()
+    scale = size / max(im.width, im.height)
+    im = im.resize((max(1, round(im.width * scale)), max(1, round(im.height * scale))), Image.BILINEAR)
+    canvas = Image.new("RGB", (size, size), (255, 255, 255))
+    canvas.paste(im, ((size - im.width) // 2, (size - im.height) // 2))
+    return np.asarray(canvas, dtype=np.float32).transpose(2, 0, 1) / 255.0

@@ -1,0 +1,274 @@
+"""Image captioning: what `fit` needs (data, Captioner, metrics), loading a trained captioner, captioning
+images, BLEU / WER on held-out images, and a contact sheet of them.
+
+Data: `builtin:emoji` (rnnlab.data.emoji: held-out emoji for validation and test), or a labels file (TSV/CSV of
+`filename, caption`, several rows per image allowed) whose IMAGES are split into training and validation by a
+seeded shuffle (all captions of an image stay on one side). Every (image, caption) row is a training pair; the
+held-out images are scored against all of their captions. The token vocabulary (words by default) is built
+from the training captions and saved in every checkpoint.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from ..data import DataError
+from ..data.emoji import caption_of, emoji_code_points, emoji_split, render_emoji
+from ..data.images import read_image_rgb, read_labels
+from ..data.tokens import EOS, TokenVocab
+from ..models.captioner import Captioner, CaptionerConfig
+from .checkpoint import Checkpoint, CheckpointError, load_checkpoint
+from .config import TrainConfig, from_dict
+from .device import resolve_device
+from .metrics import bleu, wer
+from .recognize import ShuffledBatches, split_rows
+from .task import StepLoss, Task
+
+__all__ = [
+    "BUILTIN_CAPTIONS", "CaptionDataConfig", "CaptionRunConfig", "CaptionTask", "CaptionedImage", "LoadedCaptioner",
+    "caption_images", "contact_sheet", "evaluate_captions", "load_caption_split", "load_captioner",
+]
+
+BUILTIN_CAPTIONS = "builtin:emoji"
+
+
+@dataclass
+class CaptionDataConfig:
+    data: str = BUILTIN_CAPTIONS   # builtin:emoji, or a TSV/CSV of `filename, caption` (or its folder)
+    level: str = "word"            # tokens: "word" or "char"
+    batch: int = 32
+    val_fraction: float = 0.1      # user data: share of the images held out for validation
+    max_len: int = 24              # longest caption generated (tokens)
+    limit: int | None = None       # builtin:emoji: use only the first N emoji (tests, quick looks)
+
+
+def _caption_train() -> TrainConfig:
+    return TrainConfig(lr=2e-3, max_time=300.0, eval_every=200, warmup_steps=100, patience=6, weight_decay=0.05)
+
+
+@dataclass
+class CaptionRunConfig:
+    task: str = "caption"
+    data: CaptionDataConfig = field(default_factory=CaptionDataConfig)
+    model: CaptionerConfig = field(default_factory=CaptionerConfig)
+    train: TrainConfig = field(default_factory=_caption_train)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> CaptionRunConfig:
+        d = dict(d)
+        if d.get("task") != "caption":
+            raise ValueError(f"config: task is {d.get('task')!r}, expected 'caption'")
+        d.pop("versions", None)
+        return from_dict(cls, {**d, "data": from_dict(CaptionDataConfig, d.get("data", {})),
+                               "model": from_dict(CaptionerConfig, d.get("model", {})),
+                               "train": from_dict(TrainConfig, d.get("train", {}))})
+
+
+class CaptionedImage(NamedTuple):
+    image: np.ndarray        # (3, S, S) float32 in [0, 1]
+    captions: list[str]      # one or more true captions
+    name: str                # a file name, or "U+1F600"
+
+
+def load_caption_split(config: CaptionRunConfig) -> dict[str, list[CaptionedImage]]:
+    """{"train", "val"[, "test"]} captioned images (builtin:emoji has a test split; user data train/val only)."""
+    d, S = config.data, config.model.image_size
+    if d.data == BUILTIN_CAPTIONS:
+        cps = emoji_code_points()
+        if d.limit is not None:
+            cps = cps[: d.limit]
+        cps, images = render_emoji(cps, S)
+        by_cp = dict(zip(cps, images))
+        return {k: [CaptionedImage(by_cp[cp], [caption_of(cp)], f"U+{cp:04X}") for cp in v]
+                for k, v in emoji_split(cps, config.train.seed).items()}
+    return split_images(load_captioned_images(d.data, S), d.val_fraction, config.train.seed)
+
+
+def load_captioned_images(path: str | Path, size: int = 64) -> list[CaptionedImage]:
+    """A user's captioned images: rows with the same filename are one image with several captions."""
+    grouped: dict[Path, list[str]] = {}
+    for image, caption in read_labels(path, "caption"):
+        grouped.setdefault(image, []).append(caption)
+    return [CaptionedImage(read_image_rgb(p, size), caps, str(p)) for p, caps in grouped.items()]
+
+
+def split_images(items: list[CaptionedImage], val_fraction: float, seed: int) -> dict[str, list[CaptionedImage]]:
+    tr, va = split_rows(len(items), val_fraction, seed)
+    return {"train": [items[i] for i in tr], "val": [items[i] for i in va]}
+
+
+class CaptionBatch(NamedTuple):
+    images: Tensor    # (B, 3, S, S)
+    targets: Tensor   # (B, T) caption ids, <eos>, then <pad>
+    lengths: Tensor   # (B,) including <eos>
+
+
+def collate_captions(pairs: list[tuple[np.ndarray, str]], vocab: TokenVocab, device) -> CaptionBatch:
+    ids = [vocab.encode(c) + [EOS] for _, c in pairs]
+    T = max(len(i) for i in ids)
+    targets = torch.zeros(len(ids), T, dtype=torch.long)
+    for b, i in enumerate(ids):
+        targets[b, : len(i)] = torch.tensor(i)
+    images = torch.from_numpy(np.stack([im for im, _ in pairs]))
+    return CaptionBatch(images.to(device), targets.to(device), torch.tensor([len(i) for i in ids], device=device))
+
+
+class CaptionTask(Task):
+    """Images -> captions. Validation: teacher-forced loss (picks `best`), plus greedy BLEU and WER."""
+
+    name = "caption"
+    unit = "image"
+    metrics = ("loss", "bleu", "wer")
+    monitor = "val_loss"
+    plot = ("loss", "cross-entropy (nats per token)")
+
+    def __init__(self, config: CaptionRunConfig, *, vocab: TokenVocab | None = None,
+                 splits: dict[str, list[CaptionedImage]] | None = None) -> None:
+        self.config = config
+        d, t, m = config.data, config.train, config.model
+        self.device = resolve_device(t.device)
+        splits = splits if splits is not None else load_caption_split(config)
+        self.train, self.val = splits["train"], splits["val"]
+        if not self.train or not self.val:
+            raise DataError(f"{d.data}: need images to train on and to validate on; got {len(self.train)} and {len(self.val)}")
+        self.vocab = vocab or TokenVocab.build((c for item in self.train for c in item.captions), d.level)
+        pairs = [(item.image, c) for item in self.train for c in item.captions]
+        self.batches = ShuffledBatches(pairs, d.batch, lambda b: collate_captions(b, self.vocab, self.device), t.seed)
+        self.pairs = len(pairs)
+        m.vocab_size = len(self.vocab)
+        torch.manual_seed(t.seed)
+        self.model = Captioner(m).to(self.device)
+
+    def step_loss(self, batch: CaptionBatch, state) -> StepLoss:
+        _, loss = self.model(batch.images, batch.targets, batch.lengths)
+        return StepLoss(loss, None, len(batch.lengths))
+
+    def evaluate(self) -> dict[str, float]:
+        return evaluate_captions(self.model, self.vocab, self.val, self.config.data.batch,
+                                 max_len=self.config.data.max_len, device=self.device)
+
+    def config_dict(self) -> dict[str, Any]:
+        return self.config.to_dict()
+
+    def extra_state(self) -> dict[str, Any]:
+        return {"vocab": self.vocab.to_json()}
+
+
+@torch.no_grad()
+def caption_images(model: Captioner, vocab: TokenVocab, images: np.ndarray | Tensor, *, method: str = "greedy",
+                   temperature: float = 1.0, beam: int = 5, max_len: int = 24, batch: int = 64,
+                   device: torch.device | str = "cpu", seed: int | None = 0) -> list[str]:
+    """Captions of (N, 3, S, S) images."""
+    model.eval()
+    generator = torch.Generator()
+    if seed is None:
+        generator.seed()
+    else:
+        generator.manual_seed(seed)
+    images = torch.as_tensor(np.asarray(images))
+    out = []
+    for i in range(0, len(images), batch):
+        ids = model.generate(images[i: i + batch].to(device), max_len, method=method, temperature=temperature,
+                             beam=beam, generator=generator)
+        out += [vocab.decode(s) for s in ids]
+    return out
+
+
+@torch.no_grad()
+def evaluate_captions(model: Captioner, vocab: TokenVocab, items: list[CaptionedImage], batch: int = 32, *,
+                      method: str = "greedy", beam: int = 5, max_len: int = 24, device="cpu",
+                      return_texts: bool = False):
+    """{"loss" (teacher-forced, nats per token), "bleu" (0-100), "wer"} on captioned images."""
+    was = model.training
+    model.eval()
+    pairs = [(item.image, c) for item in items for c in item.captions]
+    total, count = 0.0, 0
+    for i in range(0, len(pairs), batch):
+        b = collate_captions(pairs[i: i + batch], vocab, device)
+        _, loss = model(b.images, b.targets, b.lengths)
+        n = int(b.lengths.sum())
+        total, count = total + float(loss) * n, count + n
+    hyps = caption_images(model, vocab, np.stack([it.image for it in items]), method=method, beam=beam,
+                          max_len=max_len, batch=batch, device=device)
+    model.train(was)
+    refs = [it.captions for it in items]
+    # WER against each image's first caption (the one reference a WER can use)
+    out = {"loss": total / count, "bleu": bleu(hyps, refs), "wer": wer(hyps, [r[0] for r in refs])}
+    return (out, hyps) if return_texts else out
+
+
+def contact_sheet(items: list[CaptionedImage], generated: list[str], path: str | Path, columns: int = 4,
+                  title: str = "") -> Path:
+    """A PNG grid: each held-out image with its generated caption (top) and its true caption (below)."""
+    import textwrap
+
+    from PIL import Image, ImageDraw, ImageFont
+
+    cell_w, cell_h, img = 330, 118, 96
+    rows = (len(items) + columns - 1) // columns
+    top = 30 if title else 0
+    sheet = Image.new("RGB", (columns * cell_w, top + rows * cell_h), "white")
+    draw = ImageDraw.Draw(sheet)
+    try:
+        font = ImageFont.load_default(size=12)
+    except TypeError:  # Pillow < 10.1: a fixed bitmap font
+        font = ImageFont.load_default()
+    if title:
+        draw.text((8, 8), title, fill="black", font=font)
+    for k, (item, gen) in enumerate(zip(items, generated)):
+        x, y = (k % columns) * cell_w, top + (k // columns) * cell_h
+        pic = Image.fromarray((item.image.transpose(1, 2, 0) * 255).astype(np.uint8)).resize((img, img))
+        sheet.paste(pic, (x + 6, y + 10))
+        good = gen == item.captions[0]
+        lines = [(textwrap.wrap(gen or "(empty)", 30)[:3], (0, 110, 0) if good else (180, 0, 0)),
+                 (textwrap.wrap("true: " + item.captions[0], 30)[:3], (60, 60, 60))]
+        ty = y + 10
+        for wrapped, colour in lines:
+            for line in wrapped:
+                draw.text((x + img + 14, ty), line, fill=colour, font=font)
+                ty += 15
+            ty += 5
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sheet.save(path)
+    return path
+
+
+@dataclass
+class LoadedCaptioner:
+    model: Captioner
+    vocab: TokenVocab
+    config: CaptionRunConfig
+    checkpoint: Checkpoint
+
+
+def load_captioner(path: str | Path, device: str = "cpu") -> LoadedCaptioner:
+    """A trained Captioner and its vocabulary from a run folder (best/, else last/) or a checkpoint folder."""
+    ck = load_checkpoint(path)
+    if ck.config.get("task") != "caption":
+        raise CheckpointError(f"{ck.path}: a {ck.config.get('task')!r} checkpoint, not a captioner")
+    try:
+        config = CaptionRunConfig.from_dict(ck.config)
+        vocab = TokenVocab.from_json(ck.state["vocab"])
+    except (ValueError, KeyError) as e:
+        raise CheckpointError(f"{ck.path}: config.json or state.json does not describe a captioner ({e})") from None
+    if config.model.vocab_size != len(vocab):
+        raise CheckpointError(f"{ck.path}: the vocabulary has {len(vocab)} tokens but the model {config.model.vocab_size}")
+    try:
+        model = Captioner(config.model)
+        model.load_state_dict(ck.model)
+    except (RuntimeError, ValueError) as e:
+        raise CheckpointError(f"{ck.path}: the weights do not match the checkpoint's config "
+                              f"({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
+    model.to(resolve_device(device)).eval()
+    return LoadedCaptioner(model, vocab, config, ck)

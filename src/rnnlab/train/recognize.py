@@ -1,0 +1,319 @@
+"""Handwriting recognition with CTC: what `fit` needs (data, CTCRecognizer, metrics), loading a trained
+recognizer from a checkpoint, transcribing images, and measuring character error rate.
+
+Data: `builtin:mnist-strings` (rnnlab.data.mnist_strings: training strings are generated fresh for every
+batch from the training pool of digit images; validation and test strings come from their own pools), or
+a labels file (TSV/CSV of `filename, transcription`, rnnlab.data.images) whose rows are split into training
+and validation by a seeded shuffle. The alphabet (ids 1..C; 0 is the CTC blank) is the sorted set of
+characters of the training transcriptions, or --alphabet, and is saved in every checkpoint.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from ..data import CharVocab, DataError
+from ..data.images import read_labels, read_line_image
+from ..data.mnist_strings import MnistStrings, load_mnist_digits
+from ..models.ctc import WIDTH_STRIDE, CTCRecognizer, CTCRecognizerConfig, greedy_decode, min_frames, prefix_beam_search
+from .checkpoint import Checkpoint, CheckpointError, load_checkpoint
+from .config import TrainConfig, from_dict
+from .device import resolve_device
+from .metrics import cer, sequence_accuracy
+from .task import StepLoss, Task
+
+__all__ = [
+    "BUILTIN_LINES", "LineBatch", "LineDataConfig", "LoadedRecognizer", "RecognizeRunConfig", "RecognizeTask",
+    "collate_lines", "evaluate_lines", "load_line_samples", "load_recognizer", "transcribe",
+]
+
+BUILTIN_LINES = "builtin:mnist-strings"
+
+
+@dataclass
+class LineDataConfig:
+    data: str = BUILTIN_LINES      # builtin:mnist-strings, or a TSV/CSV of `filename, transcription` (or its folder)
+    alphabet: str | None = None    # the characters the model may output (default: those of the training data)
+    batch: int = 32                # B: images per batch
+    val_fraction: float = 0.1      # user data: share of the rows held out for validation
+    val_size: int = 500            # mnist-strings: validation strings (from the validation digit pool)
+    test_size: int = 1000          # mnist-strings: test strings (`rnnlab eval`), from the test digit pool
+    min_len: int = 3               # mnist-strings: digits per string
+    max_len: int = 10
+
+
+def _recognize_train() -> TrainConfig:
+    # measured (README "Handwriting recognition"): mnist-strings reaches CER < 3 % well inside this budget
+    return TrainConfig(lr=3e-3, max_time=300.0, eval_every=250, warmup_steps=100, patience=6)
+
+
+@dataclass
+class RecognizeRunConfig:
+    task: str = "recognize"
+    data: LineDataConfig = field(default_factory=LineDataConfig)
+    model: CTCRecognizerConfig = field(default_factory=CTCRecognizerConfig)
+    train: TrainConfig = field(default_factory=_recognize_train)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> RecognizeRunConfig:
+        d = dict(d)
+        if d.get("task") != "recognize":
+            raise ValueError(f"config: task is {d.get('task')!r}, expected 'recognize'")
+        d.pop("versions", None)
+        return from_dict(cls, {**d, "data": from_dict(LineDataConfig, d.get("data", {})),
+                               "model": from_dict(CTCRecognizerConfig, d.get("model", {})),
+                               "train": from_dict(TrainConfig, d.get("train", {}))})
+
+
+class Sample(NamedTuple):
+    image: np.ndarray   # (H, W) float32, ink 1
+    text: str
+    name: str           # where it came from (a file name, or "mnist-strings test #12")
+
+
+class LineBatch(NamedTuple):
+    images: Tensor          # (B, 1, H, W_max) zero-padded on the right
+    widths: Tensor          # (B,) int64
+    labels: Tensor          # (sum of label lengths,) int64, ids 1..C
+    label_lengths: Tensor   # (B,)
+    texts: list[str]
+
+
+def collate_lines(samples: list[Sample], vocab: CharVocab, device: torch.device | str = "cpu") -> LineBatch:
+    H = samples[0].image.shape[0]
+    W = max(s.image.shape[1] for s in samples)
+    W += -W % WIDTH_STRIDE
+    images = np.zeros((len(samples), 1, H, W), dtype=np.float32)
+    for i, s in enumerate(samples):
+        images[i, 0, :, : s.image.shape[1]] = s.image
+    ids = [vocab.encode(s.text, what=s.name) + 1 for s in samples]  # +1: class 0 is the blank
+    return LineBatch(
+        torch.from_numpy(images).to(device), torch.tensor([s.image.shape[1] for s in samples], device=device),
+        torch.cat(ids).to(device), torch.tensor([len(i) for i in ids], device=device), [s.text for s in samples],
+    )
+
+
+def check_width(sample: Sample) -> None:
+    """CTC needs a frame per character (and a blank between repeats): reject images too narrow for their text."""
+    need = min_frames(sample.text) * WIDTH_STRIDE
+    if sample.image.shape[1] < need:
+        raise DataError(
+            f"{sample.name}: {sample.image.shape[1]} px wide at height {sample.image.shape[0]}, too narrow for its "
+            f"{len(sample.text)}-character transcription under CTC; the minimum width is {need} px "
+            f"(at this height); crop less tightly or split the line"
+        )
+
+
+def load_line_samples(path: str | Path, height: int = 32) -> list[Sample]:
+    """A user's labelled line images, each checked: readable, non-empty transcription, wide enough."""
+    samples = []
+    for image, text in read_labels(path, "transcription"):
+        s = Sample(read_line_image(image, height), text, str(image))
+        check_width(s)
+        samples.append(s)
+    return samples
+
+
+def _generated(gen: MnistStrings, n: int) -> list[Sample]:
+    return [Sample(s.image, s.text, f"mnist-strings {gen.split} #{i}") for i, s in
+            ((i, gen.sample(i)) for i in range(n))]
+
+
+class GeneratedBatches:
+    """Endless fresh mnist-strings training batches; batch k holds strings k*B .. k*B+B-1 (exact resume)."""
+
+    def __init__(self, gen: MnistStrings, batch: int, vocab: CharVocab, device: torch.device) -> None:
+        self.gen, self.batch, self.vocab, self.device, self.next = gen, batch, vocab, device, 0
+
+    def __next__(self) -> LineBatch:
+        k, self.next = self.next, self.next + 1
+        samples = [gen_s for gen_s in (self.gen.sample(i) for i in range(k * self.batch, (k + 1) * self.batch))]
+        return collate_lines([Sample(s.image, s.text, "mnist-strings") for s in samples], self.vocab, self.device)
+
+    def state_dict(self) -> dict:
+        return {"next": self.next}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.next = int(state["next"])
+
+
+class ShuffledBatches:
+    """Endless batches over a fixed list of samples, reshuffled every epoch from (seed, epoch)."""
+
+    def __init__(self, samples: list, batch: int, collate, seed: int = 0) -> None:
+        self.samples, self.batch, self.collate, self.seed = samples, min(batch, len(samples)), collate, seed
+        self.epoch, self.pos = 0, 0
+        self._order = self._perm()
+
+    def _perm(self) -> list[int]:
+        return np.random.default_rng([self.seed, self.epoch]).permutation(len(self.samples)).tolist()
+
+    def __next__(self):
+        if self.pos + self.batch > len(self.samples):
+            self.epoch, self.pos = self.epoch + 1, 0
+            self._order = self._perm()
+        idx = self._order[self.pos: self.pos + self.batch]
+        self.pos += self.batch
+        return self.collate([self.samples[i] for i in idx])
+
+    def state_dict(self) -> dict:
+        return {"epoch": self.epoch, "pos": self.pos}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.epoch, self.pos = int(state["epoch"]), int(state["pos"])
+        self._order = self._perm()
+
+
+def split_rows(n: int, val_fraction: float, seed: int) -> tuple[list[int], list[int]]:
+    """Seeded split of n rows into (train, validation) indices; at least one of each when n >= 2."""
+    if n < 2:
+        raise DataError(f"need at least 2 labelled images (one to train on, one to validate), got {n}")
+    order = np.random.default_rng([seed, 77]).permutation(n).tolist()
+    k = min(n - 1, max(1, round(n * val_fraction)))
+    return sorted(order[k:]), sorted(order[:k])
+
+
+class RecognizeTask(Task):
+    """Line images -> transcriptions with CTC. Validation: greedy-decoded CER, which picks `best`."""
+
+    name = "recognize"
+    unit = "image"
+    metrics = ("loss", "cer", "seq_acc")
+    monitor = "val_cer"
+    plot = ("loss", "CTC loss (nats per label character)")
+
+    def __init__(self, config: RecognizeRunConfig, *, vocab: CharVocab | None = None,
+                 digits: tuple[np.ndarray, np.ndarray] | None = None) -> None:
+        self.config = config
+        d, t, m = config.data, config.train, config.model
+        self.device = resolve_device(t.device)
+        if d.data == BUILTIN_LINES:
+            digits = digits if digits is not None else load_mnist_digits()
+            kw = dict(seed=t.seed, min_len=d.min_len, max_len=d.max_len, digits=digits)
+            train_gen = MnistStrings("train", **kw)
+            self.val = _generated(MnistStrings("val", **kw), d.val_size)
+            self.vocab = vocab or CharVocab(d.alphabet or "0123456789")
+            self.batches = GeneratedBatches(train_gen, d.batch, self.vocab, self.device)
+            self.train_size = None  # endless
+        else:
+            samples = load_line_samples(d.data, m.height)
+            tr, va = split_rows(len(samples), d.val_fraction, t.seed)
+            train = [samples[i] for i in tr]
+            self.val = [samples[i] for i in va]
+            if vocab is not None:
+                self.vocab = vocab
+            elif d.alphabet:
+                self.vocab = CharVocab(d.alphabet)
+            else:
+                self.vocab = CharVocab.from_text("".join(s.text for s in train))
+            for s in samples:  # every transcription in the alphabet, or an error naming the characters
+                self.vocab.encode(s.text, what=s.name)
+            self.batches = ShuffledBatches(train, d.batch, lambda b: collate_lines(b, self.vocab, self.device), t.seed)
+            self.train_size = len(train)
+        m.num_classes = len(self.vocab)
+        torch.manual_seed(t.seed)
+        self.model = CTCRecognizer(m).to(self.device)
+
+    def step_loss(self, batch: LineBatch, state) -> StepLoss:
+        _, _, loss = self.model(batch.images, batch.widths, batch.labels, batch.label_lengths)
+        return StepLoss(loss, None, len(batch.texts))
+
+    def evaluate(self) -> dict[str, float]:
+        return evaluate_lines(self.model, self.vocab, self.val, self.config.data.batch, device=self.device)
+
+    def config_dict(self) -> dict[str, Any]:
+        return self.config.to_dict()
+
+    def extra_state(self) -> dict[str, Any]:
+        return {"alphabet": self.vocab.to_json()}
+
+
+@torch.no_grad()
+def _decode(model: CTCRecognizer, vocab: CharVocab, batch: LineBatch, beam: int) -> tuple[list[str], float]:
+    log_probs, frames, loss = model(batch.images, batch.widths, batch.labels, batch.label_lengths)
+    if beam <= 1:
+        seqs = greedy_decode(log_probs, frames)
+    else:
+        seqs = [list(prefix_beam_search(log_probs[b, : int(frames[b])], beam)[0][0]) for b in range(len(frames))]
+    return [vocab.decode(i - 1 for i in s) for s in seqs], float(loss)
+
+
+@torch.no_grad()
+def evaluate_lines(model: CTCRecognizer, vocab: CharVocab, samples: list[Sample], batch: int = 32, *,
+                   beam: int = 1, device: torch.device | str = "cpu", return_texts: bool = False):
+    """{"loss", "cer", "seq_acc"} of `model` on labelled samples (greedy decoding, or prefix beam search when
+    beam > 1); with return_texts also the decoded texts."""
+    was = model.training
+    model.eval()
+    hyps, total = [], 0.0
+    for i in range(0, len(samples), batch):
+        chunk = samples[i: i + batch]
+        texts, loss = _decode(model, vocab, collate_lines(chunk, vocab, device), beam)
+        hyps += texts
+        total += loss * len(chunk)
+    model.train(was)
+    refs = [s.text for s in samples]
+    out = {"loss": total / len(samples), "cer": cer(hyps, refs), "seq_acc": sequence_accuracy(hyps, refs)}
+    return (out, hyps) if return_texts else out
+
+
+@torch.no_grad()
+def transcribe(model: CTCRecognizer, vocab: CharVocab, images: list[np.ndarray], *, beam: int = 1,
+               device: torch.device | str = "cpu") -> list[str]:
+    """Transcriptions of (H, W) ink-1 images (rnnlab.data.images.read_line_image)."""
+    model.eval()
+    out = []
+    for img in images:
+        W = img.shape[1] + (-img.shape[1] % WIDTH_STRIDE)
+        x = np.zeros((1, 1, img.shape[0], W), dtype=np.float32)
+        x[0, 0, :, : img.shape[1]] = img
+        log_probs, frames, _ = model(torch.from_numpy(x).to(device), torch.tensor([img.shape[1]], device=device))
+        seq = greedy_decode(log_probs, frames)[0] if beam <= 1 else list(prefix_beam_search(log_probs[0, : int(frames[0])], beam)[0][0])
+        out.append(vocab.decode(i - 1 for i in seq))
+    return out
+
+
+def builtin_test_samples(config: RecognizeRunConfig, split: str = "test") -> list[Sample]:
+    d = config.data
+    gen = MnistStrings(split, seed=config.train.seed, min_len=d.min_len, max_len=d.max_len)
+    return _generated(gen, d.test_size if split == "test" else d.val_size)
+
+
+@dataclass
+class LoadedRecognizer:
+    model: CTCRecognizer
+    vocab: CharVocab
+    config: RecognizeRunConfig
+    checkpoint: Checkpoint
+
+
+def load_recognizer(path: str | Path, device: str = "cpu") -> LoadedRecognizer:
+    """A trained CTCRecognizer and its alphabet from a run folder (best/, else last/) or a checkpoint folder."""
+    ck = load_checkpoint(path)
+    if ck.config.get("task") != "recognize":
+        raise CheckpointError(f"{ck.path}: a {ck.config.get('task')!r} checkpoint, not a handwriting recognizer")
+    try:
+        config = RecognizeRunConfig.from_dict(ck.config)
+        vocab = CharVocab.from_json(ck.state["alphabet"])
+    except (ValueError, KeyError) as e:
+        raise CheckpointError(f"{ck.path}: config.json or state.json does not describe a recognizer ({e})") from None
+    if config.model.num_classes != len(vocab):
+        raise CheckpointError(f"{ck.path}: the alphabet has {len(vocab)} characters but the model {config.model.num_classes}")
+    try:
+        model = CTCRecognizer(config.model)
+        model.load_state_dict(ck.model)
+    except (RuntimeError, ValueError) as e:
+        raise CheckpointError(f"{ck.path}: the weights do not match the checkpoint's config "
+                              f"({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
+    model.to(resolve_device(device)).eval()
+    return LoadedRecognizer(model, vocab, config, ck)
