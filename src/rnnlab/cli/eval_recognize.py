@@ -6,7 +6,7 @@ import argparse
 
 from ..train.device import resolve_device
 from ..train.recognize import (
-    BUILTIN_LINES, builtin_test_samples, evaluate_lines, load_line_samples, load_recognizer, split_rows,
+    BUILTIN_LINES, builtin_test_samples, check_alphabet, evaluate_lines, load_line_samples, load_recognizer, split_rows,
 )
 
 __all__ = ["EXAMPLES", "add_options", "run"]
@@ -27,19 +27,18 @@ def run(args: argparse.Namespace) -> int:
     loaded = load_recognizer(args.checkpoint, args.device)
     cfg, device = loaded.config, resolve_device(args.device)
     if args.data is None and cfg.data.data == BUILTIN_LINES:
-        samples = builtin_test_samples(cfg, "test")
+        samples = builtin_test_samples(cfg, "test", args.limit)
         where = f"{len(samples)} {BUILTIN_LINES} test strings (digit images never seen in training)"
     elif args.data is None:
         all_samples = load_line_samples(cfg.data.data, cfg.model.height)
         samples = [all_samples[i] for i in split_rows(len(all_samples), cfg.data.val_fraction, cfg.train.seed)[1]]
         where = f"the {len(samples)} held-out images of {cfg.data.data}"
     else:
-        samples = builtin_test_samples(cfg, "test") if args.data == BUILTIN_LINES else \
+        samples = builtin_test_samples(cfg, "test", args.limit) if args.data == BUILTIN_LINES else \
             load_line_samples(args.data, cfg.model.height)
         where = f"{len(samples)} images of {args.data}"
     samples = samples[: args.limit] if args.limit is not None else samples
-    for s in samples:  # every transcription in the model's alphabet, or an error naming the characters
-        loaded.vocab.encode(s.text, what=s.name)
+    check_alphabet(loaded.vocab, samples, "the model cannot output them; evaluate on data in its alphabet")
     decoding = "greedy decoding" if args.beam <= 1 else f"prefix beam search, beam {args.beam}"
     print(f"transcribing {where} with {loaded.checkpoint.path} (step {loaded.checkpoint.state.get('step')}), "
           f"{decoding} ...", flush=True)

@@ -30,7 +30,7 @@ several captions; image paths relative to the labels file), or the folder holdin
 """
 
 MODEL_OPTS = ["cell", "hidden", "layers", "embed", "channels", "features", "dropout", "backend", "image_size"]
-DATA_OPTS = ["data", "level", "batch", "val_fraction", "max_len", "limit"]
+DATA_OPTS = ["data", "level", "batch", "val_fraction", "max_len", "limit", "shift"]
 
 
 def add_task_parser(tasks) -> None:
@@ -47,6 +47,8 @@ def add_task_parser(tasks) -> None:
     g.add_argument("--batch", type=int, metavar="B", help=f"image-caption pairs per batch (default {D.data.batch})")
     g.add_argument("--val-fraction", type=float, help=f"your data: share of images held out (default {D.data.val_fraction})")
     g.add_argument("--max-len", type=int, help=f"longest generated caption, in tokens (default {D.data.max_len})")
+    g.add_argument("--shift", type=int, help=f"augmentation: shift training images by up to this many pixels "
+                   f"(default {D.data.shift}; 0: none)")
     g.add_argument("--limit", type=int, help="builtin:emoji: only the first N emoji (a quick look)")
     g = p.add_argument_group("model")
     g.add_argument("--image-size", type=int, help=f"images are scaled to S x S (default {D.model.image_size})")

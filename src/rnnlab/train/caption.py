@@ -46,6 +46,7 @@ class CaptionDataConfig:
     batch: int = 32
     val_fraction: float = 0.1      # user data: share of the images held out for validation
     max_len: int = 24              # longest caption generated (tokens)
+    shift: int = 6                 # training images are shifted by up to this many pixels (0: no augmentation)
     limit: int | None = None       # builtin:emoji: use only the first N emoji (tests, quick looks)
 
 
@@ -113,13 +114,27 @@ class CaptionBatch(NamedTuple):
     lengths: Tensor   # (B,) including <eos>
 
 
-def collate_captions(pairs: list[tuple[np.ndarray, str]], vocab: TokenVocab, device) -> CaptionBatch:
+def shift_images(images: np.ndarray, shift: int, rng: np.random.Generator) -> np.ndarray:
+    """Each (3, S, S) image moved by up to `shift` pixels in x and y, the uncovered border white."""
+    if shift <= 0:
+        return images
+    N, _, S, _ = images.shape
+    padded = np.pad(images, ((0, 0), (0, 0), (shift, shift), (shift, shift)), constant_values=1.0)
+    dx, dy = rng.integers(0, 2 * shift + 1, size=(2, N))
+    return np.stack([padded[i, :, dy[i]: dy[i] + S, dx[i]: dx[i] + S] for i in range(N)])
+
+
+def collate_captions(pairs: list[tuple[np.ndarray, str]], vocab: TokenVocab, device,
+                     shift: int = 0, rng: np.random.Generator | None = None) -> CaptionBatch:
     ids = [vocab.encode(c) + [EOS] for _, c in pairs]
     T = max(len(i) for i in ids)
     targets = torch.zeros(len(ids), T, dtype=torch.long)
     for b, i in enumerate(ids):
         targets[b, : len(i)] = torch.tensor(i)
-    images = torch.from_numpy(np.stack([im for im, _ in pairs]))
+    images = np.stack([im for im, _ in pairs])
+    if shift:
+        images = shift_images(images, shift, rng)
+    images = torch.from_numpy(np.ascontiguousarray(images))
     return CaptionBatch(images.to(device), targets.to(device), torch.tensor([len(i) for i in ids], device=device))
 
 
@@ -143,7 +158,10 @@ class CaptionTask(Task):
             raise DataError(f"{d.data}: need images to train on and to validate on; got {len(self.train)} and {len(self.val)}")
         self.vocab = vocab or TokenVocab.build((c for item in self.train for c in item.captions), d.level)
         pairs = [(item.image, c) for item in self.train for c in item.captions]
-        self.batches = ShuffledBatches(pairs, d.batch, lambda b: collate_captions(b, self.vocab, self.device), t.seed)
+        # augmentation draws from (seed, epoch, position): the same batches again after a resume
+        self.batches = ShuffledBatches(pairs, d.batch, lambda b: collate_captions(
+            b, self.vocab, self.device, d.shift,
+            np.random.default_rng([t.seed, self.batches.epoch, self.batches.pos])), t.seed)
         self.pairs = len(pairs)
         m.vocab_size = len(self.vocab)
         torch.manual_seed(t.seed)

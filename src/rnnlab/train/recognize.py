@@ -31,7 +31,7 @@ from .task import StepLoss, Task
 
 __all__ = [
     "BUILTIN_LINES", "LineBatch", "LineDataConfig", "LoadedRecognizer", "RecognizeRunConfig", "RecognizeTask",
-    "collate_lines", "evaluate_lines", "load_line_samples", "load_recognizer", "transcribe",
+    "check_alphabet", "collate_lines", "evaluate_lines", "load_line_samples", "load_recognizer", "transcribe",
 ]
 
 BUILTIN_LINES = "builtin:mnist-strings"
@@ -101,6 +101,17 @@ def collate_lines(samples: list[Sample], vocab: CharVocab, device: torch.device 
         torch.from_numpy(images).to(device), torch.tensor([s.image.shape[1] for s in samples], device=device),
         torch.cat(ids).to(device), torch.tensor([len(i) for i in ids], device=device), [s.text for s in samples],
     )
+
+
+def check_alphabet(vocab: CharVocab, samples: list[Sample], fix: str) -> None:
+    """Every transcription uses only the alphabet's characters, or a DataError naming the first row and
+    the characters."""
+    for s in samples:
+        unseen = vocab.unseen(s.text)
+        if unseen:
+            shown = ", ".join(f"{c!r} (U+{ord(c):04X})" for c in unseen[:8])
+            raise DataError(f"{s.name}: the transcription {s.text!r} has {len(unseen)} character(s) outside the "
+                            f"alphabet {''.join(vocab.chars)!r}: {shown}; {fix}")
 
 
 def check_width(sample: Sample) -> None:
@@ -216,8 +227,8 @@ class RecognizeTask(Task):
                 self.vocab = CharVocab(d.alphabet)
             else:
                 self.vocab = CharVocab.from_text("".join(s.text for s in train))
-            for s in samples:  # every transcription in the alphabet, or an error naming the characters
-                self.vocab.encode(s.text, what=s.name)
+            check_alphabet(self.vocab, samples, "add them to --alphabet, or correct the transcription"
+                           if vocab is None else "the model cannot output them; correct the transcription")
             self.batches = ShuffledBatches(train, d.batch, lambda b: collate_lines(b, self.vocab, self.device), t.seed)
             self.train_size = len(train)
         m.num_classes = len(self.vocab)
@@ -283,10 +294,12 @@ def transcribe(model: CTCRecognizer, vocab: CharVocab, images: list[np.ndarray],
     return out
 
 
-def builtin_test_samples(config: RecognizeRunConfig, split: str = "test") -> list[Sample]:
+def builtin_test_samples(config: RecognizeRunConfig, split: str = "test", limit: int | None = None) -> list[Sample]:
+    """The run's held-out mnist-strings (its seed and lengths): test_size test strings, or val_size validation."""
     d = config.data
     gen = MnistStrings(split, seed=config.train.seed, min_len=d.min_len, max_len=d.max_len)
-    return _generated(gen, d.test_size if split == "test" else d.val_size)
+    n = d.test_size if split == "test" else d.val_size
+    return _generated(gen, n if limit is None else min(n, limit))
 
 
 @dataclass
