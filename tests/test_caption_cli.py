@@ -28,6 +28,7 @@ COLOURS = {"RED": (220, 30, 30), "GREEN": (30, 180, 30), "BLUE": (30, 30, 220)}
 def _in_tmp(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     n = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny models run fastest on one thread (and do not oversubscribe a busy machine)
     yield
     torch.set_num_threads(n)
 

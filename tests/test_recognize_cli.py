@@ -26,6 +26,7 @@ TINY = ["--batch", "4", "--hidden", "8", "--channels", "4", "--embed", "8", "--m
 def _in_tmp(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     n = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny models run fastest on one thread (and do not oversubscribe a busy machine)
     yield
     torch.set_num_threads(n)  # --threads 1 sets it for the process
 
@@ -165,3 +166,24 @@ def test_recognize_errors(tmp_path, capsys):
     assert_user_error(code, err, "no such run")
     code, _, err = run(capsys, "train", "recognize", "--data", tmp_path / "nothing.tsv", *TINY)
     assert_user_error(code, err, "nothing.tsv", "no such file")
+
+
+def test_python_api_checkpoint_round_trip_gives_the_same_model(tmp_path):
+    """fit -> load_recognizer: the same alphabet, the same scores, the same transcriptions."""
+    from rnnlab.train import RecognizeRunConfig, RecognizeTask, fit, transcribe
+    from rnnlab.train.recognize import load_line_samples
+
+    labels = write_lines(tmp_path / "lines", n=8)
+    cfg = RecognizeRunConfig()
+    cfg.data.data, cfg.data.batch = str(labels), 4
+    cfg.model.hidden, cfg.model.channels, cfg.model.embed = 8, 4, 8
+    cfg.train.max_steps, cfg.train.max_time, cfg.train.eval_every, cfg.train.warmup_steps = 3, None, 3, 1
+    task = RecognizeTask(cfg)
+    fit(task, cfg.train, tmp_path / "run", progress=False, log=lambda s: None)
+    loaded = load_recognizer(tmp_path / "run" / "last")
+    assert loaded.vocab == task.vocab and loaded.config.data.data == str(labels)
+    images = [s.image for s in load_line_samples(labels)]
+    task.model.eval()
+    assert transcribe(loaded.model, loaded.vocab, images, beam=3) == transcribe(task.model, task.vocab, images, beam=3)
+    for name, tensor in task.model.state_dict().items():
+        assert torch.equal(tensor, loaded.model.state_dict()[name]), name
