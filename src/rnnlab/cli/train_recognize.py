@@ -18,7 +18,7 @@ D = RecognizeRunConfig()
 
 EXAMPLES = f"""
 examples:
-  rnnlab train recognize                                # {D.train.max_time:.0f} s on builtin:mnist-strings
+  rnnlab train recognize                                # {D.train.max_steps} steps on builtin:mnist-strings
   rnnlab train recognize --data lines/labels.tsv --max-time 900 --out runs/my-lines
   rnnlab train recognize --data lines/ --alphabet "0123456789-." --hidden 192 --layers 2
   rnnlab train recognize --resume runs/my-lines --max-time 1800          # continue where it stopped

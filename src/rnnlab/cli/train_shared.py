@@ -28,9 +28,11 @@ def add_train_options(p, D) -> None:
     g.add_argument("--weight-decay", type=float, help=f"AdamW weight decay (default {D.train.weight_decay})")
     g.add_argument("--clip", type=float, help=f"gradient-norm clipping (default {D.train.clip})")
     g.add_argument("--warmup-steps", type=int, help=f"learning-rate warm-up (default {D.train.warmup_steps})")
-    g.add_argument("--max-time", type=float, metavar="SECONDS",
-                   help=f"time budget (default {D.train.max_time:.0f}, or none when --max-steps is given)")
-    g.add_argument("--max-steps", type=int, help="step budget (default: none; the schedule then follows steps)")
+    t = D.train
+    g.add_argument("--max-time", type=float, metavar="SECONDS", help="time budget (default " + (
+        f"{t.max_time:.0f}, or none when --max-steps is given)" if t.max_time else "none)"))
+    g.add_argument("--max-steps", type=int, help="step budget; the schedule then follows steps (default " + (
+        f"{t.max_steps}, or none when --max-time is given)" if t.max_steps else "none)"))
     g.add_argument("--eval-every", type=int, metavar="STEPS", help=f"steps between evaluations (default {D.train.eval_every})")
     g.add_argument("--patience", type=int, help=f"evaluations without improvement before stopping (default {D.train.patience})")
     g.add_argument("--seed", type=int, help=f"random seed (default {D.train.seed})")

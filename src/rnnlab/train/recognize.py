@@ -50,8 +50,9 @@ class LineDataConfig:
 
 
 def _recognize_train() -> TrainConfig:
-    # measured (README "Handwriting recognition"): mnist-strings reaches CER < 3 % well inside this budget
-    return TrainConfig(lr=3e-3, max_time=300.0, eval_every=250, warmup_steps=100, patience=6)
+    # A step budget, so the result does not depend on the machine's speed. Measured (README "Handwriting
+    # recognition"): 1,500 steps of 32 fresh strings reach a test CER of 2.5 % on mnist-strings.
+    return TrainConfig(lr=3e-3, max_steps=1500, max_time=None, eval_every=250, warmup_steps=100, patience=6)
 
 
 @dataclass
