@@ -24,6 +24,8 @@ def add_options(p) -> None:
     p.add_argument("--method", choices=["greedy", "beam", "sample"], default="greedy",
                    help="caption runs: decoding (default greedy)")
     p.add_argument("--temperature", type=float, default=1.0, help="caption runs: sampling temperature (default 1)")
+    p.add_argument("--split", choices=["train", "val", "test"], help="caption runs without --data: which part of "
+                   "the run's data (default test for builtin:emoji, val for your data; train shows what it memorised)")
     p.add_argument("--sheet", metavar="PNG", help="caption runs: where to write the contact sheet "
                    "(default RUN/contact_sheet_<split>.png)")
 
@@ -32,9 +34,14 @@ def run(args: argparse.Namespace) -> int:
     loaded = load_captioner(args.checkpoint, args.device)
     cfg = loaded.config
     if args.data is None:
-        split = "test" if cfg.data.data == BUILTIN_CAPTIONS else "val"
-        items = load_caption_split(cfg)[split]
-        where, tag = f"the {len(items)} held-out {split} images of {cfg.data.data}", split
+        split = args.split or ("test" if cfg.data.data == BUILTIN_CAPTIONS else "val")
+        splits = load_caption_split(cfg)
+        if split not in splits:
+            raise UserError(f"--split {split}: {cfg.data.data} has only {', '.join(splits)} (your data has no test "
+                            f"split; evaluate on other images with --data)")
+        items = splits[split]
+        held = "training" if split == "train" else f"held-out {split}"
+        where, tag = f"the {len(items)} {held} images of {cfg.data.data}", split
     elif args.data == BUILTIN_CAPTIONS:
         items = load_caption_split(cfg)["test"]
         where, tag = f"the {len(items)} held-out test emoji", "test"

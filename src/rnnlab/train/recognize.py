@@ -149,8 +149,8 @@ class GeneratedBatches:
 
     def __next__(self) -> LineBatch:
         k, self.next = self.next, self.next + 1
-        samples = [gen_s for gen_s in (self.gen.sample(i) for i in range(k * self.batch, (k + 1) * self.batch))]
-        return collate_lines([Sample(s.image, s.text, "mnist-strings") for s in samples], self.vocab, self.device)
+        strings = (self.gen.sample(i) for i in range(k * self.batch, (k + 1) * self.batch))
+        return collate_lines([Sample(s.image, s.text, "mnist-strings") for s in strings], self.vocab, self.device)
 
     def state_dict(self) -> dict:
         return {"next": self.next}
