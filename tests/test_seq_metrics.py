@@ -22,6 +22,8 @@ def test_bleu():
     assert bleu(["BLUE CAR"], [["RED APPLE"]]) == pytest.approx(0.0)
     partial = bleu(["GRINNING FACE WITH SMILING MOUTH"], [["GRINNING FACE WITH SMILING EYES"]])
     assert 0 < partial < 100
+    # two-word captions have no 3- or 4-grams: effective order scores them on 1- and 2-grams instead of 0
+    assert bleu(["RED DISC", "BLUE CROSS"], [["RED DISC"], ["BLUE SQUARE"]]) == pytest.approx(100 * (0.75 * 0.5) ** 0.5)
     # a second reference can only help
     assert bleu(["GRINNING FACE WITH SMILING MOUTH"], [["GRINNING FACE WITH SMILING EYES",
                                                         "GRINNING FACE WITH SMILING MOUTH"]]) == pytest.approx(100.0)

@@ -11,6 +11,7 @@ ink 1.0 on background 0.0: an image whose mean is above 0.5 is taken as dark ink
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 
 import numpy as np
@@ -55,8 +56,10 @@ def read_labels(path: str | Path, what: str = "transcription") -> list[tuple[Pat
     labels = find_labels_file(path)
     sep = "," if labels.suffix.lower() == ".csv" else "\t"
     try:
-        df = pd.read_csv(labels, sep=sep, header=None, dtype=str, keep_default_na=False, quoting=0,
-                         skip_blank_lines=True, encoding="utf-8")
+        # a CSV may quote fields that hold commas; in a TSV quotes are part of the text (QUOTE_NONE)
+        df = pd.read_csv(labels, sep=sep, header=None, dtype=str, keep_default_na=False,
+                         quoting=csv.QUOTE_MINIMAL if sep == "," else csv.QUOTE_NONE, skip_blank_lines=True,
+                         encoding="utf-8")
     except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as e:
         raise DataError(f"{labels}: not a readable {'CSV' if sep == ',' else 'TSV'} file "
                         f"({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None

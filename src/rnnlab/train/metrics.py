@@ -50,7 +50,7 @@ def sequence_accuracy(hyps: Sequence[str], refs: Sequence[str]) -> float:
 
 
 def bleu(hyps: Sequence[str], refs: Sequence[Sequence[str]]) -> float:
-    """Corpus BLEU-4 (sacrebleu, 0-100) of hypotheses against one or more references each.
+    """Corpus BLEU-4 (sacrebleu, 0-100, effective order) of hypotheses against one or more references each.
     refs[i] holds the references of hyps[i]; items with fewer references are padded by repeating their first."""
     _check(hyps, refs)
     try:
@@ -59,5 +59,9 @@ def bleu(hyps: Sequence[str], refs: Sequence[Sequence[str]]) -> float:
         raise DataError("BLEU needs the sacrebleu package (pip install sacrebleu, or rnnlab[datasets])") from None
     n = max(len(r) for r in refs)
     streams = [[r[k] if k < len(r) else r[0] for r in refs] for k in range(n)]
-    # sacrebleu's standard settings (13a tokenisation, exponential smoothing off), so numbers compare
-    return float(sacrebleu.corpus_bleu(list(hyps), streams).score)
+    # sacrebleu's defaults (13a tokenisation, BLEU-4), but with effective order: captions are often shorter
+    # than 4 words, and a corpus with no 3- or 4-grams would score 0 however right it is ("RED DISC" for
+    # "RED DISC"); effective order leaves out the n-gram orders the hypotheses do not have
+    from sacrebleu.metrics import BLEU
+
+    return float(BLEU(effective_order=True).corpus_score(list(hyps), streams).score)
