@@ -49,9 +49,9 @@ def run(args: argparse.Namespace) -> int:
         items = load_captioned_images(args.data, cfg.model.image_size)
         where, tag = f"{len(items)} images of {args.data}", Path(args.data).stem
     items = items[: args.limit] if args.limit is not None else items
-    if args.method == "beam" and args.beam < 1:
+    if args.beam is not None and args.beam < 1:
         raise UserError(f"--beam must be >= 1, got {args.beam}")
-    beam = max(args.beam, 1) if args.method == "beam" else 1
+    beam = (args.beam or 5) if args.method == "beam" else 1
     decoding = {"greedy": "greedy", "beam": f"beam search, beam {beam}", "sample": f"sampling, temperature {args.temperature}"}[args.method]
     print(f"captioning {where} with {loaded.checkpoint.path} (step {loaded.checkpoint.state.get('step')}), "
           f"{decoding} ...", flush=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..train.device import resolve_device
+from .common import UserError
 from ..train.recognize import (
     BUILTIN_LINES, builtin_test_samples, check_alphabet, evaluate_lines, load_line_samples, load_recognizer, split_rows,
 )
@@ -18,12 +19,16 @@ EXAMPLES = """
 
 
 def add_options(p) -> None:
-    p.add_argument("--beam", type=int, default=1, help="recognize/caption: beam width (1: greedy, the default)")
+    p.add_argument("--beam", type=int, help="recognize/caption: beam width (recognize runs: default 1, greedy "
+                   "decoding; caption runs: default 5, with --method beam)")
     p.add_argument("--show", type=int, default=0, metavar="N", help="recognize/caption: print the first N predictions")
     p.add_argument("--limit", type=int, metavar="N", help="recognize/caption: score only the first N images")
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.beam is not None and args.beam < 1:
+        raise UserError(f"--beam must be >= 1 (1 is greedy decoding), got {args.beam}")
+    args.beam = args.beam or 1
     loaded = load_recognizer(args.checkpoint, args.device)
     cfg, device = loaded.config, resolve_device(args.device)
     if args.data is None and cfg.data.data == BUILTIN_LINES:

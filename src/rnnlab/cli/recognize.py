@@ -7,6 +7,7 @@ import argparse
 from ..data.images import read_line_image
 from ..train.device import resolve_device
 from ..train.recognize import load_recognizer, transcribe
+from .common import UserError
 
 __all__ = ["add_parser"]
 
@@ -31,6 +32,8 @@ def add_parser(commands) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.beam < 1:
+        raise UserError(f"--beam must be >= 1 (1 is greedy decoding), got {args.beam}")
     loaded = load_recognizer(args.checkpoint, args.device)
     images = [read_line_image(path, loaded.config.model.height) for path in args.images]  # all readable first
     texts = transcribe(loaded.model, loaded.vocab, images, beam=args.beam, device=resolve_device(args.device))
