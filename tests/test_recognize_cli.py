@@ -191,3 +191,9 @@ def test_python_api_checkpoint_round_trip_gives_the_same_model(tmp_path):
     assert transcribe(loaded.model, loaded.vocab, images, beam=3) == transcribe(task.model, task.vocab, images, beam=3)
     for name, tensor in task.model.state_dict().items():
         assert torch.equal(tensor, loaded.model.state_dict()[name]), name
+
+
+@pytest.mark.parametrize("argv", [["train", "recognize"], ["train", "caption"], ["recognize"], ["caption"]])
+def test_help_shows_examples(capsys, argv):
+    code, out, _ = run(capsys, *argv, "--help")
+    assert code == 0 and "examples:" in out
