@@ -4,7 +4,7 @@ import pytest
 
 pytest.importorskip("rapidfuzz", reason="error rates need rapidfuzz (pip install rnnlab[datasets])")
 
-from rnnlab.train.metrics import bleu, cer, edit_distance, sequence_accuracy, wer  # noqa: E402
+from rnnlab.train.seq_metrics import bleu, cer, edit_distance, sequence_accuracy, wer  # noqa: E402
 
 
 def test_error_rates_by_hand():

@@ -8,7 +8,7 @@
     charlm.py      the character-level language model task, loading, evaluation and sampling
     recognize.py   handwriting recognition with CTC: task, loading, transcribing, CER
     caption.py     image captioning: task, loading, captioning, BLEU/WER, contact sheet
-    metrics.py     CER, WER, sequence accuracy (rapidfuzz), BLEU (sacrebleu)
+    seq_metrics.py CER, WER, sequence accuracy (rapidfuzz), BLEU (sacrebleu)
 """
 
 from .caption import CaptionRunConfig, CaptionTask, LoadedCaptioner, caption_images, load_captioner

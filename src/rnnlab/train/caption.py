@@ -27,7 +27,7 @@ from ..models.captioner import Captioner, CaptionerConfig
 from .checkpoint import Checkpoint, CheckpointError, load_checkpoint
 from .config import TrainConfig, from_dict
 from .device import resolve_device
-from .metrics import bleu, wer
+from .seq_metrics import bleu, wer
 from .recognize import ShuffledBatches, split_rows
 from .task import StepLoss, Task
 

@@ -26,7 +26,7 @@ from ..models.ctc import WIDTH_STRIDE, CTCRecognizer, CTCRecognizerConfig, greed
 from .checkpoint import Checkpoint, CheckpointError, load_checkpoint
 from .config import TrainConfig, from_dict
 from .device import resolve_device
-from .metrics import cer, sequence_accuracy
+from .seq_metrics import cer, sequence_accuracy
 from .task import StepLoss, Task
 
 __all__ = [
