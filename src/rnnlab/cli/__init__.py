@@ -14,13 +14,14 @@ from ..data import DataError
 from ..train import CheckpointError
 from . import env as env_cmd
 from . import eval as eval_cmd
+from . import inspect as inspect_cmd
 from . import sample as sample_cmd
 from . import train as train_cmd
 from .common import Parser, UserError
 
 __all__ = ["VERBS", "main"]
 
-VERBS = [train_cmd, sample_cmd, eval_cmd, env_cmd]  # each module: add_parser(commands); order of --help
+VERBS = [train_cmd, sample_cmd, eval_cmd, inspect_cmd, env_cmd]  # each module: add_parser(commands); order of --help
 
 EXAMPLES = """
 examples:
