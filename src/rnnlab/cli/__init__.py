@@ -14,6 +14,8 @@ from ..data import DataError
 from ..train import CheckpointError
 from . import env as env_cmd
 from . import eval as eval_cmd
+from . import experiment as experiment_cmd
+from . import figures as figures_cmd
 from . import inspect as inspect_cmd
 from . import sample as sample_cmd
 from . import train as train_cmd
@@ -21,7 +23,7 @@ from .common import Parser, UserError
 
 __all__ = ["VERBS", "main"]
 
-VERBS = [train_cmd, sample_cmd, eval_cmd, inspect_cmd, env_cmd]  # each module: add_parser(commands); order of --help
+VERBS = [train_cmd, sample_cmd, eval_cmd, inspect_cmd, figures_cmd, experiment_cmd, env_cmd]  # each module: add_parser(commands); order of --help
 
 EXAMPLES = """
 examples:

@@ -54,11 +54,11 @@ class MemoryConfig:
 
     delays: list[int] = field(default_factory=lambda: [10, 30, 100, 300])  # T
     cells: list[str] = field(default_factory=lambda: ["rnn", "gru", "lstm"])
-    symbols: int = 3          # n symbols to remember
+    symbols: int = 1          # n symbols to remember (1: the pure "remember one symbol across T steps")
     alphabet: int = 8         # K: chance accuracy is 1/K
     lstm_hidden: int = 32     # sets the parameter budget: the LSTM's count; the others get the H that matches
     batch: int = 32
-    steps: int = 1500         # the same for every cell and delay
+    steps: int = 2000         # the same for every cell and delay
     lr: float = 3e-3
     clip: float = 1.0
     val_sequences: int = 500  # fixed validation set per delay
