@@ -230,3 +230,18 @@ def test_figures_command_writes_pngs_gif_and_cost(tiny_run, tmp_path, capsys):
     assert all(r["rnn_formula"] == r["rnn_measured"] for r in cost["rows"])
     code, _, err = run_cli(capsys, "figures", tiny_run, "--prime", "def", "--step", "9", "--out", figs)
     assert code == 2 and "--step 9" in err
+
+
+def test_commands_on_a_tiny_gru(tmp_path, capsys):
+    cfg = tiny_config(max_steps=5)
+    cfg.model.cell = "gru"
+    fit(CharLMTask(cfg, text=TINY_TEXT), cfg.train, tmp_path / "gru", progress=False, log=lambda s: None)
+    code, _, err = run_cli(capsys, "inspect", tmp_path / "gru", "--prime", "def f(x):\\n", "--quantity", "z",
+                           "--out", tmp_path / "g.html")
+    assert code == 0, err
+    data = re.search(r'"names":\[(.*?)\]', (tmp_path / "g.html").read_text()).group(1)
+    assert data == '"h","r","z","n"'
+    code, out, err = run_cli(capsys, "figures", tmp_path / "gru", "--prime", "def", "--out", tmp_path / "f")
+    assert code == 0, err
+    assert "no gate-by-gate LSTM step" in out and (tmp_path / "f" / "unrolled.png").exists()
+    assert not (tmp_path / "f" / "lstm_step.gif").exists()
