@@ -62,7 +62,7 @@ class MemoryConfig:
     lr: float = 3e-3
     clip: float = 1.0
     val_sequences: int = 500  # fixed validation set per delay
-    grad_delay: int = 100     # the delay at which ||dL/dh_t|| is measured (at init and after training)
+    grad_delay: int = 300     # the delay at which ||dL/dh_t|| is measured (at init and after training)
     chrono: bool = True       # gated cells start with gate time scales up to T + 2n (models/memory.py)
     seed: int = 0
 
@@ -236,6 +236,7 @@ def plot_memory(result: MemoryResult, path: str | Path) -> None:
         a.plot([r["delay"] for r in rows], [r["val_acc"] for r in rows], "o-", color=colors[cell], label=label)
     a.axhline(1 / cfg["alphabet"], color="gray", ls=":", label=f"chance 1/{cfg['alphabet']}")
     a.set_xscale("log")
+    a.minorticks_off()
     a.set_xticks(cfg["delays"], [str(d) for d in cfg["delays"]])
     a.set_ylim(0, 1.02)
     a.set_xlabel("delay T (steps between seeing a symbol and recalling it: T + n)")
@@ -243,14 +244,18 @@ def plot_memory(result: MemoryResult, path: str | Path) -> None:
     a.set_title(f"copy memory, n={cfg['symbols']} of K={cfg['alphabet']} symbols, {cfg['steps']} steps each")
     a.legend(fontsize=8)
     for cell, g in result.grad_norms.items():
-        b.plot(g["trained"]["h"], color=colors[cell], label=f"{cell}: ||dL/dh_t|| trained")
-        b.plot(g["init"]["h"], color=colors[cell], ls="--", alpha=0.6, label=f"{cell}: at init")
-        if "c" in g["trained"]:
-            b.plot(g["trained"]["c"], color=colors[cell], ls=":", label=f"{cell}: ||dL/dc_t|| trained")
+        # relative to the recall step, where the loss's gradient enters: how much of it reaches step t
+        for when, style in (("init", "--"), ("trained", "-")):
+            h = g[when]["h"]
+            b.plot([v / h[-1] for v in h], color=colors[cell], ls=style, alpha=0.6 if when == "init" else 1.0,
+                   label=f"{cell}: ||dL/dh_t||, {'at init' if when == 'init' else 'trained'}")
+        if "c" in g["init"]:
+            c = g["init"]["c"]
+            b.plot([v / c[-1] for v in c], color=colors[cell], ls=":", label=f"{cell}: ||dL/dc_t||, at init")
     b.set_yscale("log")
     b.set_xlabel(f"step t (T={cfg['grad_delay']}; recall at the last {cfg['symbols']} steps)")
-    b.set_ylabel("gradient norm (mean over sequences)")
-    b.set_title("how far back the recall loss reaches")
+    b.set_ylabel("||dL/dh_t|| / ||dL/dh_recall||")
+    b.set_title("how much of the recall loss's gradient reaches step t")
     b.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=90)
@@ -265,5 +270,11 @@ def format_table(result: MemoryResult) -> str:
     for d in result.config["delays"]:
         accs = {r["cell"]: r["val_acc"] for r in result.rows if r["delay"] == d}
         lines.append(f"| {d} | " + " | ".join(f"{accs[c]:.3f}" for c in cells) + " |")
+    if result.grad_norms:
+        T = result.config["grad_delay"]
+        for when in ("init", "trained"):
+            ratio = {c: g[when]["h"][0] / g[when]["h"][-1] for c, g in result.grad_norms.items()}
+            lines.append(f"| ||dL/dh_0|| / ||dL/dh_recall|| at T={T}, {when} | "
+                         + " | ".join(f"{ratio[c]:.1e}" if c in ratio else "" for c in cells) + " |")
     return "\n".join(lines)
 

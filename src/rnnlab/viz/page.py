@@ -236,10 +236,12 @@ document.querySelectorAll("tr.pick").forEach(r => r.addEventListener("click", ()
 }));
 function show(ch){ return ch === "\n" ? "\\n" : ch === "\t" ? "\\t" : ch === " " ? "\u2423" : ch; }
 const tip = $("tip");
+let hovered = null;
 $("text").addEventListener("mouseover", ev => {
   const sp = ev.target.closest("span[data-t]"); if (!sp) return;
   const t = +sp.dataset.t, c = current(), lines = [];
-  spans.forEach(x => x.classList.remove("hover")); sp.classList.add("hover");
+  if (hovered) hovered.classList.remove("hover");
+  hovered = sp; sp.classList.add("hover");
   lines.push("step " + t + "  char '" + show(D.chars[t]) + "'  unit " + c.u + " (layer " + c.key.replace(",", ", dir ") + ")");
   D.names.forEach(n => lines.push("  " + n.padEnd(2) + (D.labels[n] || "").padEnd(16) + series(c.key, n)[c.u * T + t].toFixed(3).padStart(8)));
   if (D.top_ids){
