@@ -139,6 +139,7 @@ def test_page_is_self_contained_and_embeds_the_recorded_values():
 
 # ----- the figures: recorded values drive the pixels ------------------------------------------------------
 def test_changing_one_gate_value_changes_the_lstm_step_frame():
+    pytest.importorskip("matplotlib", reason="the figures need matplotlib")
     from rnnlab.viz.figures import lstm_step_frames
 
     rec = synthetic(T=12, H=4)
@@ -215,7 +216,8 @@ def test_inspect_user_errors_are_one_line(tiny_run, tmp_path, capsys, monkeypatc
 
 
 def test_figures_command_writes_pngs_gif_and_cost(tiny_run, tmp_path, capsys):
-    from PIL import Image
+    pytest.importorskip("matplotlib", reason="the figures need matplotlib")
+    Image = pytest.importorskip("PIL.Image", reason="the GIF needs Pillow")
 
     code, out, err = run_cli(capsys, "figures", tiny_run, "--prime", "def f(x):\\n", "--step", "4",
                              "--out", tmp_path / "figs")
@@ -233,6 +235,7 @@ def test_figures_command_writes_pngs_gif_and_cost(tiny_run, tmp_path, capsys):
 
 
 def test_commands_on_a_tiny_gru(tmp_path, capsys):
+    pytest.importorskip("matplotlib", reason="the figures need matplotlib")
     cfg = tiny_config(max_steps=5)
     cfg.model.cell = "gru"
     fit(CharLMTask(cfg, text=TINY_TEXT), cfg.train, tmp_path / "gru", progress=False, log=lambda s: None)
@@ -245,3 +248,15 @@ def test_commands_on_a_tiny_gru(tmp_path, capsys):
     assert code == 0, err
     assert "no gate-by-gate LSTM step" in out and (tmp_path / "f" / "unrolled.png").exists()
     assert not (tmp_path / "f" / "lstm_step.gif").exists()
+
+
+def test_page_escapes_markup_and_keeps_one_span_per_character():
+    text = "x = '</script><b>&amp;' # \U0001F600\n\tend"
+    rng = np.random.default_rng(0)
+    rec = Recording(text, "rnn", {(0, 0): {"h": rng.uniform(-1, 1, (len(text), 3)).astype(np.float32)}})
+    page = render_page(rec)
+    assert len(span_colours(page)) == len(text)
+    assert "<b>" not in page.split('<div id="text">')[1].split("</div>")[0]
+    payload = re.search(r'<script id="data" type="application/json">(.*?)</script>', page, re.S).group(1)
+    assert json.loads(payload)["chars"] == list(text)
+    assert "nothing to saturate" in page  # a plain RNN has no gates

@@ -74,4 +74,6 @@ def run(args: argparse.Namespace) -> int:
     paths = save_memory_result(result, args.out)
     print(format_table(result))
     print(f"wrote {', '.join(str(p) for p in paths)} in {time.perf_counter() - t0:.0f} s")
+    if not any(p.suffix == ".png" for p in paths):
+        print("(no memory.png: pip install matplotlib to plot)")
     return 0

@@ -46,7 +46,18 @@ def add_parser(commands) -> None:
     p.set_defaults(run=run)
 
 
+def require_plotting() -> None:
+    """matplotlib and Pillow are optional dependencies: name them when absent, before any work."""
+    import importlib.util
+
+    missing = [m for m, pkg in (("matplotlib", "matplotlib"), ("PIL", "Pillow")) if importlib.util.find_spec(m) is None]
+    if missing:
+        names = " ".join("Pillow" if m == "PIL" else m for m in missing)
+        raise UserError(f"rnnlab figures needs {names}: pip install {names} (or pip install 'rnnlab[test]')")
+
+
 def run(args: argparse.Namespace) -> int:
+    require_plotting()
     from ..viz import record_charlm
     from ..viz.cost import cost_figure
     from ..viz.figures import lstm_step_frames, save_gif, unrolled_figure

@@ -208,7 +208,8 @@ def run_memory_experiment(cfg: MemoryConfig, log: Callable[[str], None] = print)
 
 
 def save_memory_result(result: MemoryResult, out: str | Path) -> list[Path]:
-    """results.json (everything), results.csv (the table) and memory.png (the plot) in `out`."""
+    """results.json (everything), results.csv (the table) and memory.png (the plot, when matplotlib is
+    installed) in `out`; returns the paths written."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps(asdict(result), indent=1), encoding="utf-8")
@@ -216,8 +217,13 @@ def save_memory_result(result: MemoryResult, out: str | Path) -> list[Path]:
         w = csv.DictWriter(f, fieldnames=list(result.rows[0]))
         w.writeheader()
         w.writerows(result.rows)
+    written = [out / "results.json", out / "results.csv"]
+    try:
+        import matplotlib  # noqa: F401  (optional: the plot extra)
+    except ImportError:
+        return written
     plot_memory(result, out / "memory.png")
-    return [out / "results.json", out / "results.csv", out / "memory.png"]
+    return written + [out / "memory.png"]
 
 
 def plot_memory(result: MemoryResult, path: str | Path) -> None:
