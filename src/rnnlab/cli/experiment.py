@@ -13,7 +13,7 @@ __all__ = ["add_parser"]
 
 EXAMPLES = """
 examples:
-  rnnlab experiment memory --out runs/memory            # the documented run: ~20 min on one CPU thread
+  rnnlab experiment memory --out runs/memory            # the documented run: ~13 min on one CPU thread
   rnnlab experiment memory --tiny --out /tmp/memory      # seconds: a smoke test of the whole pipeline
   rnnlab experiment memory --delays 10 100 --steps 1000 --cells rnn lstm
 

@@ -50,7 +50,7 @@ CELL_CLASSES = {"rnn": RNNCell, "gru": GRUCell, "lstm": LSTMCell}
 
 @dataclass
 class MemoryConfig:
-    """The experiment. Defaults: the documented run (docs/INSPECT.md), about 20 minutes on one CPU thread."""
+    """The experiment. Defaults: the documented run (docs/INSPECT.md), 13 minutes on one thread of a shared CPU."""
 
     delays: list[int] = field(default_factory=lambda: [10, 30, 100, 300])  # T
     cells: list[str] = field(default_factory=lambda: ["rnn", "gru", "lstm"])
