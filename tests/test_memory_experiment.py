@@ -88,9 +88,9 @@ def test_gradient_norms_of_gated_cells(cell):
     assert all(p.grad is None for p in net.parameters())  # the probe leaves no gradients behind
 
 
-@pytest.fixture
+@pytest.fixture(scope="module", autouse=True)
 def one_thread():
-    """Tiny models run fastest on one thread (and two threads crawl on a busy machine)."""
+    """Tiny models run fastest on one thread (two threads crawl on a busy machine); the CLI also sets it."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     yield

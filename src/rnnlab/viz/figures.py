@@ -62,9 +62,9 @@ def top_units(values: np.ndarray, k: int) -> list[int]:
     return sorted(np.argsort(-np.abs(values).mean(0))[:k].tolist())
 
 
-def _strip(ax, x0: float, y0: float, values, quantity: str, units: list[int], *, w: float = 0.9, h: float = 0.42,
+def _strip(ax, x0: float, y0: float, values, quantity: str, *, w: float = 0.9, h: float = 0.42,
            alpha: float = 1.0, fmt: str = "{:+.2f}") -> None:
-    """A row of boxes at (x0, y0), one per unit, coloured and labelled with the value."""
+    """A row of boxes at (x0, y0), one per value, coloured and labelled with the value."""
     from matplotlib.patches import Rectangle
 
     for k, v in enumerate(values):
@@ -95,7 +95,7 @@ def unrolled_figure(rec: Recording, path: str | Path | None = None, *, steps: in
                 bbox=dict(boxstyle="round", fc="#eef3ff", ec="#88a"))
         ax.annotate("", xy=(x0 + U * 0.45, 1.75), xytext=(x0 + U * 0.45, 0.45), arrowprops=arrow)
         ax.text(x0 - 0.1, 2.25, f"h_{t}", ha="right", va="center", fontsize=10)
-        _strip(ax, x0, 1.95, h[t, shown], "h", shown, h=0.55)
+        _strip(ax, x0, 1.95, h[t, shown], "h", h=0.55)
         for k, u in enumerate(shown):
             ax.text(x0 + k * 0.9 + 0.43, 1.82, str(u), ha="center", va="top", fontsize=5.5, color="#777")
         if t > 0:
@@ -178,7 +178,7 @@ def lstm_step_frames(rec: Recording, t: int, *, units: int = 8, layer: int = 0, 
                     fontweight="bold" if active else "normal", color="#000" if visible else "#bbb")
             idx = shown_h if key in ("h", "h_prev") else shown
             if visible:
-                _strip(ax, 0, y, v[key][idx], quantity, idx, alpha=1.0 if active else 0.45)
+                _strip(ax, 0, y, v[key][idx], quantity, alpha=1.0 if active else 0.45)
         for j, u in enumerate(shown):
             ax.text(j * 0.9 + 0.43, -0.35, str(u), ha="center", fontsize=6, color="#777")
         ax.text(-2.2, -0.5, "unit", fontsize=6, color="#777")
