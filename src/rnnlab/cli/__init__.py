@@ -16,13 +16,17 @@ from . import caption as caption_cmd
 from . import env as env_cmd
 from . import eval as eval_cmd
 from . import recognize as recognize_cmd
+from . import experiment as experiment_cmd
+from . import figures as figures_cmd
+from . import inspect as inspect_cmd
 from . import sample as sample_cmd
 from . import train as train_cmd
 from .common import Parser, UserError
 
 __all__ = ["VERBS", "main"]
 
-VERBS = [train_cmd, sample_cmd, eval_cmd, recognize_cmd, caption_cmd, env_cmd]  # each module: add_parser(commands); order of --help
+VERBS = [train_cmd, sample_cmd, eval_cmd, recognize_cmd, caption_cmd, inspect_cmd, figures_cmd, experiment_cmd,
+         env_cmd]  # each module: add_parser(commands); order of --help
 
 EXAMPLES = """
 examples:

@@ -3,9 +3,10 @@
 from .captioner import Captioner, CaptionerConfig
 from .charlm import CELLS, CharLM, CharLMConfig
 from .ctc import CTCRecognizer, CTCRecognizerConfig, greedy_decode, prefix_beam_search
+from .memory import MemoryNet
 from .seq2seq import Decoder, DecoderConfig, Seq2Seq, Seq2SeqConfig
 
 __all__ = [
     "CELLS", "CTCRecognizer", "CTCRecognizerConfig", "Captioner", "CaptionerConfig", "CharLM", "CharLMConfig",
-    "Decoder", "DecoderConfig", "Seq2Seq", "Seq2SeqConfig", "greedy_decode", "prefix_beam_search",
+    "Decoder", "DecoderConfig", "MemoryNet", "Seq2Seq", "Seq2SeqConfig", "greedy_decode", "prefix_beam_search",
 ]

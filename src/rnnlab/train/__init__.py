@@ -9,6 +9,7 @@
     recognize.py   handwriting recognition with CTC: task, loading, transcribing, CER
     caption.py     image captioning: task, loading, captioning, BLEU/WER, contact sheet
     seq_metrics.py CER, WER, sequence accuracy (rapidfuzz), BLEU (sacrebleu)
+    memory.py      the memory experiment: copy memory, RNN vs GRU vs LSTM, gradient norms
 """
 
 from .caption import CaptionRunConfig, CaptionTask, LoadedCaptioner, caption_images, load_captioner
@@ -17,6 +18,7 @@ from .checkpoint import Checkpoint, CheckpointError, checkpoint_task, find_check
 from .config import CharLMRunConfig, TextDataConfig, TrainConfig
 from .device import resolve_device
 from .loop import FitResult, fit, learning_rate, make_optimizer
+from .memory import MemoryConfig, MemoryTask, run_memory_experiment
 from .recognize import LoadedRecognizer, RecognizeRunConfig, RecognizeTask, load_recognizer, transcribe
 from .task import StepLoss, Task
 
@@ -27,4 +29,5 @@ __all__ = [
     # handwriting recognition and captioning
     "CaptionRunConfig", "CaptionTask", "LoadedCaptioner", "LoadedRecognizer", "RecognizeRunConfig", "RecognizeTask",
     "caption_images", "load_captioner", "load_recognizer", "transcribe",
+    "MemoryConfig", "MemoryTask", "run_memory_experiment",
 ]

@@ -1,0 +1,93 @@
+"""`rnnlab inspect`: one self-contained HTML page showing a character model's gates and states over a text."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..data import read_corpus
+from ..train import load_charlm
+from ..train.charlm import evaluate_ids
+from .common import UserError
+
+__all__ = ["add_parser", "read_input"]
+
+EXAMPLES = """
+examples:
+  rnnlab inspect runs/charlm-20250101-120000 --prime "def f(x):\\n    return (x + 1) * 2\\n" --out page.html
+  rnnlab inspect runs/pystdlib --text some_module.py --max-chars 3000 --out pystdlib.html
+  rnnlab inspect runs/pystdlib --text some_module.py --quantity f --unit 17 --out forget17.html
+
+Open the page in any browser, offline: every selector works without a server.
+"""
+
+
+def add_parser(commands) -> None:
+    p = commands.add_parser(
+        "inspect", help="an HTML page of a model's gates and states over a text", epilog=EXAMPLES,
+        description="Run a trained character model over a text, recording every gate and state, and write one "
+                    "self-contained HTML page (no network): the text coloured by a chosen unit, hover for all "
+                    "its gates and the model's next-character predictions, the most interpretable units, and "
+                    "gate saturation statistics (Karpathy, Johnson & Fei-Fei 2015).",
+    )
+    p.add_argument("checkpoint", metavar="RUN_OR_CHECKPOINT")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--text", metavar="FILE", help="a text file to read (or builtin:NAME)")
+    src.add_argument("--prime", metavar="TEXT", help="the text itself (\\n and \\t are understood)")
+    p.add_argument("--out", default="inspect.html", help="the page to write (default inspect.html)")
+    p.add_argument("--max-chars", type=int, default=2000,
+                   help="read at most this many characters (default 2000; the page holds ~6 bytes per char "
+                        "and unit)")
+    p.add_argument("--encoding", default="utf-8", help="encoding of --text (default utf-8)")
+    p.add_argument("--layer", type=int, default=0, help="the layer shown first (default 0)")
+    p.add_argument("--quantity", help="shown first: c, h or a gate name (default c, or h without a cell state)")
+    p.add_argument("--unit", type=int, help="unit shown first (default: the most interpretable one)")
+    p.add_argument("--device", default="cpu", help="cpu, cuda, mps or auto (default cpu)")
+    p.set_defaults(run=run)
+
+
+def read_input(args: argparse.Namespace) -> str:
+    """The text to run the model over: --prime (with \\n and \\t escapes) or --text, cut to --max-chars."""
+    if args.max_chars < 2:
+        raise UserError(f"--max-chars must be >= 2, got {args.max_chars}")
+    if args.prime is not None:
+        text = args.prime.replace("\\n", "\n").replace("\\t", "\t")
+    else:
+        text = read_corpus(args.text, args.encoding)
+    return text[: args.max_chars]
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..viz import interpretable_units, record_charlm, render_page
+
+    loaded = load_charlm(args.checkpoint, args.device)
+    text = read_input(args)
+    unseen = loaded.vocab.unseen(text)
+    if unseen:
+        raise UserError(f"the text has characters the model never saw: {''.join(unseen[:10])!r}; "
+                        f"remove them or inspect another text")
+    m = loaded.config.model
+    names = {"lstm": ["c", "h", "i", "f", "g", "o"], "gru": ["h", "r", "z", "n"], "rnn": ["h"]}[m.cell]
+    if args.quantity is not None and args.quantity not in names:
+        raise UserError(f"--quantity {args.quantity!r}: a {m.cell} records {', '.join(names)}")
+    if not 0 <= args.layer < m.layers:
+        raise UserError(f"--layer {args.layer}: the model has layers 0..{m.layers - 1}")
+    if args.unit is not None and not 0 <= args.unit < (m.proj_size or m.hidden if args.quantity == "h" else m.hidden):
+        raise UserError(f"--unit {args.unit}: the model has units 0..{m.hidden - 1}")
+    score = evaluate_ids(loaded.model, loaded.vocab.encode(text), 1, len(text))
+    info = {"run": str(loaded.checkpoint.path), "step": loaded.checkpoint.state.get("step"),
+            "model": f"{m.layers} x {m.cell.upper()} {m.hidden}" + (f" proj {m.proj_size}" if m.proj_size else ""),
+            "bits/char on this text": f"{score['bpc']:.3f}", "characters": len(text)}
+    rec = record_charlm(loaded.model, loaded.vocab, text, info=info)
+    units = interpretable_units(rec)
+    page = render_page(rec, units=units, layer=args.layer, quantity=args.quantity, unit=args.unit,
+                       title=f"rnnlab inspect: {Path(str(loaded.checkpoint.path)).parent.name or 'model'}")
+    out = Path(args.out)
+    if out.parent != Path(""):
+        out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(page, encoding="utf-8")
+    print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB): {len(text)} characters, {m.layers} x {m.hidden} units")
+    for u in units[:5]:
+        print(f"  unit {u.unit:4d} (layer {u.layer}, dir {u.direction}, {u.quantity}) tracks {u.feature:13s} "
+              f"|r| = {u.score:.3f}")
+    return 0
