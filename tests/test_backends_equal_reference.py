@@ -16,9 +16,9 @@ from rnnlab.kernels.fused import compiled
 from helpers import ALL_VARIANTS, RNNLAB_LAYER, assert_close_dict, flat_state, grads, loss_of, variant_id
 
 FAST = [b for b in rnnlab.kernels.backend_names() if b not in ("auto", "reference", "native")]
-FAST.append("fused:python")  # the fused LSTM with its compiled loops turned off (what runs without a compiler)
-# (backend, family, kw): "fused:python" differs from "fused" only for the LSTM, so only LSTM cases run twice
-CASES = [(b, f, kw) for b in FAST for f, kw in ALL_VARIANTS if not (b.endswith(":python") and f != "lstm")]
+FAST.append("fused:python")  # fused with its compiled loops turned off (what runs without a compiler)
+# (backend, family, kw): "fused:python" differs from "fused" only for the LSTM and GRU (the RNN has no compiled loop)
+CASES = [(b, f, kw) for b in FAST for f, kw in ALL_VARIANTS if not (b.endswith(":python") and f == "rnn")]
 CASE_IDS = [f"{variant_id(f, kw)}-{b}" for b, f, kw in CASES]
 
 

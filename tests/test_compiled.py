@@ -16,31 +16,35 @@ from rnnlab.kernels.fused import compiled
 BUILT, WHY = compiled.status()
 needs_build = pytest.mark.skipif(not BUILT, reason=f"compiled loops unavailable here: {WHY}")
 
-VARIANTS = [{}, {"peephole": True}, {"coupled": True}, {"layer_norm": True}, {"proj_size": 5},
-            {"peephole": True, "coupled": True, "layer_norm": True, "proj_size": 7}]
+VARIANTS = [("lstm", {}), ("lstm", {"peephole": True}), ("lstm", {"coupled": True}), ("lstm", {"layer_norm": True}),
+            ("lstm", {"proj_size": 5}), ("lstm", {"peephole": True, "coupled": True, "layer_norm": True, "proj_size": 7}),
+            ("gru", {}), ("gru", {"layer_norm": True})]
 
 
 def _run(m, x, lengths, hx):
-    y, (h, c), trace = m(x, hx, lengths=lengths, record_gates=True, return_states=True)
-    loss = (y * torch.linspace(-1, 1, y.shape[-1], dtype=y.dtype)).sum() + (h ** 2).sum() + (c * 0.7).sum()
-    grads = torch.autograd.grad(loss, [x, *hx, *m.parameters()])
+    y, state, trace = m(x, hx, lengths=lengths, record_gates=True, return_states=True)
+    states = state if isinstance(state, tuple) else (state,)
+    loss = (y * torch.linspace(-1, 1, y.shape[-1], dtype=y.dtype)).sum() + sum((s ** 2).sum() * 0.7 for s in states)
+    grads = torch.autograd.grad(loss, [x, *(hx if isinstance(hx, tuple) else (hx,)), *m.parameters()])
     gates = [v for rec in trace.records.values() for v in rec.gates.values()]
-    return [y, h, c, *grads, *gates]
+    return [y, *states, *grads, *gates]
 
 
 @needs_build
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=["f64", "f32"])
-@pytest.mark.parametrize("kw", VARIANTS, ids=lambda kw: "+".join(kw) or "plain")
+@pytest.mark.parametrize("family,kw", VARIANTS, ids=[f"{f}-{'+'.join(kw) or 'plain'}" for f, kw in VARIANTS])
 @pytest.mark.parametrize("H", [37, 64])
-def test_compiled_equals_torch_ops_loop(kw, H, dtype):
+def test_compiled_equals_torch_ops_loop(family, kw, H, dtype):
     torch.manual_seed(0)
-    m = rnnlab.LSTM(11, H, num_layers=2, bidirectional=True, backend="fused", dtype=dtype, **kw)
+    layer = rnnlab.LSTM if family == "lstm" else rnnlab.GRU
+    m = layer(11, H, num_layers=2, bidirectional=True, backend="fused", dtype=dtype, **kw)
     with torch.no_grad():
         for p in m.parameters():
             p.add_(0.2 * torch.randn_like(p))
     R = kw.get("proj_size", 0) or H
     x = torch.randn(9, 5, 11, dtype=dtype, requires_grad=True)
     hx = (torch.randn(4, 5, R, dtype=dtype, requires_grad=True), torch.randn(4, 5, H, dtype=dtype, requires_grad=True))
+    hx = hx if family == "lstm" else hx[0]
     lengths = [9, 3, 7, 1, 9]
     fast = _run(m, x, lengths, hx)
     with compiled.disabled():

@@ -1,4 +1,4 @@
-"""The fused LSTM's time loops in C, compiled on first use with the system's C compiler and cached.
+"""The fused LSTM's and GRU's time loops in C, compiled on first use with the system's C compiler and cached.
 
 Why: on a CPU a framework op costs ~5 us of dispatch whatever its size, and the fused LSTM issues eight of
 them per forward step and five per backward step; at small batches (BENCHMARKS.md S3, S4) that overhead,
@@ -6,9 +6,9 @@ not arithmetic, set its speed (2.5x torch.nn.LSTM). The loops in loop_lstm*.c do
 call (torch's own MKL gemm, passed in as a function pointer, so nothing links against torch at build time
 and `pip install rnnlab` stays pure Python) and one vectorised pass over the gates.
 
-Where it runs: CPU tensors, float32/float64, every LSTM variant and combination (peephole, coupled,
-layer norm, projection), when a C compiler and torch's exported `sgemm_`/`dgemm_` are found. Anywhere
-else — no compiler, another BLAS, CUDA — lstm.py's Python loop of torch ops runs
+Where it runs: CPU tensors, float32/float64, every LSTM and GRU variant and combination (peephole,
+coupled, layer norm, projection), when a C compiler and torch's exported `sgemm_`/`dgemm_` are found. Anywhere
+else — no compiler, another BLAS, CUDA — lstm.py's / gru.py's Python loop of torch ops runs
 instead; both are tested equal to the reference backend. `status()` says which and why;
 RNNLAB_COMPILED=0 turns the compiled loops off.
 
@@ -36,7 +36,7 @@ from torch import Tensor
 
 from ...cells.config import LN_EPS
 
-__all__ = ["available", "disabled", "lstm_backward", "lstm_forward", "status"]
+__all__ = ["available", "disabled", "gru_backward", "gru_forward", "lstm_backward", "lstm_forward", "status"]
 
 _HERE = Path(__file__).parent
 _TYPES = {torch.float32: ("float", "f32", "expf", "dtanhf"), torch.float64: ("double", "f64", "exp", "tanh")}
@@ -47,7 +47,7 @@ _off = 0  # > 0 inside `disabled()`
 
 def _source() -> str:
     head = (_HERE / "loop_lstm.c").read_text()
-    body = (_HERE / "loop_lstm_body.c").read_text()
+    body = (_HERE / "loop_lstm_body.c").read_text() + (_HERE / "loop_gru_body.c").read_text()
     parts = [head]
     for real, sfx, exp, tanh in _TYPES.values():
         parts.append(body.replace("REAL", real).replace("SFX", sfx).replace("EXP", exp).replace("TANH", tanh))
@@ -130,7 +130,8 @@ def _load() -> dict:
             try:
                 lib = ctypes.CDLL(str(path))
                 for sfx in ("f32", "f64"):
-                    for fn in ("lstm_forward", "lstm_backward", "lstm_ln_forward", "lstm_ln_backward"):
+                    for fn in ("lstm_forward", "lstm_backward", "lstm_ln_forward", "lstm_ln_backward",
+                               "gru_forward", "gru_backward"):
                         getattr(lib, f"{fn}_{sfx}").restype = None
             except OSError as e:
                 lib, why = None, f"could not load {path}: {e}"
@@ -214,3 +215,25 @@ def lstm_backward(Z: Tensor, Rr: Tensor | None, Cs: Tensor, DH: Tensor, DM: Tens
                                            ctypes.c_double(LN_EPS), gemm)
     else:
         getattr(s["lib"], f"lstm_backward_{sfx}")(*head, *map(_ptr, (Z, Cs, DH, DM, dZ, DC, dh0, *w)), gemm)
+
+
+def gru_forward(A: Tensor, Z: Tensor, Bh: Tensor, Hs: Tensor, Rr: Tensor | None, p: dict, cfg, bs) -> None:
+    """Run the GRU's forward loop (loop_gru_body.c): Z the activations r|z|n, Bh the recurrent parts, Hs[1:]."""
+    s = _load()
+    T, B, _ = Z.shape
+    sfx = _TYPES[Z.dtype][1]
+    w = _weights(p, ("weight_hh", "bias_hh", "ln_weight_hh"))
+    getattr(s["lib"], f"gru_forward_{sfx}")(T, B, cfg.hidden_size, _bs(bs, T, B), *map(_ptr, (A, Z, Bh, Hs, Rr, *w)),
+                                            ctypes.c_double(LN_EPS), ctypes.c_void_p(s["gemm"][Z.dtype]))
+
+
+def gru_backward(Z: Tensor, Bh: Tensor, Hs: Tensor, Rr: Tensor | None, DH: Tensor, dA: Tensor, dBh: Tensor,
+                 dR: Tensor | None, dh0: Tensor | None, p: dict, cfg, bs) -> None:
+    """Run the GRU's backward loop: dA, dBh, dR (layer norm), DH (recurrent parts added), dh0 (zero on entry)."""
+    s = _load()
+    T, B, _ = Z.shape
+    sfx = _TYPES[Z.dtype][1]
+    w = _weights(p, ("weight_hh", "ln_weight_hh"))
+    getattr(s["lib"], f"gru_backward_{sfx}")(T, B, cfg.hidden_size, _bs(bs, T, B),
+                                             *map(_ptr, (Z, Bh, Hs, Rr, DH, dA, dBh, dR, dh0, *w)),
+                                             ctypes.c_double(LN_EPS), ctypes.c_void_p(s["gemm"][Z.dtype]))
