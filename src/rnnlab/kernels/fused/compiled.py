@@ -66,6 +66,18 @@ def _cache_dir() -> Path:
     return Path(root) / "kernels"
 
 
+def _machine() -> str:
+    """What -march=native depends on: a library built for one CPU must not be loaded on another that
+    shares the cache (a home folder on a cluster), so the CPU's feature flags are part of the cache key."""
+    flags = ""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next((line for line in f if line.startswith(("flags", "Features"))), "")
+    except OSError:
+        pass
+    return "\0".join([platform.machine(), platform.processor(), flags])
+
+
 def _build(src: str, cc: str) -> tuple[Path | None, str]:
     """Compile `src` into a cached shared library; (path, "") or (None, why not)."""
     attempts = [
@@ -75,7 +87,7 @@ def _build(src: str, cc: str) -> tuple[Path | None, str]:
     libs = [["-lmvec", "-lm"], ["-lm"]]
     why = ""
     for flags, link in zip(attempts, libs):
-        key = hashlib.sha256("\0".join([src, cc, *flags, *link, platform.machine(), platform.processor()]).encode())
+        key = hashlib.sha256("\0".join([src, cc, *flags, *link, _machine()]).encode())
         target = _cache_dir() / f"lstm-{key.hexdigest()[:16]}.so"
         if target.exists():
             return target, ""
