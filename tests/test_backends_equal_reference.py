@@ -2,17 +2,32 @@
 parameters), recordings — for every family, variant and combination, with lengths, both directions,
 stacked; float64 to 1e-10 and float32 to 1e-5 relative. New backends join by registering."""
 
+import contextlib
+
 import pytest
 import torch
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from torch.autograd import gradcheck, gradgradcheck
 from torch.func import functional_call
 
 import rnnlab
+from rnnlab.kernels.fused import compiled
 from helpers import ALL_VARIANTS, RNNLAB_LAYER, assert_close_dict, flat_state, grads, loss_of, variant_id
 
 FAST = [b for b in rnnlab.kernels.backend_names() if b not in ("auto", "reference", "native")]
+FAST.append("fused:python")  # fused with its compiled loops turned off (what runs without a compiler)
+# (backend, family, kw): "fused:python" differs from "fused" only for the LSTM and GRU (the RNN has no compiled loop)
+CASES = [(b, f, kw) for b in FAST for f, kw in ALL_VARIANTS if not (b.endswith(":python") and f == "rnn")]
+CASE_IDS = [f"{variant_id(f, kw)}-{b}" for b, f, kw in CASES]
+
+
+@pytest.fixture
+def backend(request):
+    """A backend name; "NAME:python" runs NAME with the compiled loops off."""
+    name, _, mode = request.param.partition(":")
+    with compiled.disabled() if mode == "python" else contextlib.nullcontext():
+        yield name
 IDS = [variant_id(f, kw) for f, kw in ALL_VARIANTS]
 TOL = {torch.float64: dict(rtol=1e-10, atol=1e-10), torch.float32: dict(rtol=1e-5, atol=1e-5)}
 
@@ -58,9 +73,8 @@ def flatten(out, g) -> dict[str, torch.Tensor]:
     return flat
 
 
-@pytest.mark.parametrize("backend", FAST)
 @pytest.mark.parametrize("lengths", [None, [6, 2, 5, 1]], ids=["full", "lengths"])
-@pytest.mark.parametrize("family,kw", ALL_VARIANTS, ids=IDS)
+@pytest.mark.parametrize("backend,family,kw", CASES, ids=CASE_IDS, indirect=["backend"])
 def test_backend_equals_reference_float64(family, kw, lengths, backend):
     (out_r, g_r), (out_f, g_f) = run_case(family, kw, lengths, torch.float64, backend)
     ref, fast = flatten(out_r, g_r), flatten(out_f, g_f)
@@ -69,9 +83,8 @@ def test_backend_equals_reference_float64(family, kw, lengths, backend):
         torch.testing.assert_close(fast[k], ref[k], rtol=1e-10, atol=1e-10, msg=lambda m, k=k: f"{k}: {m}")
 
 
-@pytest.mark.parametrize("backend", FAST)
 @pytest.mark.parametrize("lengths", [None, [6, 2, 5, 1]], ids=["full", "lengths"])
-@pytest.mark.parametrize("family,kw", ALL_VARIANTS, ids=IDS)
+@pytest.mark.parametrize("backend,family,kw", CASES, ids=CASE_IDS, indirect=["backend"])
 def test_backend_equals_reference_float32(family, kw, lengths, backend):
     """Within 1e-5 of the reference, relative to each tensor's norm — or, where float32 rounding of the
     problem itself is larger (layer norm over few features amplifies it), no more than 10x the
@@ -86,8 +99,7 @@ def test_backend_equals_reference_float32(family, kw, lengths, backend):
         assert err_fast <= max(1e-5, 10 * err_ref), f"{k}: {err_fast:.1e} from the reference (its own error {err_ref:.1e})"
 
 
-@pytest.mark.parametrize("backend", FAST)
-@pytest.mark.parametrize("family,kw", ALL_VARIANTS, ids=IDS)
+@pytest.mark.parametrize("backend,family,kw", CASES, ids=CASE_IDS, indirect=["backend"])
 def test_backend_gradcheck(family, kw, backend):
     if kw.get("proj_size"):
         kw = {**kw, "proj_size": 1}
@@ -106,7 +118,7 @@ def test_backend_gradcheck(family, kw, backend):
     assert gradcheck(f, (x, h0, c0, *params))
 
 
-@pytest.mark.parametrize("backend", FAST)
+@pytest.mark.parametrize("backend", FAST, indirect=True)
 @pytest.mark.parametrize("family,kw", [("lstm", {}), ("lstm", {"peephole": True, "coupled": True, "layer_norm": True, "proj_size": 1}),
                                        ("gru", {"layer_norm": True}), ("rnn", {})], ids=["lstm", "lstm-all", "gru-ln", "rnn"])
 def test_backend_double_backward(family, kw, backend):
@@ -118,7 +130,7 @@ def test_backend_double_backward(family, kw, backend):
     assert layer.weight_hh_l0.grad is not None and layer.weight_hh_l0.grad.abs().sum() > 0
 
 
-@pytest.mark.parametrize("backend", FAST)
+@pytest.mark.parametrize("backend", FAST, indirect=True)
 def test_backend_backward_in_eval_mode_and_no_grad_inference(backend):
     ref, fast = pair("lstm", {"peephole": True}, backend)
     fast.eval()
@@ -137,8 +149,9 @@ def cases(draw):
                 bidir=draw(st.booleans()), seed=draw(st.integers(0, 2**16)))
 
 
-@pytest.mark.parametrize("backend", FAST)
-@settings(max_examples=25, deadline=None)
+@pytest.mark.parametrize("backend", FAST, indirect=True)
+# the backend fixture holds one setting (compiled loops on or off) for all examples: nothing to reset
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(case=cases())
 def test_backend_random_lengths(backend, case):
     family, kw = ALL_VARIANTS[case["variant"]]

@@ -35,4 +35,9 @@ def backend_report(device=None) -> str:
             lines.append(f"    {name:<10} {'yes' if ok else 'no '}  {reason}")
     lines.append("")
     lines.extend(f"{b.name:<10} {b.summary}" for b in _BACKENDS.values())
+    if device.type == "cpu":
+        from .fused import compiled  # local: building it is the first use, not an import side effect
+
+        ok, why = compiled.status()
+        lines.append(f"fused LSTM time loops on the CPU: {'compiled C' if ok else 'torch ops from Python'} ({why})")
     return "\n".join(lines)

@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ...cells.config import LN_EPS
+from . import compiled
 from .common import (
     Spec, alloc, double_backward, final_rows, inject_final, input_backward, input_forward, ln_backward,
     ln_stats, step_views,
@@ -44,6 +45,11 @@ class GRUFunction(torch.autograd.Function):
         Hs[0] = h0
         Rr = alloc(bs, T, B, 3 * H, like=x) if ln else None  # h W_hh^T before its layer norm
 
+        ctx.compiled = compiled.available(x, cfg)
+        if ctx.compiled:  # the same loop in C (compiled.py): one gemm and one vectorised pass per step
+            compiled.gru_forward(A.contiguous(), Z, Bh, Hs, Rr, p, cfg, bs)
+            return _finish(ctx, spec, (x, h0, *tensors), Z, Bh, Hs, Rr)
+
         a_, b_, h_, hn_ = (step_views(v, bs) for v in (A, Bh, Hs[:-1], Hs[1:]))
         arz_, brz_, zrz_ = (step_views(v[..., : 2 * H], bs) for v in (A, Bh, Z))
         an_, bn_, n_ = (step_views(v[..., 2 * H :], bs) for v in (A, Bh, Z))
@@ -63,15 +69,7 @@ class GRUFunction(torch.autograd.Function):
             torch.addcmul(an_[t], r_[t], bn_[t], out=n_[t]).tanh_()  # n = tanh(a_n + r b_n)
             torch.lerp(n_[t], h_[t], z_[t], out=hn_[t])  # h_t = (1 - z) n + z h_{t-1}
 
-        ctx.spec = spec
-        ctx.n_inputs = 2 + len(tensors)
-        ctx.save_for_backward(x, h0, *tensors, Z, Bh, Hs, Rr)
-        Y, h_n = Hs[1:], final_rows(Hs, spec)
-        if not spec.record:
-            return Y, h_n
-        gates = Z.clone()
-        ctx.mark_non_differentiable(gates)
-        return Y, h_n, gates
+        return _finish(ctx, spec, (x, h0, *tensors), Z, Bh, Hs, Rr)
 
     @staticmethod
     def backward(ctx, dY: Tensor, dh_n: Tensor, *_recorded):
@@ -86,46 +84,18 @@ class GRUFunction(torch.autograd.Function):
         p = dict(zip(spec.names, tensors))
         T, B, _ = x.shape
         H, ln = cfg.hidden_size, cfg.layer_norm
-        W_hh = p["weight_hh"]
-
-        # ---- time-parallel factors ----
-        r, z, n = Z[..., :H], Z[..., H : 2 * H], Z[..., 2 * H :]
         h_prev = Hs[:-1]
-        P_n = (1 - z) * (1 - n * n)
-        P_r = P_n * Bh[..., 2 * H :] * r * (1 - r)
-        P_z = (h_prev - n) * z * (1 - z)
-        P = torch.stack([P_r, P_z, P_n], dim=2)  # (T, B, 3, H): dh -> da
-        Q = torch.stack([P_r, P_z, P_n * r], dim=2)  # dh -> db
-        if ln:
-            mu, rs = ln_stats(Rr)
-
-        dA = alloc(bs, T, B, 3 * H, like=x)
-        dBh = alloc(bs, T, B, 3 * H, like=x)
-        dR = alloc(bs, T, B, 3 * H, like=x) if ln else None
-        DH = inject_final(dY, dh_n, spec)
-        dh_, P_, Q_, z_ = (step_views(v, bs) for v in (DH, P, Q, z))
-        da_ = step_views(dA.unflatten(-1, (3, H)), bs)
-        db3_ = step_views(dBh.unflatten(-1, (3, H)), bs)
-        db_ = step_views(dBh, bs)
-        dhp_ = [None] + [DH[t - 1, : (B if bs is None else bs[t])] for t in range(1, T)]
-        if ln:
-            rr_, mu_, rs_, dr_ = (step_views(v, bs) for v in (Rr, mu, rs, dR))
-
-        dh0 = h0.new_zeros(B, H) if ctx.needs_input_grad[2] else None
-        for t in range(T - 1, -1, -1):
-            dh = dh_[t]
-            dh3 = dh.unsqueeze(1)
-            torch.mul(P_[t], dh3, out=da_[t])
-            torch.mul(Q_[t], dh3, out=db3_[t])
+        if ctx.compiled:  # the reverse loop in C (compiled.py)
+            dA = alloc(bs, T, B, 3 * H, like=x)
+            dBh = alloc(bs, T, B, 3 * H, like=x)
+            dR = alloc(bs, T, B, 3 * H, like=x) if ln else None
+            DH = inject_final(dY, dh_n, spec).contiguous()
+            dh0 = h0.new_zeros(B, H) if ctx.needs_input_grad[2] else None
+            compiled.gru_backward(Z, Bh, Hs, Rr, DH, dA, dBh, dR, dh0, p, cfg, bs)
             if ln:
-                rec = ln_backward(db_[t], rr_[t], mu_[t], rs_[t], p["ln_weight_hh"])
-                dr_[t].copy_(rec)
-            else:
-                rec = db_[t]
-            target = dhp_[t] if t > 0 else dh0
-            if target is not None:
-                target.addcmul_(dh, z_[t])
-                target.addmm_(rec, W_hh)
+                mu, rs = ln_stats(Rr)
+        else:
+            dA, dBh, dR, dh0, mu, rs = _backward_loop(ctx, spec, x, h0, p, Z, Bh, Hs, Rr, dY, dh_n)
 
         dx, grads = input_backward(dA, x, p, cfg, ctx.needs_input_grad[1])
         d_rec = (dR if ln else dBh).reshape(T * B, 3 * H)
@@ -136,3 +106,66 @@ class GRUFunction(torch.autograd.Function):
             grads["ln_weight_hh"] = (dBh * ((Rr - mu) * rs)).sum((0, 1))
         need = ctx.needs_input_grad[3:]
         return (None, dx, dh0, *[grads[k] if nd else None for k, nd in zip(spec.names, need)])
+
+
+def _finish(ctx, spec: Spec, inputs: tuple, Z: Tensor, Bh: Tensor, Hs: Tensor, Rr):
+    """Save what backward needs and return the outputs (and the recorded gates, when asked)."""
+    ctx.spec = spec
+    ctx.n_inputs = len(inputs)
+    ctx.save_for_backward(*inputs, Z, Bh, Hs, Rr)
+    Y, h_n = Hs[1:], final_rows(Hs, spec)
+    if not spec.record:
+        return Y, h_n
+    gates = Z.clone()
+    ctx.mark_non_differentiable(gates)
+    return Y, h_n, gates
+
+
+def _backward_loop(ctx, spec: Spec, x: Tensor, h0: Tensor, p: dict, Z: Tensor, Bh: Tensor, Hs: Tensor, Rr,
+                   dY: Tensor, dh_n: Tensor):
+    """The reverse loop in torch ops: (dA, dBh, dR, dh0) and the layer-norm statistics the tail reuses."""
+    cfg, bs = spec.cfg, spec.bs
+    T, B, _ = x.shape
+    H, ln = cfg.hidden_size, cfg.layer_norm
+    W_hh = p["weight_hh"]
+    mu = rs = None
+    # ---- time-parallel factors ----
+    r, z, n = Z[..., :H], Z[..., H : 2 * H], Z[..., 2 * H :]
+    h_prev = Hs[:-1]
+    P_n = (1 - z) * (1 - n * n)
+    P_r = P_n * Bh[..., 2 * H :] * r * (1 - r)
+    P_z = (h_prev - n) * z * (1 - z)
+    P = torch.stack([P_r, P_z, P_n], dim=2)  # (T, B, 3, H): dh -> da
+    Q = torch.stack([P_r, P_z, P_n * r], dim=2)  # dh -> db
+    if ln:
+        mu, rs = ln_stats(Rr)
+
+    dA = alloc(bs, T, B, 3 * H, like=x)
+    dBh = alloc(bs, T, B, 3 * H, like=x)
+    dR = alloc(bs, T, B, 3 * H, like=x) if ln else None
+    DH = inject_final(dY, dh_n, spec)
+    dh_, P_, Q_, z_ = (step_views(v, bs) for v in (DH, P, Q, z))
+    da_ = step_views(dA.unflatten(-1, (3, H)), bs)
+    db3_ = step_views(dBh.unflatten(-1, (3, H)), bs)
+    db_ = step_views(dBh, bs)
+    dhp_ = [None] + [DH[t - 1, : (B if bs is None else bs[t])] for t in range(1, T)]
+    if ln:
+        rr_, mu_, rs_, dr_ = (step_views(v, bs) for v in (Rr, mu, rs, dR))
+
+    dh0 = h0.new_zeros(B, H) if ctx.needs_input_grad[2] else None
+    for t in range(T - 1, -1, -1):
+        dh = dh_[t]
+        dh3 = dh.unsqueeze(1)
+        torch.mul(P_[t], dh3, out=da_[t])
+        torch.mul(Q_[t], dh3, out=db3_[t])
+        if ln:
+            rec = ln_backward(db_[t], rr_[t], mu_[t], rs_[t], p["ln_weight_hh"])
+            dr_[t].copy_(rec)
+        else:
+            rec = db_[t]
+        target = dhp_[t] if t > 0 else dh0
+        if target is not None:
+            target.addcmul_(dh, z_[t])
+            target.addmm_(rec, W_hh)
+
+    return dA, dBh, dR, dh0, mu, rs

@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ...cells.config import LN_EPS
+from . import compiled
 from .common import (
     Spec, alloc, double_backward, final_rows, inject_final, input_backward, input_forward, ln_backward,
     ln_stats, step_views,
@@ -47,6 +48,20 @@ class LSTMFunction(torch.autograd.Function):
 
         b_hh = p.get("bias_hh")
         A = input_forward(x, p, cfg, fold_bias=None if ln else b_hh)  # (T, B, GH), all steps in one matmul
+
+        ctx.compiled = compiled.available(x, cfg)
+        if ctx.compiled:  # the same loop in C (compiled.py): one gemm and one vectorised pass per step
+            Z = A.contiguous()
+            if bs is not None:  # padded steps read as zero in the recording, as on the Python path
+                Z.masked_fill_((torch.arange(T, device=x.device)[:, None] > spec.last[None, :]).unsqueeze(-1), 0.0)
+            Hs = alloc(bs, T + 1, B, R, like=x)
+            Cs = alloc(bs, T + 1, B, H, like=x)
+            Hs[0] = h0
+            Cs[0] = c0
+            M = alloc(bs, T, B, H, like=x) if proj else None
+            Rr = alloc(bs, T, B, GH, like=x) if ln else None
+            compiled.lstm_forward(Z, Rr, Hs, Cs, M, p, cfg, bs)
+            return _finish(ctx, spec, (x, h0, c0, *tensors), Z, Hs, Cs, M, Rr)
 
         Z = alloc(bs, T, B, GH, like=x)  # gate pre-activations, turned into activations in place
         Hs = alloc(bs, T + 1, B, R, like=x)  # Hs[0] = h0, Hs[1:] = the output
@@ -105,16 +120,7 @@ class LSTMFunction(torch.autograd.Function):
             else:
                 torch.mul(o_[t], tc_[t], out=hn_[t])
 
-        ctx.spec = spec
-        ctx.n_inputs = 3 + len(tensors)
-        ctx.save_for_backward(x, h0, c0, *tensors, Z, Hs, Cs, M, Rr)
-        Y = Hs[1:]
-        h_n, c_n = final_rows(Hs, spec), final_rows(Cs, spec)
-        if not spec.record:
-            return Y, h_n, c_n
-        gates, cells = Z.clone(), Cs[1:].clone()  # the recording: copies, so later in-place use cannot touch them
-        ctx.mark_non_differentiable(gates, cells)
-        return Y, h_n, c_n, gates, cells
+        return _finish(ctx, spec, (x, h0, c0, *tensors), Z, Hs, Cs, M, Rr)
 
     @staticmethod
     def backward(ctx, dY: Tensor, dh_n: Tensor, dc_n: Tensor, *_recorded):
@@ -131,73 +137,25 @@ class LSTMFunction(torch.autograd.Function):
         H, R, G = cfg.hidden_size, cfg.state_size, cfg.num_blocks
         GH, ln, peep, coupled, proj = G * H, cfg.layer_norm, cfg.peephole, cfg.coupled, cfg.proj_size > 0
         nb = 1 if coupled else 2
-        W_hh = p["weight_hh"]
 
-        # ---- time-parallel: everything that does not depend on the carried gradients ----
-        i, g, o = Z[..., :H], Z[..., nb * H : (nb + 1) * H], Z[..., (nb + 1) * H :]
-        f = 1 - i if coupled else Z[..., H : 2 * H]
         c_prev, c_new = Cs[:-1], Cs[1:]
-        if ln:
-            mu_c, rs_c = ln_stats(c_new)
-            c_hat = (c_new - mu_c) * rs_c
-            tc = torch.tanh(c_hat * p["ln_weight_c"] + p.get("ln_bias_c", 0.0))
-            mu_h, rs_h = ln_stats(Rr)
+        if ctx.compiled:  # the reverse loop in C (compiled.py)
+            dZ = alloc(bs, T, B, GH, like=x)
+            DH = inject_final(dY, dh_n, spec).contiguous()
+            DC = dc_n.contiguous().clone()
+            DM = alloc(bs, T, B, H, like=x) if proj else None
+            dR = alloc(bs, T, B, GH, like=x) if ln else None
+            dh0 = x.new_empty(B, R) if ctx.needs_input_grad[2] else None
+            compiled.lstm_backward(Z, Rr, Cs, DH, DM, dZ, dR, DC, dh0, p, cfg, bs)
+            K = c_hat = mu_h = rs_h = None
+            if ln:  # what the layer-norm gains' gradients need, time-parallel
+                mu_h, rs_h = ln_stats(Rr)
+                mu_c, rs_c = ln_stats(c_new)
+                c_hat = (c_new - mu_c) * rs_c
+                tc = torch.tanh(c_hat * p["ln_weight_c"] + p.get("ln_bias_c", 0.0))
+                K = Z[..., (nb + 1) * H :] * (1 - tc * tc)
         else:
-            tc = torch.tanh(c_new)
-        K = o * (1 - tc * tc)  # dh -> d(tanh argument)
-        Po = tc * o * (1 - o)  # dh -> dz_o
-        di = i * (1 - i)
-        if coupled:  # c_t = c_{t-1} + i (g - c_{t-1})
-            P = torch.stack([(g - c_prev) * di, i * (1 - g * g)], dim=2)  # (T, B, 2, H) for z_i | z_g
-        else:
-            P = torch.stack([g * di, c_prev * f * (1 - f), i * (1 - g * g)], dim=2)  # z_i | z_f | z_g
-
-        dZ = alloc(bs, T, B, GH, like=x)
-        DH = inject_final(dY, dh_n, spec)  # dL/dh_t, recurrent contributions added in the loop
-        DC = dc_n.clone()
-        DM = alloc(bs, T, B, H, like=x) if proj else None
-        dR = alloc(bs, T, B, GH, like=x) if ln else None
-
-        dz_, dh_, K_, Po_, P_, f_ = (step_views(b, bs) for b in (dZ, DH, K, Po, P, f))
-        dzP_ = step_views(dZ[..., : (nb + 1) * H].unflatten(-1, (nb + 1, H)), bs)
-        dzo_ = step_views(dZ[..., (nb + 1) * H :], bs)
-        dzi_ = step_views(dZ[..., :H], bs)
-        dzf_ = step_views(dZ[..., H : 2 * H], bs)
-        dc_ = step_views(DC.expand(T, B, H), bs)
-        dhp_ = [None] + [DH[t - 1, : (B if bs is None else bs[t])] for t in range(1, T)]
-        dm_ = step_views(DM, bs) if proj else dh_
-        if ln:
-            cn_, r_, muc_, rsc_, muh_, rsh_ = (step_views(b, bs) for b in (c_new, Rr, mu_c, rs_c, mu_h, rs_h))
-            dr_ = step_views(dR, bs)
-        W_hr = p.get("weight_hr")
-
-        rec = None
-        for t in range(T - 1, -1, -1):
-            dc = dc_[t]
-            if proj:
-                torch.mm(dh_[t], W_hr, out=dm_[t])
-            dm = dm_[t]
-            if ln:  # h = o tanh(LN(c)): through the layer norm of c
-                dc.add_(ln_backward(dm * K_[t], cn_[t], muc_[t], rsc_[t], p["ln_weight_c"]))
-            else:
-                dc.addcmul_(dm, K_[t])
-            torch.mul(Po_[t], dm, out=dzo_[t])
-            if peep:
-                dc.addcmul_(dzo_[t], p["weight_co"])
-            torch.mul(P_[t], dc.unsqueeze(1), out=dzP_[t])
-            dc.mul_(f_[t])
-            if peep:
-                dc.addcmul_(dzi_[t], p["weight_ci"])
-                if not coupled:
-                    dc.addcmul_(dzf_[t], p["weight_cf"])
-            if ln:
-                rec = ln_backward(dz_[t], r_[t], muh_[t], rsh_[t], p["ln_weight_hh"])
-                dr_[t].copy_(rec)
-            else:
-                rec = dz_[t]
-            if t > 0:
-                dhp_[t].addmm_(rec, W_hh)
-        dh0 = rec @ W_hh if ctx.needs_input_grad[2] else None
+            dZ, DH, DC, DM, dR, dh0, K, c_hat, mu_h, rs_h = _backward_loop(ctx, spec, x, p, Z, Cs, Rr, dY, dh_n, dc_n)
 
         # ---- time-parallel: parameter and input gradients as single large matmuls ----
         need = dict(zip(spec.names, ctx.needs_input_grad[4:]))
@@ -223,3 +181,95 @@ class LSTMFunction(torch.autograd.Function):
             grads["weight_hr"] = DH.reshape(T * B, R).t() @ M.reshape(T * B, H)
         dc0 = DC if ctx.needs_input_grad[3] else None
         return (None, dx, dh0, dc0, *[grads[n] if need[n] else None for n in spec.names])
+
+
+def _finish(ctx, spec: Spec, inputs: tuple, Z: Tensor, Hs: Tensor, Cs: Tensor, M, Rr):
+    """Save what backward needs and return the outputs (and the recording, when asked)."""
+    ctx.spec = spec
+    ctx.n_inputs = len(inputs)
+    ctx.save_for_backward(*inputs, Z, Hs, Cs, M, Rr)
+    Y = Hs[1:]
+    h_n, c_n = final_rows(Hs, spec), final_rows(Cs, spec)
+    if not spec.record:
+        return Y, h_n, c_n
+    gates, cells = Z.clone(), Cs[1:].clone()  # the recording: copies, so later in-place use cannot touch them
+    ctx.mark_non_differentiable(gates, cells)
+    return Y, h_n, c_n, gates, cells
+
+
+def _backward_loop(ctx, spec: Spec, x: Tensor, p: dict, Z: Tensor, Cs: Tensor, Rr, dY: Tensor, dh_n: Tensor,
+                   dc_n: Tensor):
+    """The reverse loop in torch ops: (dZ, DH, DC, DM, dR, dh0) and the layer-norm values the tail reuses."""
+    cfg, bs = spec.cfg, spec.bs
+    T, B, I = x.shape
+    H, G = cfg.hidden_size, cfg.num_blocks
+    GH, ln, peep, coupled, proj = G * H, cfg.layer_norm, cfg.peephole, cfg.coupled, cfg.proj_size > 0
+    nb = 1 if coupled else 2
+    W_hh = p["weight_hh"]
+    mu_h = rs_h = c_hat = None
+    # ---- time-parallel: everything that does not depend on the carried gradients ----
+    i, g, o = Z[..., :H], Z[..., nb * H : (nb + 1) * H], Z[..., (nb + 1) * H :]
+    f = 1 - i if coupled else Z[..., H : 2 * H]
+    c_prev, c_new = Cs[:-1], Cs[1:]
+    if ln:
+        mu_c, rs_c = ln_stats(c_new)
+        c_hat = (c_new - mu_c) * rs_c
+        tc = torch.tanh(c_hat * p["ln_weight_c"] + p.get("ln_bias_c", 0.0))
+        mu_h, rs_h = ln_stats(Rr)
+    else:
+        tc = torch.tanh(c_new)
+    K = o * (1 - tc * tc)  # dh -> d(tanh argument)
+    Po = tc * o * (1 - o)  # dh -> dz_o
+    di = i * (1 - i)
+    if coupled:  # c_t = c_{t-1} + i (g - c_{t-1})
+        P = torch.stack([(g - c_prev) * di, i * (1 - g * g)], dim=2)  # (T, B, 2, H) for z_i | z_g
+    else:
+        P = torch.stack([g * di, c_prev * f * (1 - f), i * (1 - g * g)], dim=2)  # z_i | z_f | z_g
+
+    dZ = alloc(bs, T, B, GH, like=x)
+    DH = inject_final(dY, dh_n, spec)  # dL/dh_t, recurrent contributions added in the loop
+    DC = dc_n.clone()
+    DM = alloc(bs, T, B, H, like=x) if proj else None
+    dR = alloc(bs, T, B, GH, like=x) if ln else None
+
+    dz_, dh_, K_, Po_, P_, f_ = (step_views(b, bs) for b in (dZ, DH, K, Po, P, f))
+    dzP_ = step_views(dZ[..., : (nb + 1) * H].unflatten(-1, (nb + 1, H)), bs)
+    dzo_ = step_views(dZ[..., (nb + 1) * H :], bs)
+    dzi_ = step_views(dZ[..., :H], bs)
+    dzf_ = step_views(dZ[..., H : 2 * H], bs)
+    dc_ = step_views(DC.expand(T, B, H), bs)
+    dhp_ = [None] + [DH[t - 1, : (B if bs is None else bs[t])] for t in range(1, T)]
+    dm_ = step_views(DM, bs) if proj else dh_
+    if ln:
+        cn_, r_, muc_, rsc_, muh_, rsh_ = (step_views(b, bs) for b in (c_new, Rr, mu_c, rs_c, mu_h, rs_h))
+        dr_ = step_views(dR, bs)
+    W_hr = p.get("weight_hr")
+
+    rec = None
+    for t in range(T - 1, -1, -1):
+        dc = dc_[t]
+        if proj:
+            torch.mm(dh_[t], W_hr, out=dm_[t])
+        dm = dm_[t]
+        if ln:  # h = o tanh(LN(c)): through the layer norm of c
+            dc.add_(ln_backward(dm * K_[t], cn_[t], muc_[t], rsc_[t], p["ln_weight_c"]))
+        else:
+            dc.addcmul_(dm, K_[t])
+        torch.mul(Po_[t], dm, out=dzo_[t])
+        if peep:
+            dc.addcmul_(dzo_[t], p["weight_co"])
+        torch.mul(P_[t], dc.unsqueeze(1), out=dzP_[t])
+        dc.mul_(f_[t])
+        if peep:
+            dc.addcmul_(dzi_[t], p["weight_ci"])
+            if not coupled:
+                dc.addcmul_(dzf_[t], p["weight_cf"])
+        if ln:
+            rec = ln_backward(dz_[t], r_[t], muh_[t], rsh_[t], p["ln_weight_hh"])
+            dr_[t].copy_(rec)
+        else:
+            rec = dz_[t]
+        if t > 0:
+            dhp_[t].addmm_(rec, W_hh)
+    dh0 = rec @ W_hh if ctx.needs_input_grad[2] else None
+    return dZ, DH, DC, DM, dR, dh0, K, c_hat, mu_h, rs_h
