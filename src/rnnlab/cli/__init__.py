@@ -13,6 +13,8 @@ from .. import __version__
 from ..data import DataError
 from ..train import CheckpointError
 from . import env as env_cmd
+from . import forecast as forecast_cmd
+from . import predict as predict_cmd
 from . import eval as eval_cmd
 from . import sample as sample_cmd
 from . import train as train_cmd
@@ -21,6 +23,7 @@ from .common import Parser, UserError
 __all__ = ["VERBS", "main"]
 
 VERBS = [train_cmd, sample_cmd, eval_cmd, env_cmd]  # each module: add_parser(commands); order of --help
+VERBS[-1:-1] = [predict_cmd, forecast_cmd]
 
 EXAMPLES = """
 examples:

@@ -10,6 +10,7 @@ import argparse
 
 from ..train import checkpoint_task
 from . import eval_charlm
+from . import eval_classify, eval_forecast
 from .common import UserError
 
 __all__ = ["EVALUATORS", "add_parser"]
@@ -17,9 +18,12 @@ __all__ = ["EVALUATORS", "add_parser"]
 # task name -> (add_options(parser) for the options only it uses, run(args) -> exit code)
 EVALUATORS = {
     "charlm": (eval_charlm.add_options, eval_charlm.run),
+    "classify": (eval_classify.add_options, eval_classify.run),
+    "forecast": (eval_forecast.add_options, eval_forecast.run),
 }
 
 EXAMPLES = eval_charlm.EXAMPLES
+EXAMPLES += eval_classify.EXAMPLES
 
 
 def add_parser(commands) -> None:

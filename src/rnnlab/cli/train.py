@@ -6,11 +6,13 @@ A task module provides `add_task_parser(tasks)`, which adds its sub-parser and s
 from __future__ import annotations
 
 from . import train_charlm
+from . import train_classify, train_forecast
 from .common import Parser
 
 __all__ = ["TASKS", "add_parser"]
 
 TASKS = [train_charlm]  # each: add_task_parser(tasks); their order is the order of `rnnlab train --help`
+TASKS += [train_classify, train_forecast]
 
 
 def add_parser(commands) -> None:

@@ -6,9 +6,14 @@
     checkpoint.py  safetensors + JSON, atomic, verified on load
     runlog.py      metrics.csv, loss.png, TensorBoard
     charlm.py      the character-level language model task, loading, evaluation and sampling
+    classify.py    sequence classification (many-to-one): task, presets, loading, prediction
+    forecast.py    forecasting (many-to-one): task, presets, loading, held-out scoring, future values
+    metrics.py     accuracy / F1 / confusion matrices, MAE / RMSE / MASE, and their pictures
 """
 
 from .charlm import CharLMTask, LoadedCharLM, evaluate_ids, load_charlm, sample_text
+from .classify import ClassifyRunConfig, ClassifyTask, LoadedClassifier, classify_config, load_classifier
+from .forecast import ForecastRunConfig, ForecastTask, LoadedForecaster, forecast_config, load_forecaster
 from .checkpoint import Checkpoint, CheckpointError, checkpoint_task, find_checkpoint, load_checkpoint, save_checkpoint
 from .config import CharLMRunConfig, TextDataConfig, TrainConfig
 from .device import resolve_device
@@ -19,4 +24,8 @@ __all__ = [
     "CharLMRunConfig", "CharLMTask", "Checkpoint", "CheckpointError", "FitResult", "LoadedCharLM", "StepLoss",
     "Task", "TextDataConfig", "TrainConfig", "checkpoint_task", "evaluate_ids", "find_checkpoint", "fit", "learning_rate",
     "load_charlm", "load_checkpoint", "make_optimizer", "resolve_device", "sample_text", "save_checkpoint",
+]
+__all__ += [
+    "ClassifyRunConfig", "ClassifyTask", "LoadedClassifier", "classify_config", "load_classifier",
+    "ForecastRunConfig", "ForecastTask", "LoadedForecaster", "forecast_config", "load_forecaster",
 ]
