@@ -59,7 +59,8 @@ def add_task_parser(tasks) -> None:
     g.add_argument("--strategy", choices=["direct", "recursive"],
                    help="direct: H outputs at once; recursive: one step fed back (default direct)")
     g.add_argument("--residual", choices=list(RESIDUALS), help="the network corrects the seasonal naive (seasonal) "
-                   f"or naive (last) forecast, or predicts outright (none) (default: preset, else {D.model.residual})")
+                   f"or naive (last) forecast, or predicts outright (none) (default: seasonal when the season fits in "
+                   "the lookback, else last)")
     g.add_argument("--batch", type=int, metavar="B", help=f"windows per batch (default {D.data.batch})")
     g.add_argument("--encoding", help=f"CSV text encoding (default {D.data.encoding})")
     add_model_options(p, ForecasterConfig())
@@ -71,8 +72,8 @@ def add_task_parser(tasks) -> None:
 def _fresh(args: argparse.Namespace, train_opts: dict) -> ForecastRunConfig:
     cfg = forecast_config(args.data or D.data.data, data_opts=given(args, DATA_OPTS),
                           model_opts=given(args, [*MODEL_OPTS, "lookback", "residual"]), train_opts=train_opts)
-    dataclasses.replace(cfg.model, season=1, residual="none" if cfg.model.residual == "seasonal" else
-                        cfg.model.residual).check()
+    # fail on model options before reading the data (the season comes from it)
+    dataclasses.replace(cfg.model, season=1, residual="none").check()
     return cfg
 
 

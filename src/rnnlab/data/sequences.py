@@ -259,7 +259,8 @@ def _long_format(df, path: Path, c: Columns, need_labels: bool) -> LabelledSeque
     if bad:
         raise DataError(f"{path}: feature column(s) {', '.join(bad)} are not numeric; long format takes numbers")
     items, labels = [], []
-    for key, g in df.sort_values([c.id, c.step], kind="stable").groupby(c.id, sort=False):
+    for key, g in df.groupby(c.id, sort=False):  # sequences in the order their ids first appear
+        g = g.sort_values(c.step, kind="stable")
         items.append(g[features].to_numpy(dtype=np.float32))
         if c.label in df.columns:
             values = set(map(str, g[c.label]))

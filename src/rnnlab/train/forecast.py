@@ -61,7 +61,8 @@ def _train_defaults(**kw) -> TrainConfig:
 class ForecastRunConfig:
     task: str = "forecast"
     data: ForecastDataConfig = field(default_factory=ForecastDataConfig)
-    model: ForecasterConfig = field(default_factory=ForecasterConfig)
+    # residual "auto": "seasonal" when the data has a season that fits in the lookback, else "last"
+    model: ForecasterConfig = field(default_factory=lambda: ForecasterConfig(residual="auto"))
     train: TrainConfig = field(default_factory=_train_defaults)
 
     def to_dict(self) -> dict[str, Any]:
@@ -123,6 +124,8 @@ def prepare_series(cfg: ForecastRunConfig, series: Series | None = None) -> Prep
     d.test_size = d.test_size or max(d.horizon, 2 * d.season)
     d.val_size = d.val_size or d.test_size
     m.horizon = d.horizon if d.strategy == "direct" else 1
+    if m.residual == "auto":
+        m.residual = "seasonal" if 1 < d.season <= m.lookback else "last"
     val_start, test_start = split_series(len(series.values), d.test_size, d.val_size, m.lookback, m.horizon,
                                          series.source)
     scaler = Scaler.fit(series.values[:val_start], log=d.transform == "log", what=series.source)
