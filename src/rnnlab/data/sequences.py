@@ -252,10 +252,12 @@ def _as_vectors(value, where: str) -> np.ndarray:
 
 
 def _long_format(df, path: Path, c: Columns, need_labels: bool) -> LabelledSequences:
+    import pandas as pd
+
     features = [col for col in df.columns if str(col) not in (c.id, c.step, c.label)]
     if not features:
         raise DataError(f"{path}: long format needs feature columns besides {c.id!r}, {c.step!r} and {c.label!r}")
-    bad = [str(f) for f in features if not np.issubdtype(df[f].dtype, np.number)]
+    bad = [str(f) for f in features if not pd.api.types.is_numeric_dtype(df[f])]
     if bad:
         raise DataError(f"{path}: feature column(s) {', '.join(bad)} are not numeric; long format takes numbers")
     items, labels = [], []

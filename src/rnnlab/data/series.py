@@ -128,7 +128,7 @@ def _read_csv_column(path: Path, column: str | None, time_column: str | None, en
     if time_column is not None and time_column not in df.columns:
         raise DataError(f"{path}: missing time column {time_column!r} (columns: {', '.join(map(str, df.columns))})")
     if column is None:
-        numeric = [c for c in df.columns if c != time_column and np.issubdtype(df[c].dtype, np.number)]
+        numeric = [c for c in df.columns if c != time_column and pd.api.types.is_numeric_dtype(df[c])]
         if len(numeric) != 1:
             raise DataError(f"{path}: {len(numeric)} numeric columns ({', '.join(map(str, numeric)) or 'none'}); "
                             f"say which to forecast with --column NAME")
@@ -147,8 +147,7 @@ def _read_csv_column(path: Path, column: str | None, time_column: str | None, en
             freq = pd.infer_freq(s.index) if len(s) >= 3 else None
     else:
         s.index = [str(i) for i in range(len(s))]
-    if not np.issubdtype(pd.to_numeric(s, errors="coerce").dtype, np.number) or \
-            pd.to_numeric(s, errors="coerce").notna().sum() < s.notna().sum():
+    if pd.to_numeric(s, errors="coerce").notna().sum() < s.notna().sum():
         raise DataError(f"{path}: column {column!r} holds values that are not numbers; forecasting needs numbers")
     return s, freq, str(column)
 
