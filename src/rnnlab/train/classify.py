@@ -87,17 +87,18 @@ class ClassifyRunConfig:
 # Defaults per built-in data set (measured: docs/TASKS.md); the user's options override them.
 CLASSIFY_PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     "builtin:sentiment": dict(data=dict(tokens="word", min_count=2, batch=64),
-                              model=dict(embed=64, hidden=128, bidirectional=True, pooling="max", dropout=0.3),
-                              train=dict(max_time=180.0, eval_every=100, patience=6)),
+                              model=dict(cell="gru", embed=128, hidden=128, pooling="max", dropout=0.2),
+                              train=dict(max_steps=3000, max_time=None, eval_every=200, patience=6)),
     "builtin:sentiment-movies": dict(data=dict(tokens="word", min_count=1, batch=32),
                                      model=dict(embed=64, hidden=64, bidirectional=True, pooling="max", dropout=0.5),
                                      train=dict(max_time=120.0, eval_every=25, patience=8, warmup_steps=20)),
     "builtin:vowels": dict(data=dict(batch=16, val_fraction=0.15),
-                           model=dict(embed=32, hidden=64, pooling="last", dropout=0.1),
-                           train=dict(max_time=90.0, eval_every=25, patience=10, warmup_steps=20), monitor="loss"),
+                           model=dict(cell="gru", embed=32, hidden=128, bidirectional=True, pooling="last", dropout=0.5),
+                           train=dict(max_steps=1500, max_time=None, eval_every=25, patience=None, warmup_steps=20),
+                           monitor="loss"),
     "builtin:mnist-rows": dict(data=dict(batch=64),
                                model=dict(embed=64, hidden=128, pooling="last"),
-                               train=dict(max_time=150.0, eval_every=50, patience=8)),
+                               train=dict(max_steps=1500, max_time=None, eval_every=100, patience=8)),
 }
 
 
