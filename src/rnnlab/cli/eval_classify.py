@@ -21,6 +21,7 @@ EXAMPLES = """
   rnnlab eval runs/classify-20250101-120000                # on the run's test split
   rnnlab eval runs/classify-20250101-120000 --baselines    # and TF-IDF / logistic regression on the same split
   rnnlab eval runs/tweets --data more_tweets.csv
+  rnnlab eval runs/forecast-20250101-120000 --baselines    # held-out tail: seasonal naive, Holt-Winters beside it
 """
 
 

@@ -81,10 +81,13 @@ class ForecastRunConfig:
 
 # Defaults per built-in series (measured: docs/TASKS.md); the user's options override them.
 FORECAST_PRESETS: dict[str, dict[str, dict[str, Any]]] = {
-    "builtin:co2": dict(data=dict(horizon=52, test_size=104), model=dict(lookback=104, residual="seasonal")),
+    "builtin:co2": dict(data=dict(horizon=52, test_size=104), model=dict(lookback=104, residual="seasonal", hidden=32),
+                        train=dict(max_steps=1500, max_time=None, patience=None)),
     "builtin:airline": dict(data=dict(horizon=12, test_size=24, transform="log"),
-                            model=dict(lookback=24, residual="seasonal", hidden=32)),
-    "builtin:sunspots": dict(data=dict(horizon=11, test_size=22), model=dict(lookback=33, residual="last")),
+                            model=dict(lookback=24, residual="seasonal", hidden=32),
+                            train=dict(max_steps=1500, max_time=None)),
+    "builtin:sunspots": dict(data=dict(horizon=11, test_size=22), model=dict(lookback=33, residual="last", hidden=32),
+                             train=dict(max_steps=1500, max_time=None)),
 }
 
 
