@@ -119,3 +119,11 @@ def test_forecast_origins_use_only_the_history_before_each_origin():
     g = forecast_origins(m, scaler, later, 30, 40, 4)
     np.testing.assert_allclose(f[:8], g[:8])
     assert not np.allclose(f[8:], g[8:])
+
+
+def test_seasonal_drift_baseline_adds_the_change_of_the_seasonal_mean():
+    m = Forecaster(ForecasterConfig(lookback=6, horizon=4, season=3, residual="seasonal-drift", hidden=4, embed=2))
+    w = torch.tensor([[0.0, 1, 2, 10, 11, 12]])  # the last season's mean is 10 above the one before
+    assert m.baseline(w).tolist() == [[20, 21, 22, 30]]
+    with pytest.raises(ValueError, match="2 x season"):
+        ForecasterConfig(lookback=5, horizon=1, season=3, residual="seasonal-drift").check()

@@ -59,7 +59,7 @@ def add_task_parser(tasks) -> None:
     g.add_argument("--strategy", choices=["direct", "recursive"],
                    help="direct: H outputs at once; recursive: one step fed back (default direct)")
     g.add_argument("--residual", choices=list(RESIDUALS), help="the network corrects the seasonal naive (seasonal) "
-                   f"or naive (last) forecast, or predicts outright (none) (default: seasonal when the season fits in "
+                   "or naive (last) forecast, or predicts outright (none) (default: seasonal when the season fits in "
                    "the lookback, else last)")
     g.add_argument("--batch", type=int, metavar="B", help=f"windows per batch (default {D.data.batch})")
     g.add_argument("--encoding", help=f"CSV text encoding (default {D.data.encoding})")

@@ -4,6 +4,7 @@
     h_t  = RNN(W_in z + b_in)         any rnnlab cell and variant; the last state      (B, R)
     r    = W h_t + b                                                                (B, H)
     base = 0 | z_t | z_{t+k-m}        residual "none" | "last" | "seasonal" (k = 1..H, m = season)
+         | z_{t+k-m} + d              "seasonal-drift": d = mean of the last season - mean of the one before
     z_{t+k} = base_k + r_k            the forecast, scaled
 
 residual="seasonal" makes the network learn the correction to the seasonal naive forecast (and "last"
@@ -28,7 +29,7 @@ from .charlm import CELLS
 
 __all__ = ["RESIDUALS", "Forecaster", "ForecasterConfig"]
 
-RESIDUALS = ("none", "last", "seasonal")
+RESIDUALS = ("none", "last", "seasonal", "seasonal-drift")
 
 
 @dataclass
@@ -61,6 +62,9 @@ class ForecasterConfig:
                 raise ValueError(f"Forecaster: {name} must be an integer >= 1, got {getattr(self, name)!r}")
         if self.residual not in RESIDUALS:
             raise ValueError(f"Forecaster: unknown residual {self.residual!r}; expected one of {', '.join(RESIDUALS)}")
+        if self.residual == "seasonal-drift" and self.lookback < 2 * self.season:
+            raise ValueError(f"Forecaster: residual 'seasonal-drift' needs lookback >= 2 x season ({2 * self.season}), "
+                             f"got lookback {self.lookback}")
         if self.residual == "seasonal" and self.lookback < self.season:
             raise ValueError(f"Forecaster: residual 'seasonal' needs lookback >= season ({self.season}), "
                              f"got lookback {self.lookback}")
@@ -103,7 +107,12 @@ class Forecaster(nn.Module):
         if c.residual == "last":
             return window[:, -1:].expand(B, c.horizon)
         k = torch.arange(c.horizon, device=window.device)
-        return window[:, L - c.season + k % c.season]  # y_{t+1+k-m}, repeating the last season
+        m = c.season
+        base = window[:, L - m + k % m]  # y_{t+1+k-m}, repeating the last season
+        if c.residual == "seasonal-drift":  # plus the change of the seasonal mean, once per season ahead
+            drift = window[:, L - m:].mean(1) - window[:, L - 2 * m:L - m].mean(1)  # (B,)
+            base = base + drift[:, None] * (1 + k // m).to(window.dtype)
+        return base
 
     def forward(self, window: Tensor, targets: Tensor | None = None):
         c = self.config
