@@ -8,6 +8,7 @@ import json
 import math
 
 import pytest
+import torch
 
 from rnnlab.cli import main
 
@@ -18,6 +19,9 @@ TINY = ["--hidden", "8", "--embed", "4", "--max-steps", "3", "--eval-every", "3"
 @pytest.fixture(autouse=True)
 def _in_tmp(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)  # --threads 1 in-process must not slow the rest of the suite
 
 
 def run(capsys, *argv):
