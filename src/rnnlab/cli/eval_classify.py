@@ -86,7 +86,8 @@ def run(args: argparse.Namespace) -> int:
             what = f"logistic regression on {what}"
         b = classification_report(targets, base, len(loaded.labels))
         print(f"\n{'model':<48} accuracy  macro-F1")
-        print(f"{'rnnlab ' + cfg.model.cell.upper() + ' (this run)':<48} {report['accuracy']:8.4f}  {report['macro_f1']:8.4f}")
+        name = f"rnnlab {'bi' if cfg.model.bidirectional else ''}{cfg.model.cell.upper()} {cfg.model.hidden} (this run)"
+        print(f"{name:<48} {report['accuracy']:8.4f}  {report['macro_f1']:8.4f}")
         print(f"{what:<48} {b['accuracy']:8.4f}  {b['macro_f1']:8.4f}")
         print(f"(both on the same {len(items):,} sequences; the baseline trained on the run's training split, "
               f"C chosen on its validation split)")
