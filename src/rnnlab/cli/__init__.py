@@ -14,6 +14,8 @@ from ..data import DataError
 from ..train import CheckpointError
 from . import caption as caption_cmd
 from . import env as env_cmd
+from . import forecast as forecast_cmd
+from . import predict as predict_cmd
 from . import eval as eval_cmd
 from . import recognize as recognize_cmd
 from . import experiment as experiment_cmd
@@ -25,8 +27,8 @@ from .common import Parser, UserError
 
 __all__ = ["VERBS", "main"]
 
-VERBS = [train_cmd, sample_cmd, eval_cmd, recognize_cmd, caption_cmd, inspect_cmd, figures_cmd, experiment_cmd,
-         env_cmd]  # each module: add_parser(commands); order of --help
+VERBS = [train_cmd, sample_cmd, eval_cmd, predict_cmd, forecast_cmd, recognize_cmd, caption_cmd, inspect_cmd,
+         figures_cmd, experiment_cmd, env_cmd]  # each module: add_parser(commands); order of --help
 
 EXAMPLES = """
 examples:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 
 from ..train import checkpoint_task
-from . import eval_caption, eval_charlm, eval_recognize
+from . import eval_caption, eval_charlm, eval_classify, eval_forecast, eval_recognize
 from .common import UserError
 
 __all__ = ["EVALUATORS", "add_parser"]
@@ -17,11 +17,13 @@ __all__ = ["EVALUATORS", "add_parser"]
 # task name -> (add_options(parser) for the options only it uses, run(args) -> exit code)
 EVALUATORS = {
     "charlm": (eval_charlm.add_options, eval_charlm.run),
+    "classify": (eval_classify.add_options, eval_classify.run),
+    "forecast": (eval_forecast.add_options, eval_forecast.run),
     "recognize": (eval_recognize.add_options, eval_recognize.run),  # also adds --beam/--show, used by caption
     "caption": (eval_caption.add_options, eval_caption.run),
 }
 
-EXAMPLES = eval_charlm.EXAMPLES + eval_recognize.EXAMPLES + eval_caption.EXAMPLES
+EXAMPLES = eval_charlm.EXAMPLES + eval_classify.EXAMPLES + eval_recognize.EXAMPLES + eval_caption.EXAMPLES
 
 
 def add_parser(commands) -> None:

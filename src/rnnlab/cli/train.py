@@ -5,12 +5,12 @@ A task module provides `add_task_parser(tasks)`, which adds its sub-parser and s
 
 from __future__ import annotations
 
-from . import train_caption, train_charlm, train_recognize
+from . import train_caption, train_charlm, train_classify, train_forecast, train_recognize
 from .common import Parser
 
 __all__ = ["TASKS", "add_parser"]
 
-TASKS = [train_charlm, train_recognize, train_caption]  # each: add_task_parser(tasks); their order is the order of `rnnlab train --help`
+TASKS = [train_charlm, train_classify, train_forecast, train_recognize, train_caption]  # each: add_task_parser(tasks); order of `rnnlab train --help`
 
 
 def add_parser(commands) -> None:

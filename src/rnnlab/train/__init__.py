@@ -6,6 +6,9 @@
     checkpoint.py  safetensors + JSON, atomic, verified on load
     runlog.py      metrics.csv, loss.png, TensorBoard
     charlm.py      the character-level language model task, loading, evaluation and sampling
+    classify.py    sequence classification (many-to-one): task, presets, loading, prediction
+    forecast.py    forecasting (many-to-one): task, presets, loading, held-out scoring, future values
+    metrics.py     accuracy / F1 / confusion matrices, MAE / RMSE / MASE, and their pictures
     recognize.py   handwriting recognition with CTC: task, loading, transcribing, CER
     caption.py     image captioning: task, loading, captioning, BLEU/WER, contact sheet
     seq_metrics.py CER, WER, sequence accuracy (rapidfuzz), BLEU (sacrebleu)
@@ -14,6 +17,8 @@
 
 from .caption import CaptionRunConfig, CaptionTask, LoadedCaptioner, caption_images, load_captioner
 from .charlm import CharLMTask, LoadedCharLM, evaluate_ids, load_charlm, sample_text
+from .classify import ClassifyRunConfig, ClassifyTask, LoadedClassifier, classify_config, load_classifier
+from .forecast import ForecastRunConfig, ForecastTask, LoadedForecaster, forecast_config, load_forecaster
 from .checkpoint import Checkpoint, CheckpointError, checkpoint_task, find_checkpoint, load_checkpoint, save_checkpoint
 from .config import CharLMRunConfig, TextDataConfig, TrainConfig
 from .device import resolve_device
@@ -30,4 +35,8 @@ __all__ = [
     "CaptionRunConfig", "CaptionTask", "LoadedCaptioner", "LoadedRecognizer", "RecognizeRunConfig", "RecognizeTask",
     "caption_images", "load_captioner", "load_recognizer", "transcribe",
     "MemoryConfig", "MemoryTask", "run_memory_experiment",
+]
+__all__ += [
+    "ClassifyRunConfig", "ClassifyTask", "LoadedClassifier", "classify_config", "load_classifier",
+    "ForecastRunConfig", "ForecastTask", "LoadedForecaster", "forecast_config", "load_forecaster",
 ]

@@ -202,7 +202,7 @@ def fit(
                **{f"train_{k}": v for k, v in train.items()}, **{f"val_{k}": v for k, v in val.items()}}
         last_metrics = row
         c["sum_loss"], c["n_loss"], c["last_eval_step"] = 0.0, 0, c["step"]
-        score = row[task.monitor]
+        score = row[task.monitor] if task.monitor_mode != "max" else -row[task.monitor]  # c["best"]: lower wins
         improved = score < c["best"] - cfg.min_delta
         if improved:
             c["best"], c["bad_evals"], best_metrics = score, 0, row
@@ -327,7 +327,8 @@ def _stop_message(stopped: str, c: dict, task: Task, run: Path | None) -> str:
     why = {"max_steps": "reached --max-steps", "max_time": "reached --max-time", "early_stop":
            "validation stopped improving (early stopping)", "interrupted": "interrupted (Ctrl-C)"}[stopped]
     where = f"; checkpoints in {run}" if run is not None else ""
-    best = f"; best {task.monitor} {c['best']:.3f}" if math.isfinite(c["best"]) else ""
+    shown = -c["best"] if task.monitor_mode == "max" else c["best"]
+    best = f"; best {task.monitor} {shown:.3f}" if math.isfinite(c["best"]) else ""
     return f"{why} after {c['step']} steps, {c['elapsed']:.0f} s{best}{where}"
 
 

@@ -39,7 +39,8 @@ class Task(ABC):
     name: str                       # "charlm": written to config.json, checked when loading
     unit: str = "item"              # what throughput counts: "char" -> "chars/s"
     metrics: tuple[str, ...] = ("loss",)  # metric names; "loss" (mean, nats) comes first
-    monitor: str = "val_loss"       # validation metric that picks `best` and drives early stopping; lower wins
+    monitor: str = "val_loss"       # validation metric that picks `best` and drives early stopping
+    monitor_mode: str = "min"       # "min": lower wins (a loss); "max": higher wins (an accuracy)
     plot: tuple[str, str] = ("loss", "loss")  # (metric, axis label) drawn in loss.png
     model: nn.Module
     batches: ResumableBatches

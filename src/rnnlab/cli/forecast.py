@@ -1,0 +1,69 @@
+"""`rnnlab forecast RUN --steps H`: the values after the end of a forecast run's series, as CSV."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import sys
+from pathlib import Path
+
+from ..data import DataError
+from ..train.forecast import load_forecaster
+
+__all__ = ["add_parser"]
+
+EXAMPLES = """
+examples:
+  rnnlab forecast runs/co2 --steps 52                      # writes runs/co2/forecast-52.csv and prints it
+  rnnlab forecast runs/airline --steps 24 --out next_two_years.csv
+  rnnlab forecast runs/airline --steps 12 --out -          # CSV on standard output only
+"""
+
+
+def add_parser(commands) -> None:
+    p = commands.add_parser("forecast", help="forecast past the end of the data with a trained forecaster",
+                            epilog=EXAMPLES, description="Forecast the next H values after the end of the run's "
+                            "series (the checkpoint keeps its last values) and write them as CSV.")
+    p.add_argument("checkpoint", metavar="RUN_OR_CHECKPOINT")
+    p.add_argument("--steps", type=int, required=True, metavar="H", help="how many values to forecast")
+    p.add_argument("--out", metavar="CSV", help="where to write (default RUN/forecast-H.csv; - for stdout only)")
+    p.add_argument("--device", default="cpu", help="cpu, cuda, mps or auto (default cpu)")
+    p.set_defaults(run=run)
+
+
+def _future_index(last: str, freq: str | None, steps: int) -> list[str]:
+    """Time stamps after `last`: dates at the series' frequency, the next years/integers, or +1, +2, ..."""
+    if freq:
+        import pandas as pd
+
+        try:
+            return [str(t.date()) for t in pd.date_range(pd.Timestamp(last), periods=steps + 1, freq=freq)[1:]]
+        except (ValueError, TypeError):
+            pass
+    if last.lstrip("-").isdigit():
+        return [str(int(last) + k) for k in range(1, steps + 1)]
+    return [f"+{k}" for k in range(1, steps + 1)]
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.steps < 1:
+        raise DataError(f"--steps must be >= 1, got {args.steps}")
+    loaded = load_forecaster(args.checkpoint, args.device)
+    state = loaded.checkpoint.state
+    values = loaded.future(args.steps)
+    index = _future_index(str(state["tail_index"][-1]), state.get("freq"), args.steps)
+    rows = [(k + 1, t, f"{v:.6g}") for k, (t, v) in enumerate(zip(index, values))]
+    header = ("step", "time", state.get("series_name") or "value")
+    w = csv.writer(sys.stdout, lineterminator="\n")
+    w.writerow(header)
+    w.writerows(rows)
+    if args.out != "-":
+        out = Path(args.out) if args.out else loaded.checkpoint.path.parent / f"forecast-{args.steps}.csv"
+        with open(out, "w", newline="", encoding="utf-8") as f:
+            csv.writer(f, lineterminator="\n").writerows([header, *rows])
+        print(f"written to {out}", file=sys.stderr)
+    h = loaded.config.model.horizon
+    if args.steps > h:
+        print(f"note: the model outputs {h} step(s) at a time; steps past {h} feed its own forecasts back",
+              file=sys.stderr)
+    return 0

@@ -1,0 +1,220 @@
+"""Time series for forecasting: built-in series, user CSVs, missing values, the held-out tail, scaling.
+
+    builtin:co2       weekly atmospheric CO2 at Mauna Loa, 1958-2001, 2,284 values, 59 missing (statsmodels)
+    builtin:sunspots  yearly sunspot activity, 1700-2008, 309 values (statsmodels)
+    builtin:airline   monthly airline passengers, 1949-1960, 144 values (sktime)
+    PATH.csv          one numeric column (--column NAME), optionally a time column (--time-column NAME)
+
+The last `test` values are held out; forecasts are scored there from rolling origins every H steps, each
+forecast seeing the true history up to its origin. Scaling (optional log, then mean/std) is fitted on the
+training part only: the held-out values never influence what the model sees during training.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .corpora import BUILTIN_PREFIX
+from .errors import DataError
+
+__all__ = ["FORECAST_BUILTINS", "Scaler", "Series", "load_series", "mase_scale", "rolling_origins", "split_series"]
+
+MISSING = ("interpolate", "drop", "error")
+
+
+@dataclass
+class Series:
+    values: np.ndarray            # (N,) float64, missing values already handled
+    index: list[str]              # (N,) time stamps as text (ISO dates, years) or step numbers
+    freq: str | None              # pandas frequency of the index, for dates after the end (None: steps)
+    name: str
+    source: str
+    season: int                   # seasonal period m (52 weekly, 12 monthly, 11 sunspot cycle; 1: none)
+    missing: int                  # how many missing values the data had
+    missing_policy: str = "interpolate"
+
+
+def _co2():
+    import statsmodels.api as sm
+
+    s = sm.datasets.co2.load_pandas().data["co2"]
+    return s, 52, "W-SAT"
+
+
+def _sunspots():
+    import pandas as pd
+    import statsmodels.api as sm
+
+    d = sm.datasets.sunspots.load_pandas().data
+    return pd.Series(d["SUNACTIVITY"].to_numpy(), index=d["YEAR"].astype(int).astype(str), name="sunactivity"), 11, None
+
+
+def _airline():
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from sktime.datasets import load_airline
+
+        s = load_airline()
+    s.index = s.index.to_timestamp(how="end").normalize()
+    return s, 12, "ME"
+
+
+FORECAST_BUILTINS = {"co2": (_co2, "statsmodels"), "sunspots": (_sunspots, "statsmodels"),
+                     "airline": (_airline, "sktime")}
+
+
+def load_series(data: str, column: str | None = None, time_column: str | None = None, *,
+                missing: str = "interpolate", season: int | None = None, encoding: str = "utf-8") -> Series:
+    """A built-in series or one numeric column of a CSV, with its missing values handled by `missing`:
+    interpolate (linear in time; the ends take the nearest value), drop (remove those steps), or error."""
+    if missing not in MISSING:
+        raise DataError(f"unknown missing-value policy {missing!r}; expected one of {', '.join(MISSING)}")
+    if importlib.util.find_spec("pandas") is None:
+        raise DataError("forecasting needs the package pandas; install it with: pip install pandas")
+    import pandas as pd
+
+    if data.startswith(BUILTIN_PREFIX):
+        name = data[len(BUILTIN_PREFIX):]
+        if name not in FORECAST_BUILTINS:
+            names = ", ".join(BUILTIN_PREFIX + n for n in FORECAST_BUILTINS)
+            raise DataError(f"unknown built-in series {data!r} for forecasting; expected one of {names}")
+        loader, package = FORECAST_BUILTINS[name]
+        if importlib.util.find_spec(package) is None:
+            raise DataError(f"{data} needs the package {package}; install it with: pip install {package}")
+        s, m, freq = loader()
+        label = str(s.name or name)
+    else:
+        s, freq, label = _read_csv_column(Path(data), column, time_column, encoding)
+        m = 1
+    if season is not None:
+        if season < 1:
+            raise DataError(f"season must be >= 1 (1: no seasonality), got {season}")
+        m = season
+    values = pd.to_numeric(s, errors="coerce").to_numpy(dtype=np.float64)
+    if np.isinf(values).any():
+        raise DataError(f"{data}: infinite values in the series; replace them before forecasting")
+    n_missing = int(np.isnan(values).sum())
+    index = [str(i.date()) if hasattr(i, "date") else str(i) for i in s.index]
+    if n_missing:
+        if missing == "error":
+            first = index[int(np.flatnonzero(np.isnan(values))[0])]
+            raise DataError(f"{data}: {n_missing} missing values (the first at {first}); choose --missing "
+                            f"interpolate or --missing drop")
+        if missing == "drop":
+            keep = ~np.isnan(values)
+            values, index = values[keep], [i for i, k in zip(index, keep) if k]
+        else:
+            values = pd.Series(values).interpolate(method="linear", limit_direction="both").to_numpy()
+    if len(values) < 3:
+        raise DataError(f"{data}: only {len(values)} values; a forecast needs a longer series")
+    return Series(values, index, freq, label, data, m, n_missing, missing)
+
+
+def _read_csv_column(path: Path, column: str | None, time_column: str | None, encoding: str):
+    import pandas as pd
+
+    if not path.exists():
+        raise DataError(f"{path}: no such file; give a CSV file or builtin:co2 | builtin:sunspots | builtin:airline")
+    try:
+        df = pd.read_csv(path, encoding=encoding)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise DataError(f"{path}: cannot be read as CSV ({str(e).splitlines()[0]})") from None
+    if time_column is not None and time_column not in df.columns:
+        raise DataError(f"{path}: missing time column {time_column!r} (columns: {', '.join(map(str, df.columns))})")
+    if column is None:
+        numeric = [c for c in df.columns if c != time_column and pd.api.types.is_numeric_dtype(df[c])]
+        if len(numeric) != 1:
+            raise DataError(f"{path}: {len(numeric)} numeric columns ({', '.join(map(str, numeric)) or 'none'}); "
+                            f"say which to forecast with --column NAME")
+        column = numeric[0]
+    if column not in df.columns:
+        raise DataError(f"{path}: missing column {column!r} (columns: {', '.join(map(str, df.columns))}); "
+                        f"name the series with --column")
+    s = df[column]
+    freq = None
+    if time_column is not None:
+        times = pd.to_datetime(df[time_column], errors="coerce")
+        if times.isna().any():
+            s.index = df[time_column].astype(str)
+        else:
+            s.index = pd.DatetimeIndex(times)
+            freq = pd.infer_freq(s.index) if len(s) >= 3 else None
+    else:
+        s.index = [str(i) for i in range(len(s))]
+    if pd.to_numeric(s, errors="coerce").notna().sum() < s.notna().sum():
+        raise DataError(f"{path}: column {column!r} holds values that are not numbers; forecasting needs numbers")
+    return s, freq, str(column)
+
+
+def split_series(n: int, test: int, val: int, lookback: int, horizon: int, what: str = "the series") -> tuple[int, int]:
+    """(val_start, test_start): the training part is [0, val_start), validation [val_start, test_start),
+    the held-out tail [test_start, n). Checks that each part is long enough for its windows."""
+    if horizon < 1 or lookback < 1:
+        raise DataError(f"horizon and lookback must be >= 1, got horizon={horizon}, lookback={lookback}")
+    if test < 1 or val < 1:
+        raise DataError(f"the test and validation parts need >= 1 value each, got test={test}, val={val}")
+    if horizon > test:
+        raise DataError(f"the horizon ({horizon}) is longer than the held-out tail ({test} values); lower --horizon "
+                        f"or raise --test-size")
+    if horizon > val:
+        raise DataError(f"the horizon ({horizon}) is longer than the validation part ({val} values); raise --val-size")
+    test_start, val_start = n - test, n - test - val
+    if val_start - lookback - horizon + 1 < 1:
+        raise DataError(f"{what} has {n} values: after the held-out tail ({test}) and validation ({val}) only "
+                        f"{max(val_start, 0)} remain for training, fewer than one window of lookback {lookback} + "
+                        f"horizon {horizon}; lower --lookback, --test-size or --val-size")
+    return val_start, test_start
+
+
+def rolling_origins(start: int, end: int, horizon: int) -> list[tuple[int, int]]:
+    """Forecast origins that cover [start, end) once: (origin, steps scored), every `horizon` steps; the
+    last block scores only the steps left."""
+    return [(o, min(horizon, end - o)) for o in range(start, end, horizon)]
+
+
+def mase_scale(train: np.ndarray, season: int) -> float:
+    """The in-sample MAE of the seasonal naive forecast (y_t = y_{t-m}) on the training part: MASE's
+    denominator (Hyndman & Koehler 2006); m = 1 gives the naive forecast."""
+    m = season if len(train) > season else 1
+    scale = float(np.mean(np.abs(train[m:] - train[:-m])))
+    return scale if scale > 0 else 1.0
+
+
+@dataclass
+class Scaler:
+    """z = ((log y if log else y) - mean) / std, with mean and std of the training part only."""
+
+    mean: float
+    std: float
+    log: bool = False
+
+    @classmethod
+    def fit(cls, train: np.ndarray, log: bool = False, what: str = "the series") -> Scaler:
+        if log and (train <= 0).any():
+            raise DataError(f"{what} has values <= 0; --transform log needs positive values, use --transform none")
+        x = np.log(train) if log else train
+        std = float(x.std())
+        return cls(float(x.mean()), std if std > 1e-12 else 1.0, log)
+
+    def transform(self, y: np.ndarray) -> np.ndarray:
+        if self.log and (np.asarray(y) <= 0).any():
+            raise DataError("the series has values <= 0 where --transform log needs positive values")
+        x = np.log(y) if self.log else np.asarray(y, dtype=np.float64)
+        return (x - self.mean) / self.std
+
+    def inverse(self, z: np.ndarray) -> np.ndarray:
+        x = np.asarray(z, dtype=np.float64) * self.std + self.mean
+        return np.exp(x) if self.log else x
+
+    def to_json(self) -> dict:
+        return {"mean": self.mean, "std": self.std, "log": self.log}
+
+    @classmethod
+    def from_json(cls, d: dict) -> Scaler:
+        return cls(float(d["mean"]), float(d["std"]), bool(d["log"]))

@@ -1,0 +1,281 @@
+"""The sequence classification task: what `fit` needs (data, model, metrics), presets for the built-in data
+sets, loading a trained classifier back, scoring labelled data and predicting labels.
+
+The split (train / validation / test, stratified, seeded) is a pure function of the data and the config,
+so `rnnlab eval RUN` rebuilds exactly the test split the run never trained on. The vocabulary, the label
+names and the feature normalisation are fitted on the training split and saved in every checkpoint.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..data import DataError
+from ..data.sequences import (
+    Columns, LabelledSequences, LengthBuckets, TokenVocab, collate, feature_stats, load_labelled, stratified_split,
+)
+from ..models import SequenceClassifier, SequenceClassifierConfig
+from .checkpoint import Checkpoint, CheckpointError, load_checkpoint
+from .config import TrainConfig, from_dict
+from .device import resolve_device
+from .metrics import classification_report
+from .task import StepLoss, Task
+
+__all__ = [
+    "CLASSIFY_PRESETS", "ClassifyDataConfig", "ClassifyRunConfig", "ClassifyTask", "LoadedClassifier",
+    "classify_config", "load_classifier", "prepare_split",
+]
+
+
+@dataclass
+class ClassifyDataConfig:
+    data: str = "builtin:sentiment"  # builtin:sentiment | sentiment-movies | vowels | mnist-rows, or a CSV/JSONL
+    tokens: str = "word"             # text: char | word
+    min_count: int = 2               # text: tokens seen fewer times in training become <unk>
+    max_len: int = 0                 # keep each sequence's first N steps (0: all)
+    text_column: str = "text"        # user files: which columns hold what (see rnnlab.data.sequences)
+    label_column: str = "label"
+    sequence_column: str = "sequence"
+    id_column: str = "id"
+    step_column: str = "step"
+    encoding: str = "utf-8"
+    val_fraction: float = 0.1        # stratified, seeded by train.seed
+    test_fraction: float = 0.1       # ignored where the data set has its own test split (vowels)
+    batch: int = 32
+
+    def columns(self) -> Columns:
+        return Columns(self.text_column, self.label_column, self.sequence_column, self.id_column, self.step_column)
+
+
+def _train_defaults(**kw) -> TrainConfig:
+    base = dict(lr=3e-3, max_time=180.0, eval_every=100, patience=8, warmup_steps=50)
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+@dataclass
+class ClassifyRunConfig:
+    """Everything that defines a `rnnlab train classify` run (written to config.json)."""
+
+    task: str = "classify"
+    monitor: str = "acc"             # validation metric that picks `best` and early-stops: acc | f1 (higher
+                                     # wins) | loss (lower wins; steadier on a small validation split)
+    data: ClassifyDataConfig = field(default_factory=ClassifyDataConfig)
+    model: SequenceClassifierConfig = field(default_factory=SequenceClassifierConfig)
+    train: TrainConfig = field(default_factory=_train_defaults)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ClassifyRunConfig:
+        d = dict(d)
+        if d.get("task") != "classify":
+            raise ValueError(f"config: task is {d.get('task')!r}, expected 'classify'")
+        d.pop("versions", None)
+        return from_dict(cls, {**d, "data": from_dict(ClassifyDataConfig, d.get("data", {})),
+                               "model": from_dict(SequenceClassifierConfig, d.get("model", {})),
+                               "train": from_dict(TrainConfig, d.get("train", {}))})
+
+
+# Defaults per built-in data set (measured: docs/TASKS.md); the user's options override them.
+CLASSIFY_PRESETS: dict[str, dict[str, dict[str, Any]]] = {
+    "builtin:sentiment": dict(data=dict(tokens="word", min_count=2, batch=64),
+                              model=dict(cell="gru", embed=128, hidden=128, pooling="max", dropout=0.2),
+                              train=dict(max_steps=3000, max_time=None, eval_every=200, patience=6)),
+    "builtin:sentiment-movies": dict(data=dict(tokens="word", min_count=2, batch=32),
+                                     model=dict(cell="gru", embed=64, hidden=64, bidirectional=True, pooling="mean",
+                                                dropout=0.5),
+                                     train=dict(max_steps=3000, max_time=None, eval_every=100, patience=8,
+                                                weight_decay=0.1)),
+    "builtin:vowels": dict(data=dict(batch=16, val_fraction=0.15),
+                           model=dict(cell="gru", embed=32, hidden=128, bidirectional=True, pooling="last", dropout=0.5),
+                           train=dict(max_steps=1500, max_time=None, eval_every=25, patience=None, warmup_steps=20),
+                           monitor="loss"),
+    "builtin:mnist-rows": dict(data=dict(batch=64),
+                               model=dict(embed=64, hidden=128, pooling="last"),
+                               train=dict(max_steps=1500, max_time=None, eval_every=100, patience=8)),
+}
+
+
+def classify_config(data: str, *, data_opts: dict | None = None, model_opts: dict | None = None,
+                    train_opts: dict | None = None, monitor: str | None = None) -> ClassifyRunConfig:
+    """A run config: the defaults, then the data set's preset, then the given options."""
+    preset = CLASSIFY_PRESETS.get(data, {})
+    cfg = ClassifyRunConfig(monitor=monitor or preset.get("monitor", "acc"))
+    cfg.data = dataclasses.replace(cfg.data, data=data, **{**preset.get("data", {}), **(data_opts or {})})
+    cfg.model = dataclasses.replace(cfg.model, **{**preset.get("model", {}), **(model_opts or {})})
+    cfg.train = dataclasses.replace(cfg.train, **{**preset.get("train", {}), **(train_opts or {})})
+    return cfg
+
+
+@dataclass
+class Split:
+    data: LabelledSequences
+    train: np.ndarray
+    val: np.ndarray
+    test: np.ndarray
+
+
+def prepare_split(cfg: ClassifyRunConfig, data: LabelledSequences | None = None) -> Split:
+    """The data (read from cfg.data unless given) and its seeded stratified split."""
+    d = cfg.data
+    if data is None:
+        data = load_labelled(d.data, d.columns(), encoding=d.encoding)
+    train, val, test = stratified_split(data.targets, d.val_fraction, d.test_fraction, cfg.train.seed, data.test_mask)
+    return Split(data, train, val, test)
+
+
+class Encoder:
+    """Items -> model inputs: token ids through the vocabulary, or features standardised with the training
+    split's per-feature mean and std. Built on the training split; saved in checkpoints."""
+
+    def __init__(self, kind: str, vocab: TokenVocab | None, mean: list[float] | None, std: list[float] | None,
+                 max_len: int = 0) -> None:
+        self.kind, self.vocab, self.max_len = kind, vocab, max_len
+        self.mean = None if mean is None else np.asarray(mean, dtype=np.float32)
+        self.std = None if std is None else np.asarray(std, dtype=np.float32)
+
+    @classmethod
+    def fit(cls, items: list, kind: str, tokens: str, min_count: int, max_len: int) -> Encoder:
+        if kind == "text":
+            return cls(kind, TokenVocab.build(items, tokens, min_count), None, None, max_len)
+        mean, std = feature_stats(items)
+        return cls(kind, None, mean, std, max_len)
+
+    def encode(self, items: list) -> list:
+        if self.kind == "text":
+            if any(not isinstance(t, str) for t in items):
+                raise DataError("this classifier reads text; give text items (--text), not numeric sequences")
+            out = [self.vocab.encode(t) for t in items]
+        else:
+            if any(not isinstance(a, np.ndarray) or a.ndim != 2 or a.shape[1] != len(self.mean) for a in items):
+                raise DataError(f"this classifier reads sequences of {len(self.mean)} features per step; the input "
+                                f"does not match")
+            out = [(a - self.mean) / self.std for a in items]
+        return [s[: self.max_len] for s in out] if self.max_len else out
+
+    def to_json(self) -> dict:
+        return {"kind": self.kind, "vocab": self.vocab.to_json() if self.vocab else None,
+                "mean": None if self.mean is None else self.mean.tolist(),
+                "std": None if self.std is None else self.std.tolist(), "max_len": self.max_len}
+
+    @classmethod
+    def from_json(cls, d: dict) -> Encoder:
+        vocab = TokenVocab.from_json(d["vocab"]) if d.get("vocab") else None
+        return cls(d["kind"], vocab, d.get("mean"), d.get("std"), int(d.get("max_len", 0)))
+
+
+@torch.no_grad()
+def predict_proba(model: SequenceClassifier, encoded: list, batch: int = 256, device=None) -> np.ndarray:
+    """(N, C) class probabilities of encoded items, in their order (batched by length for speed)."""
+    was_training = model.training
+    model.eval()
+    device = device or next(model.parameters()).device
+    order = np.argsort([len(s) for s in encoded], kind="stable")
+    probs = np.zeros((len(encoded), model.config.num_classes), dtype=np.float64)
+    for start in range(0, len(order), batch):
+        idx = order[start:start + batch]
+        x, lengths = collate([encoded[i] for i in idx])
+        logits, _ = model(x.to(device), lengths.to(device))
+        probs[idx] = torch.softmax(logits.float(), dim=-1).cpu().numpy()
+    model.train(was_training)
+    return probs
+
+
+class ClassifyTask(Task):
+    """Many-to-one classification: the loop trains on length-bucketed batches of the training split and
+    keeps the checkpoint with the best validation accuracy."""
+
+    name = "classify"
+    unit = "sequence"
+    metrics = ("loss", "acc", "f1")
+    monitor = "val_acc"
+    monitor_mode = "max"
+    plot = ("loss", "cross-entropy (nats)")
+
+    def __init__(self, config: ClassifyRunConfig, *, split: Split | None = None, encoder: Encoder | None = None) -> None:
+        self.config = config
+        d, t = config.data, config.train
+        if config.monitor not in ("acc", "f1", "loss"):
+            raise ValueError(f"classify: monitor must be acc, f1 or loss, got {config.monitor!r}")
+        self.monitor, self.monitor_mode = f"val_{config.monitor}", "min" if config.monitor == "loss" else "max"
+        self.device = resolve_device(t.device)
+        self.split = split if split is not None else prepare_split(config)
+        data = self.split.data
+        self.label_names = data.label_names
+        train_items = [data.items[i] for i in self.split.train]
+        self.encoder = encoder if encoder is not None else Encoder.fit(train_items, data.kind, d.tokens, d.min_count,
+                                                                       d.max_len)
+        encoded = self.encoder.encode(data.items)
+        targets = data.targets
+        self.train_x = [encoded[i] for i in self.split.train]
+        self.train_y = torch.from_numpy(targets[self.split.train])
+        self.val_x = [encoded[i] for i in self.split.val]
+        self.val_y = targets[self.split.val]
+        self.batches = LengthBuckets([len(s) for s in self.train_x], d.batch, seed=t.seed)
+        m = config.model
+        m.num_classes = len(self.label_names)
+        if data.kind == "text":
+            m.vocab_size, m.n_features = len(self.encoder.vocab), 0
+        else:
+            m.vocab_size, m.n_features = 0, data.n_features
+        torch.manual_seed(t.seed)  # the model's initial weights follow from the seed
+        self.model = SequenceClassifier(m).to(self.device)
+
+    def step_loss(self, batch, state) -> StepLoss:
+        x, lengths = collate([self.train_x[i] for i in batch])
+        _, loss = self.model(x.to(self.device), lengths.to(self.device), self.train_y[batch].to(self.device))
+        return StepLoss(loss, None, len(batch))
+
+    def evaluate(self) -> dict[str, float]:
+        probs = predict_proba(self.model, self.val_x, device=self.device)
+        loss = float(-np.log(np.clip(probs[np.arange(len(self.val_y)), self.val_y], 1e-12, None)).mean())
+        r = classification_report(self.val_y, probs.argmax(1), len(self.label_names))
+        return {"loss": loss, "acc": r["accuracy"], "f1": r["macro_f1"]}
+
+    def config_dict(self) -> dict[str, Any]:
+        return self.config.to_dict()
+
+    def extra_state(self) -> dict[str, Any]:
+        return {"labels": self.label_names, "encoder": self.encoder.to_json()}
+
+
+@dataclass
+class LoadedClassifier:
+    model: SequenceClassifier
+    encoder: Encoder
+    labels: list[str]
+    config: ClassifyRunConfig
+    checkpoint: Checkpoint
+
+    def predict_proba(self, items: list) -> np.ndarray:
+        return predict_proba(self.model, self.encoder.encode(items))
+
+
+def load_classifier(path: str | Path, device: str = "cpu") -> LoadedClassifier:
+    """A trained classifier, its encoder (vocabulary or feature scaling) and label names, from a run folder
+    (its best/, else last/) or a checkpoint folder."""
+    ck = load_checkpoint(path)
+    if ck.config.get("task") != "classify":
+        raise CheckpointError(f"{ck.path}: a {ck.config.get('task')!r} checkpoint, not a sequence classifier")
+    try:
+        config = ClassifyRunConfig.from_dict(ck.config)
+        encoder = Encoder.from_json(ck.state["encoder"])
+        labels = list(ck.state["labels"])
+    except (ValueError, KeyError, TypeError) as e:
+        raise CheckpointError(f"{ck.path}: config.json or state.json does not describe a classifier ({e})") from None
+    try:
+        model = SequenceClassifier(config.model)
+        model.load_state_dict(ck.model)
+    except (RuntimeError, ValueError) as e:
+        first = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise CheckpointError(f"{ck.path}: the weights do not match the checkpoint's config ({first})") from None
+    model.to(resolve_device(device)).eval()
+    return LoadedClassifier(model, encoder, labels, config, ck)

@@ -1,0 +1,235 @@
+"""The forecasting task: what `fit` needs, presets for the built-in series, loading a trained forecaster,
+scoring it on the held-out tail, and forecasting past the end of the data.
+
+    series  [ training part ............ | validation | held-out tail ]
+            scaler fitted here only        early stop   scored: MAE, RMSE, MASE, from rolling origins
+
+Training windows (L values in, the next H out) come from the training part only. Validation and test
+forecasts are made every H steps from the true history up to each origin (no value after the origin is
+ever seen). MASE divides by the in-sample seasonal-naive MAE of everything before the held-out tail.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..data import DataError
+from ..data.sequences import LengthBuckets
+from ..data.series import Scaler, Series, load_series, mase_scale, rolling_origins, split_series
+from ..models import Forecaster, ForecasterConfig
+from .checkpoint import Checkpoint, CheckpointError, load_checkpoint
+from .config import TrainConfig, from_dict
+from .device import resolve_device
+from .metrics import forecast_errors
+from .task import StepLoss, Task
+
+__all__ = [
+    "FORECAST_PRESETS", "ForecastDataConfig", "ForecastRunConfig", "ForecastTask", "LoadedForecaster",
+    "forecast_config", "forecast_origins", "load_forecaster", "prepare_series",
+]
+
+
+@dataclass
+class ForecastDataConfig:
+    data: str = "builtin:co2"        # builtin:co2 | sunspots | airline, or a CSV
+    column: str | None = None        # CSV: the column to forecast (None: the only numeric one)
+    time_column: str | None = None   # CSV: time stamps, for dates in forecast.csv
+    missing: str = "interpolate"     # interpolate | drop | error
+    season: int = 0                  # seasonal period m (0: the data set's own; 1 for a CSV)
+    horizon: int = 12                # H, steps forecast from each origin
+    test_size: int = 0               # held-out tail (0: 2 seasons, at least H)
+    val_size: int = 0                # validation before it (0: as the tail)
+    transform: str = "none"          # none | log (then scaled with the training part's mean and std)
+    strategy: str = "direct"         # direct (H outputs at once) | recursive (1 output, fed back)
+    batch: int = 32
+    encoding: str = "utf-8"
+
+
+def _train_defaults(**kw) -> TrainConfig:
+    base = dict(lr=3e-3, max_time=120.0, eval_every=50, patience=10, warmup_steps=30)
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+@dataclass
+class ForecastRunConfig:
+    task: str = "forecast"
+    data: ForecastDataConfig = field(default_factory=ForecastDataConfig)
+    # residual "auto": "seasonal" when the data has a season that fits in the lookback, else "last"
+    model: ForecasterConfig = field(default_factory=lambda: ForecasterConfig(residual="auto"))
+    train: TrainConfig = field(default_factory=_train_defaults)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ForecastRunConfig:
+        d = dict(d)
+        if d.get("task") != "forecast":
+            raise ValueError(f"config: task is {d.get('task')!r}, expected 'forecast'")
+        d.pop("versions", None)
+        return from_dict(cls, {**d, "data": from_dict(ForecastDataConfig, d.get("data", {})),
+                               "model": from_dict(ForecasterConfig, d.get("model", {})),
+                               "train": from_dict(TrainConfig, d.get("train", {}))})
+
+
+# Defaults per built-in series (measured: docs/TASKS.md); the user's options override them.
+FORECAST_PRESETS: dict[str, dict[str, dict[str, Any]]] = {
+    # co2: 4 validation origins (val_size 208) pick the checkpoint more steadily than 2 (measured on 3 seeds)
+    "builtin:co2": dict(data=dict(horizon=52, test_size=104, val_size=208), model=dict(lookback=104, residual="seasonal", hidden=32),
+                        train=dict(max_steps=1500, max_time=None, patience=None)),
+    "builtin:airline": dict(data=dict(horizon=12, test_size=24, transform="log"),
+                            model=dict(lookback=24, residual="seasonal", hidden=32),
+                            train=dict(max_steps=1500, max_time=None)),
+    "builtin:sunspots": dict(data=dict(horizon=11, test_size=22), model=dict(lookback=33, residual="last", hidden=32),
+                             train=dict(max_steps=1500, max_time=None)),
+}
+
+
+def forecast_config(data: str, *, data_opts: dict | None = None, model_opts: dict | None = None,
+                    train_opts: dict | None = None) -> ForecastRunConfig:
+    """A run config: the defaults, then the series' preset, then the given options."""
+    preset = FORECAST_PRESETS.get(data, {})
+    cfg = ForecastRunConfig()
+    cfg.data = dataclasses.replace(cfg.data, data=data, **{**preset.get("data", {}), **(data_opts or {})})
+    cfg.model = dataclasses.replace(cfg.model, **{**preset.get("model", {}), **(model_opts or {})})
+    cfg.train = dataclasses.replace(cfg.train, **{**preset.get("train", {}), **(train_opts or {})})
+    return cfg
+
+
+@dataclass
+class Prepared:
+    series: Series
+    val_start: int
+    test_start: int
+    scaler: Scaler
+    scale: float                      # MASE denominator
+
+
+def prepare_series(cfg: ForecastRunConfig, series: Series | None = None) -> Prepared:
+    """Read the series, resolve the season and the split sizes into cfg (so config.json shows them), check
+    every part's length, and fit the scaler on the training part only."""
+    d, m = cfg.data, cfg.model
+    if d.strategy not in ("direct", "recursive"):
+        raise DataError(f"unknown strategy {d.strategy!r}; expected direct or recursive")
+    if d.transform not in ("none", "log"):
+        raise DataError(f"unknown transform {d.transform!r}; expected none or log")
+    if series is None:
+        series = load_series(d.data, d.column, d.time_column, missing=d.missing, season=d.season or None,
+                             encoding=d.encoding)
+    d.season = d.season or series.season
+    m.season = d.season
+    d.test_size = d.test_size or max(d.horizon, 2 * d.season)
+    d.val_size = d.val_size or d.test_size
+    m.horizon = d.horizon if d.strategy == "direct" else 1
+    if m.residual == "auto":
+        m.residual = "seasonal" if 1 < d.season <= m.lookback else "last"
+    val_start, test_start = split_series(len(series.values), d.test_size, d.val_size, m.lookback, m.horizon,
+                                         series.source)
+    scaler = Scaler.fit(series.values[:val_start], log=d.transform == "log", what=series.source)
+    return Prepared(series, val_start, test_start, scaler, mase_scale(series.values[:test_start], d.season))
+
+
+def forecast_origins(model: Forecaster, scaler: Scaler, values: np.ndarray, start: int, end: int,
+                     horizon: int) -> np.ndarray:
+    """Forecasts of values[start:end] (original units), each block of `horizon` from the true history
+    before its origin."""
+    L = model.config.lookback
+    origins = rolling_origins(start, end, horizon)
+    z = scaler.transform(values[:end])
+    windows = torch.tensor(np.stack([z[o - L:o] for o, _ in origins]), dtype=torch.float32)
+    device = next(model.parameters()).device
+    f = model.forecast(windows.to(device), horizon).cpu().double().numpy()  # (origins, H) scaled
+    return np.concatenate([scaler.inverse(f[i, :n]) for i, (_, n) in enumerate(origins)])
+
+
+class ForecastTask(Task):
+    """Windows of the training part in shuffled batches; validation MASE picks `best` and early-stops."""
+
+    name = "forecast"
+    unit = "window"
+    metrics = ("loss", "mae", "rmse", "mase")
+    monitor = "val_mase"
+    plot = ("loss", "mean squared error (scaled)")
+
+    def __init__(self, config: ForecastRunConfig, *, series: Series | None = None) -> None:
+        self.config = config
+        t = config.train
+        self.device = resolve_device(t.device)
+        self.prep = p = prepare_series(config, series)
+        L, H = config.model.lookback, config.model.horizon
+        z = p.scaler.transform(p.series.values[:p.val_start])
+        origins = range(L, p.val_start - H + 1)
+        self.x = torch.tensor(np.stack([z[o - L:o] for o in origins]), dtype=torch.float32)
+        self.y = torch.tensor(np.stack([z[o:o + H] for o in origins]), dtype=torch.float32)
+        self.batches = LengthBuckets([L] * len(self.x), config.data.batch, seed=t.seed)
+        torch.manual_seed(t.seed)
+        self.model = Forecaster(config.model).to(self.device)
+
+    def step_loss(self, batch, state) -> StepLoss:
+        idx = torch.as_tensor(batch)
+        _, loss = self.model(self.x[idx].to(self.device), self.y[idx].to(self.device))
+        return StepLoss(loss, None, len(batch))
+
+    def evaluate(self) -> dict[str, float]:
+        p, H = self.prep, self.config.data.horizon
+        actual = p.series.values[p.val_start:p.test_start]
+        f = forecast_origins(self.model, p.scaler, p.series.values, p.val_start, p.test_start, H)
+        loss = float(np.mean((p.scaler.transform(f) - p.scaler.transform(actual)) ** 2))
+        return {"loss": loss, **forecast_errors(actual, f, p.scale)}
+
+    def config_dict(self) -> dict[str, Any]:
+        return self.config.to_dict()
+
+    def extra_state(self) -> dict[str, Any]:
+        s = self.prep.series
+        # enough of the end of the series to forecast past it from the checkpoint alone
+        keep = max(self.config.model.lookback, 1)
+        return {"scaler": self.prep.scaler.to_json(), "mase_scale": self.prep.scale, "missing": s.missing,
+                "tail_values": s.values[-keep:].tolist(), "tail_index": s.index[-keep:], "freq": s.freq,
+                "series_name": s.name}
+
+
+@dataclass
+class LoadedForecaster:
+    model: Forecaster
+    scaler: Scaler
+    config: ForecastRunConfig
+    checkpoint: Checkpoint
+
+    def future(self, steps: int, history: np.ndarray | None = None) -> np.ndarray:
+        """`steps` values after the end of `history` (default: the end of the training data's series)."""
+        if steps < 1:
+            raise DataError(f"steps must be >= 1, got {steps}")
+        L = self.model.config.lookback
+        h = np.asarray(self.checkpoint.state["tail_values"] if history is None else history, dtype=np.float64)
+        if len(h) < L:
+            raise DataError(f"the history has {len(h)} values; this model reads {L}")
+        w = torch.tensor(self.scaler.transform(h[-L:]), dtype=torch.float32)[None]
+        device = next(self.model.parameters()).device
+        return self.scaler.inverse(self.model.forecast(w.to(device), steps)[0].cpu().double().numpy())
+
+
+def load_forecaster(path: str | Path, device: str = "cpu") -> LoadedForecaster:
+    ck = load_checkpoint(path)
+    if ck.config.get("task") != "forecast":
+        raise CheckpointError(f"{ck.path}: a {ck.config.get('task')!r} checkpoint, not a forecaster")
+    try:
+        config = ForecastRunConfig.from_dict(ck.config)
+        scaler = Scaler.from_json(ck.state["scaler"])
+    except (ValueError, KeyError, TypeError) as e:
+        raise CheckpointError(f"{ck.path}: config.json or state.json does not describe a forecaster ({e})") from None
+    try:
+        model = Forecaster(config.model)
+        model.load_state_dict(ck.model)
+    except (RuntimeError, ValueError) as e:
+        first = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise CheckpointError(f"{ck.path}: the weights do not match the checkpoint's config ({first})") from None
+    model.to(resolve_device(device)).eval()
+    return LoadedForecaster(model, scaler, config, ck)
