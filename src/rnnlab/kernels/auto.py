@@ -2,10 +2,12 @@
 
 From benchmarks/layers.py on this project's 2-core CPU machine (torch 2.13; see benchmarks/README.md):
 - plain LSTM: torch's fused op (oneDNN) is fastest for training and inference -> native;
-- LSTM with proj_size: oneDNN has no projection, torch falls back to unfused ops; training with the
-  fused backend measured 0.49-1.0x torch's time -> fused; inference (1.0 vs 1.04-1.25) -> native;
+- LSTM with proj_size: oneDNN has no projection, torch falls back to unfused ops; the fused backend (its
+  time loops compiled, kernels/fused/compiled.py) measured 0.19-0.95x torch's time in training and
+  0.50-0.88x in inference -> fused for both;
 - plain GRU / RNN training: torch runs them as a C++ loop of unfused ops with per-step weight-gradient
-  matmuls; the fused backend's hand-written BPTT is faster -> fused; inference is at parity -> native;
+  matmuls; the fused backend's hand-written BPTT is faster (0.23-0.99x) -> fused; inference: fused is
+  faster at small batches (0.64x at S3/S4) but slower at S1/S2 (1.18-1.37x) -> native;
 - variants and recording: native cannot serve; fused is faster than reference everywhere -> fused;
 - CUDA: cuDNN for plain cells; otherwise fused (torch ops, launch-bound but far ahead of the reference loop).
 """
@@ -27,8 +29,8 @@ def preference(options: RunOptions, device: torch.device) -> tuple[list[str], st
         return ["fused", "reference"], "variant or recording: fused (native cannot serve it)"
     if device.type == "cuda":
         return ["native", "fused", "reference"], "plain cell on CUDA: cuDNN"
-    if cfg.is_lstm and cfg.proj_size and options.grad:
-        return ["fused", "native", "reference"], "LSTM with projection, training on CPU: fused measured faster (torch's oneDNN path has no projection)"
+    if cfg.is_lstm and cfg.proj_size and device.type == "cpu":
+        return ["fused", "native", "reference"], "LSTM with projection on CPU: fused measured faster (torch's oneDNN path has no projection)"
     if cfg.is_lstm:
         return ["native", "fused", "reference"], "plain LSTM on CPU: torch's fused op (oneDNN) measured fastest"
     if options.grad:
