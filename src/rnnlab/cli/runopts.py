@@ -1,4 +1,5 @@
-"""Options and run-folder handling shared by `rnnlab train classify` and `rnnlab train forecast`: the
+"""Options and run-folder handling shared by `rnnlab train classify` and `rnnlab train forecast` (the run
+options, TRAIN_OPTS and `given` by recognize and caption too, through train_shared.py): the
 recurrent model's options, the training budget, --out / --resume, and how a resumed run's options are checked."""
 
 from __future__ import annotations

@@ -14,11 +14,9 @@ import torch
 from ..train import fit, load_checkpoint
 from ..train.checkpoint import find_checkpoint
 from .common import UserError
+from .runopts import TRAIN_OPTS, add_run_options, given  # one definition for every train command
 
 __all__ = ["TRAIN_OPTS", "add_run_options", "add_train_options", "given", "resolve", "run_fit"]
-
-TRAIN_OPTS = ["lr", "weight_decay", "clip", "warmup_steps", "max_steps", "max_time", "eval_every", "patience",
-              "seed", "device"]
 
 
 def add_train_options(p, D) -> None:
@@ -37,19 +35,6 @@ def add_train_options(p, D) -> None:
     g.add_argument("--patience", type=int, help=f"evaluations without improvement before stopping (default {D.train.patience})")
     g.add_argument("--seed", type=int, help=f"random seed (default {D.train.seed})")
     g.add_argument("--device", help=f"cpu, cuda, cuda:N, mps or auto (default {D.train.device})")
-
-
-def add_run_options(p, task: str) -> None:
-    g = p.add_argument_group("run")
-    g.add_argument("--out", metavar="DIR", help=f"run folder (default runs/{task}-DATE-TIME)")
-    g.add_argument("--resume", metavar="RUN_OR_CHECKPOINT", help="continue a run from its last/ checkpoint")
-    g.add_argument("--quiet", action="store_true", help="no progress bar")
-    g.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice; 1 is steadier "
-                   "on a machine busy with other jobs)")
-
-
-def given(args: argparse.Namespace, names: list[str]) -> dict:
-    return {n: getattr(args, n) for n in names if getattr(args, n, None) is not None}
 
 
 def resolve(args: argparse.Namespace, config_cls, task: str, model_opts: list[str], data_opts: list[str],
