@@ -178,7 +178,8 @@ def disabled():
 def _ptr(t: Tensor | None):
     if t is None:
         return None
-    assert t.is_contiguous(), "compiled loop: buffers must be contiguous"
+    if not t.is_contiguous():  # the C loops index raw memory: a strided view would be read wrongly
+        raise RuntimeError(f"rnnlab compiled loop: internal buffer of shape {tuple(t.shape)} is not contiguous")
     return ctypes.c_void_p(t.data_ptr())
 
 
