@@ -78,9 +78,11 @@ def set_threads(args: argparse.Namespace) -> None:
 
 
 def resolve_run(args: argparse.Namespace, task: str, from_dict: Callable[[dict], Any],
-                fresh: Callable[[dict], Any], data_opts: list[str]) -> tuple[Any, Path, str | None]:
+                fresh: Callable[[dict], Any], data_opts: list[str],
+                model_opts: list[str] = MODEL_OPTS) -> tuple[Any, Path, str | None]:
     """(config, run folder, checkpoint to resume from or None). A resumed run keeps its data and model
-    options (a different one given on the command line is an error); training options may change."""
+    options (a different one given on the command line is an error); training options may change.
+    fresh(train_options) builds a new run's config from the command line."""
     budget = given(args, ["max_steps", "max_time"])
     if budget:  # a budget on the command line replaces the whole default or saved budget
         budget = {"max_steps": budget.get("max_steps"), "max_time": budget.get("max_time")}
@@ -90,7 +92,7 @@ def resolve_run(args: argparse.Namespace, task: str, from_dict: Callable[[dict],
         if saved.config.get("task") != task:
             raise UserError(f"--resume: {ck_dir} is a {saved.config.get('task')!r} run, not {task!r}")
         cfg = from_dict(saved.config)
-        for section, names in (("model", MODEL_OPTS), ("data", data_opts)):
+        for section, names in (("model", model_opts), ("data", data_opts)):
             for name, value in given(args, names).items():
                 if getattr(getattr(cfg, section), name) != value:
                     flag = "--" + name.replace("_", "-")
@@ -102,7 +104,7 @@ def resolve_run(args: argparse.Namespace, task: str, from_dict: Callable[[dict],
         if (t.max_steps is not None and loop.get("step", 0) >= t.max_steps) or \
                 (t.max_time is not None and loop.get("elapsed", 0.0) >= t.max_time):
             raise UserError(f"--resume: {ck_dir} already used its budget ({loop.get('step')} steps, "
-                            f"{loop.get('elapsed', 0):.0f} s); give a larger --max-time or --max-steps")
+                            f"{loop.get('elapsed', 0):.0f} s); give a larger --max-time or --max-steps to train longer")
         return cfg, Path(args.out) if args.out else ck_dir.parent, str(ck_dir)
     cfg = fresh({**given(args, TRAIN_OPTS), **budget})
     cfg.train.check()
