@@ -61,3 +61,22 @@ def assert_close_dict(a: dict, b: dict, **tol) -> None:
     assert a.keys() == b.keys(), (sorted(a), sorted(b))
     for k in a:
         torch.testing.assert_close(a[k], b[k], **tol, msg=lambda m, k=k: f"{k}: {m}")
+
+
+def run_cli(capsys, *argv):
+    """`rnnlab ARGV...` in this process: (exit code, stdout, stderr)."""
+    from rnnlab.cli import main
+
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def assert_user_error(code, err, *fragments):
+    """A user error: exit code 2, one line on stderr, no traceback, containing every fragment."""
+    lines = err.strip().splitlines()
+    assert code == 2, err
+    assert len(lines) == 1, f"expected one line on stderr, got:\n{err}"
+    assert "Traceback" not in err
+    for f in fragments:
+        assert f in lines[0], lines[0]

@@ -5,8 +5,8 @@ import json
 
 import pytest
 
-from rnnlab.cli import main
 from charlm_helpers import TINY_CLI, TINY_TEXT, write_tiny
+from helpers import assert_user_error, run_cli as run  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -14,19 +14,7 @@ def _in_tmp(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # a default runs/ folder, if any test makes one, lands in the temporary folder
 
 
-def run(capsys, *argv):
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
 
-
-def assert_user_error(code, err, *fragments):
-    lines = err.strip().splitlines()
-    assert code == 2, err
-    assert len(lines) == 1, f"expected one line on stderr, got:\n{err}"
-    assert "Traceback" not in err
-    for f in fragments:
-        assert f in lines[0], lines[0]
 
 
 @pytest.fixture

@@ -14,9 +14,9 @@ pytest.importorskip("rapidfuzz", reason="CER needs rapidfuzz (pip install rnnlab
 
 from PIL import Image  # noqa: E402
 
-from rnnlab.cli import main  # noqa: E402
 from rnnlab.data.mnist_strings import MnistStrings  # noqa: E402
 from rnnlab.train import load_recognizer  # noqa: E402
+from helpers import assert_user_error, run_cli as run  # noqa: E402
 
 TINY = ["--batch", "4", "--hidden", "8", "--channels", "4", "--embed", "8", "--max-steps", "4", "--eval-every", "2",
         "--warmup-steps", "1", "--quiet", "--threads", "1"]
@@ -31,19 +31,7 @@ def _in_tmp(tmp_path, monkeypatch):
     torch.set_num_threads(n)  # --threads 1 sets it for the process
 
 
-def run(capsys, *argv):
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
 
-
-def assert_user_error(code, err, *fragments):
-    lines = err.strip().splitlines()
-    assert code == 2, err
-    assert len(lines) == 1, f"expected one line on stderr, got:\n{err}"
-    assert "Traceback" not in err
-    for f in fragments:
-        assert f in lines[0], lines[0]
 
 
 def write_lines(folder, n=10, split="test", ext="tsv", rows=None):

@@ -10,7 +10,7 @@ import math
 import pytest
 import torch
 
-from rnnlab.cli import main
+from helpers import assert_user_error, run_cli as run  # noqa: E402
 
 TINY = ["--hidden", "8", "--embed", "4", "--max-steps", "3", "--eval-every", "3", "--warmup-steps", "1",
         "--quiet", "--threads", "1"]
@@ -24,18 +24,7 @@ def _in_tmp(tmp_path, monkeypatch):
     torch.set_num_threads(threads)  # --threads 1 in-process must not slow the rest of the suite
 
 
-def run(capsys, *argv):
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
 
-
-def assert_user_error(code, err, *fragments):
-    lines = err.strip().splitlines()
-    assert code == 2, err
-    assert len(lines) == 1, f"expected one line on stderr, got:\n{err}"
-    for f in fragments:
-        assert f in lines[0], lines[0]
 
 
 def _needs(package, what):
