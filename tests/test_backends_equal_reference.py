@@ -53,14 +53,22 @@ def run_both(ref, fast, family, x, hx, lengths, record=False):
     return results
 
 
-def run_case(family, kw, lengths, dtype, backend):
+def run_case(family, kw, lengths, dtype, backend, rounded=False):
+    """rounded: float64 arithmetic on the float32-rounded problem (weights and inputs), whose distance from
+    the float64 answer is the error float32 cannot avoid: the problem's own conditioning."""
     ref, fast = pair(family, kw, backend, dtype)
+    rnd = (lambda t: t.float().to(dtype)) if rounded else (lambda t: t.to(dtype))
+    if rounded:
+        with torch.no_grad():
+            for m in (ref, fast):
+                for p in m.parameters():
+                    p.copy_(rnd(p))
     g = torch.Generator().manual_seed(1)
-    x = torch.randn(6, 4, 3, generator=g, dtype=torch.float64).to(dtype).requires_grad_()
+    x = rnd(torch.randn(6, 4, 3, generator=g, dtype=torch.float64)).requires_grad_()
     R = kw.get("proj_size", 0) or 4
-    hx = [torch.randn(4, 4, R, generator=g, dtype=torch.float64).to(dtype).requires_grad_()]
+    hx = [rnd(torch.randn(4, 4, R, generator=g, dtype=torch.float64)).requires_grad_()]
     if family == "lstm":
-        hx.append(torch.randn(4, 4, 4, generator=g, dtype=torch.float64).to(dtype).requires_grad_())
+        hx.append(rnd(torch.randn(4, 4, 4, generator=g, dtype=torch.float64)).requires_grad_())
     hx = tuple(hx) if family == "lstm" else hx[0]
     return run_both(ref, fast, family, x, hx, lengths, record=True)
 
@@ -87,16 +95,21 @@ def test_backend_equals_reference_float64(family, kw, lengths, backend):
 @pytest.mark.parametrize("backend,family,kw", CASES, ids=CASE_IDS, indirect=["backend"])
 def test_backend_equals_reference_float32(family, kw, lengths, backend):
     """Within 1e-5 of the reference, relative to each tensor's norm — or, where float32 rounding of the
-    problem itself is larger (layer norm over few features amplifies it), no more than 10x the
-    reference's own error against the float64 answer."""
+    problem itself is larger (layer norm over few features amplifies it), no more than 10x the larger of
+    the reference's own error against the float64 answer and the error of exact arithmetic on the
+    float32-rounded inputs (in one such case, a recurrent layer norm over a row of variance 8e-6, the
+    reference happened to land 5x closer than that unavoidable error)."""
     truth = flatten(*run_case(family, kw, lengths, torch.float64, backend)[0])
+    cond = flatten(*run_case(family, kw, lengths, torch.float64, backend, rounded=True)[0])
     (out_r, g_r), (out_f, g_f) = run_case(family, kw, lengths, torch.float32, backend)
     ref, fast = flatten(out_r, g_r), flatten(out_f, g_f)
     for k in ref:
         a, b, t = fast[k].detach().double(), ref[k].detach().double(), truth[k].detach()
         scale = t.norm() + 1e-12
         err_fast, err_ref = float((a - b).norm() / scale), float((b - t).norm() / scale)
-        assert err_fast <= max(1e-5, 10 * err_ref), f"{k}: {err_fast:.1e} from the reference (its own error {err_ref:.1e})"
+        err_cond = float((cond[k].detach() - t).norm() / scale)
+        assert err_fast <= max(1e-5, 10 * err_ref, 10 * err_cond), (
+            f"{k}: {err_fast:.1e} from the reference (its own error {err_ref:.1e}, the problem's {err_cond:.1e})")
 
 
 @pytest.mark.parametrize("backend,family,kw", CASES, ids=CASE_IDS, indirect=["backend"])

@@ -114,34 +114,42 @@ def ln_backward(grad: Tensor, v: Tensor, mean: Tensor, rstd: Tensor, weight: Ten
     return _ln_bwd(grad, v, (v.shape[-1],), mean, rstd, weight, None, [True, False, False])[0]
 
 
-def input_forward(x: Tensor, p: dict[str, Tensor], cfg, fold_bias: Tensor | None = None) -> Tensor:
+def input_forward(x: Tensor, p: dict[str, Tensor], cfg, fold_bias: Tensor | None = None) -> tuple[Tensor, tuple]:
     """a = W_ih x + b_ih for all steps in one matmul (T, B, G*H); layer_norm: LN(W_ih x) * g + b_ih.
 
+    Returns (a, ln): with layer norm ln = (W_ih x, its row mean, its row 1/std), what input_backward needs
+    (kept rather than recomputed: one (T, B, G*H) buffer instead of a matmul and a pass), else three Nones.
     fold_bias (the recurrent bias) is added here when the cell lets it commute to the input side."""
     T, B, I = x.shape
     W_ih, b = p["weight_ih"], p.get("bias_ih")
     if cfg.layer_norm:
         xw = x @ W_ih.t()
-        return F.layer_norm(xw, (xw.shape[-1],), p["ln_weight_ih"], b, LN_EPS)
+        a, mean, rstd = torch.native_layer_norm(xw, (xw.shape[-1],), p["ln_weight_ih"], b, LN_EPS)
+        return a, (xw, mean, rstd)
     if fold_bias is not None and b is not None:
         b = b + fold_bias
     if b is None:
-        return (x.reshape(T * B, I) @ W_ih.t()).view(T, B, -1)
-    return torch.addmm(b, x.reshape(T * B, I), W_ih.t()).view(T, B, -1)
+        return (x.reshape(T * B, I) @ W_ih.t()).view(T, B, -1), (None, None, None)
+    return torch.addmm(b, x.reshape(T * B, I), W_ih.t()).view(T, B, -1), (None, None, None)
 
 
-def input_backward(dA: Tensor, x: Tensor, p: dict[str, Tensor], cfg, need_x: bool) -> tuple[Tensor | None, dict]:
-    """From dL/da (T, B, G*H): dx and the gradients of weight_ih, bias_ih, ln_weight_ih (large matmuls/sums)."""
+def input_backward(dA: Tensor, x: Tensor, p: dict[str, Tensor], cfg, need_x: bool,
+                   ln: tuple = (None, None, None)) -> tuple[Tensor | None, dict]:
+    """From dL/da (T, B, G*H): dx and the gradients of weight_ih, bias_ih, ln_weight_ih (large matmuls/sums).
+
+    ln: what input_forward returned (recomputed when absent)."""
     T, B, I = x.shape
     W_ih = p["weight_ih"]
     grads = {}
     if "bias_ih" in p:
         grads["bias_ih"] = dA.sum((0, 1))
     if cfg.layer_norm:
-        xw = x @ W_ih.t()  # recomputed rather than kept: one matmul instead of (T, B, G*H) of memory
-        mean, rstd = ln_stats(xw)
-        grads["ln_weight_ih"] = (dA * ((xw - mean) * rstd)).sum((0, 1))
-        dA = ln_backward(dA, xw, mean, rstd, p["ln_weight_ih"])
+        xw, mean, rstd = ln
+        if xw is None:
+            xw = x @ W_ih.t()
+            mean, rstd = ln_stats(xw)
+        dA, grads["ln_weight_ih"], _ = _ln_bwd(dA, xw, (xw.shape[-1],), mean, rstd, p["ln_weight_ih"], None,
+                                               [True, True, False])
     dA2 = dA.reshape(T * B, -1)
     grads["weight_ih"] = dA2.t() @ x.reshape(T * B, I)
     dx = (dA2 @ W_ih).view(T, B, I) if need_x else None

@@ -2,19 +2,22 @@
 
 Why: on a CPU a framework op costs ~5 us of dispatch whatever its size, and the fused LSTM issues eight of
 them per forward step and five per backward step; at small batches (BENCHMARKS.md S3, S4) that overhead,
-not arithmetic, set its speed (2.5x torch.nn.LSTM). The loops in loop_lstm*.c do each step as one BLAS
-call (torch's own MKL gemm, passed in as a function pointer, so nothing links against torch at build time
-and `pip install rnnlab` stays pure Python) and one vectorised pass over the gates.
+not arithmetic, set its speed. A BLAS call per step was the next limit: MKL's sgemm re-packs W_hh and sets
+up its threads on every call and reached only 45-110 GFLOP/s on the recurrence's skinny products here. So
+the loops in loops.c / loop_*_body.c pack W_hh once per call and run their own register-blocked
+micro-kernel (175-210 GFLOP/s at the same shapes), with OpenMP threads (torch's runtime) each owning a
+slice of the hidden units for both the product and the pointwise gate work: one barrier per step.
+Nothing links against torch at build time, so `pip install rnnlab` stays pure Python.
 
 Where it runs: CPU tensors, float32/float64, every LSTM and GRU variant and combination (peephole,
-coupled, layer norm, projection), when a C compiler and torch's exported `sgemm_`/`dgemm_` are found. Anywhere
-else — no compiler, another BLAS, CUDA — lstm.py's / gru.py's Python loop of torch ops runs
-instead; both are tested equal to the reference backend. `status()` says which and why;
-RNNLAB_COMPILED=0 turns the compiled loops off.
+coupled, layer norm, projection), when a C compiler is found. Anywhere else (no compiler, CUDA) lstm.py's
+/ gru.py's Python loop of torch ops runs instead; both are tested equal to the reference backend.
+`status()` says which and why; RNNLAB_COMPILED=0 turns the compiled loops off. Threads: torch's
+`torch.get_num_threads()`, read at every call; a compiler without OpenMP gives a one-thread build.
 
 Cache: $RNNLAB_CACHE (default ~/.cache/rnnlab)/kernels/<hash>.so, the hash covering the source, the
 compiler command and the machine; compiled into a temporary file and renamed into place, so concurrent
-first uses and interrupted builds leave no broken library. A build takes about a second.
+first uses and interrupted builds leave no broken library. A build takes a few seconds.
 """
 
 from __future__ import annotations
@@ -39,18 +42,18 @@ from ...cells.config import LN_EPS
 __all__ = ["available", "disabled", "gru_backward", "gru_forward", "lstm_backward", "lstm_forward", "status"]
 
 _HERE = Path(__file__).parent
-_TYPES = {torch.float32: ("float", "f32", "expf", "dtanhf"), torch.float64: ("double", "f64", "exp", "tanh")}
+_TYPES = {torch.float32: ("float", "f32", "fsigmoid", "ftanh"), torch.float64: ("double", "f64", "dsigmoid", "tanh")}
 _lock = threading.Lock()
-_state: dict = {}  # "lib", "gemm" {dtype: fn pointer}, "reason"
+_state: dict = {}  # "lib", "reason", "openmp"
 _off = 0  # > 0 inside `disabled()`
 
 
 def _source() -> str:
-    head = (_HERE / "loop_lstm.c").read_text()
-    body = (_HERE / "loop_lstm_body.c").read_text() + (_HERE / "loop_gru_body.c").read_text()
+    head = (_HERE / "loops.c").read_text()
+    body = "".join((_HERE / f"loop_{part}_body.c").read_text() for part in ("gemm", "lstm", "gru"))
     parts = [head]
-    for real, sfx, exp, tanh in _TYPES.values():
-        parts.append(body.replace("REAL", real).replace("SFX", sfx).replace("EXP", exp).replace("TANH", tanh))
+    for real, sfx, sigmoid, tanh in _TYPES.values():
+        parts.append(body.replace("REAL", real).replace("SFX", sfx).replace("SIGMOID", sigmoid).replace("TANH", tanh))
     return "\n".join(parts)
 
 
@@ -80,11 +83,13 @@ def _machine() -> str:
 
 def _build(src: str, cc: str) -> tuple[Path | None, str]:
     """Compile `src` into a cached shared library; (path, "") or (None, why not)."""
+    fast = ["-O3", "-march=native", "-fno-math-errno", "-fno-trapping-math", "-fPIC", "-shared"]
     attempts = [
-        ["-O3", "-march=native", "-fopenmp-simd", "-fno-math-errno", "-fno-trapping-math", "-fPIC", "-shared"],
+        [*fast, "-fopenmp"],
+        [*fast, "-fopenmp-simd"],  # no OpenMP runtime: one thread
         ["-O3", "-fPIC", "-shared", "-DRNNLAB_NO_MVEC"],  # no libmvec (not glibc) or an older compiler
     ]
-    libs = [["-lmvec", "-lm"], ["-lm"]]
+    libs = [["-lmvec", "-lm"], ["-lmvec", "-lm"], ["-lm"]]
     why = ""
     for flags, link in zip(attempts, libs):
         key = hashlib.sha256("\0".join([src, cc, *flags, *link, _machine()]).encode())
@@ -94,7 +99,7 @@ def _build(src: str, cc: str) -> tuple[Path | None, str]:
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
             with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
-                c_file, so_tmp = Path(tmp) / "loop_lstm.c", Path(tmp) / "out.so"
+                c_file, so_tmp = Path(tmp) / "loops.c", Path(tmp) / "out.so"
                 c_file.write_text(src)
                 done = subprocess.run([cc, *flags, str(c_file), "-o", str(so_tmp), *link],
                                       capture_output=True, text=True, timeout=120)
@@ -108,21 +113,6 @@ def _build(src: str, cc: str) -> tuple[Path | None, str]:
     return None, why
 
 
-def _gemms() -> tuple[dict, str]:
-    """torch's own BLAS gemm (sgemm_/dgemm_ exported by libtorch_cpu with MKL builds)."""
-    libdir = Path(torch.__file__).parent / "lib"
-    names = {"linux": "libtorch_cpu.so", "darwin": "libtorch_cpu.dylib"}
-    path = libdir / names.get(sys.platform, "")
-    if not path.is_file():
-        return {}, f"torch's CPU library not found at {path}"
-    try:
-        lib = ctypes.CDLL(str(path))
-        return {torch.float32: ctypes.cast(lib.sgemm_, ctypes.c_void_p).value,
-                torch.float64: ctypes.cast(lib.dgemm_, ctypes.c_void_p).value}, ""
-    except (OSError, AttributeError):
-        return {}, "this torch build exports no Fortran BLAS gemm (sgemm_/dgemm_)"
-
-
 def _load() -> dict:
     with _lock:
         if _state:
@@ -130,10 +120,7 @@ def _load() -> dict:
         if os.environ.get("RNNLAB_COMPILED", "1") == "0":
             _state.update(lib=None, reason="turned off by RNNLAB_COMPILED=0")
             return _state
-        gemm, why = _gemms()
-        cc = _compiler() if gemm else None
-        if gemm and cc is None:
-            why = "no C compiler found (set CC, or install gcc/clang)"
+        cc, why = _compiler(), "no C compiler found (set CC, or install gcc/clang)"
         path = None
         if cc is not None:
             path, why = _build(_source(), cc)
@@ -142,13 +129,19 @@ def _load() -> dict:
             try:
                 lib = ctypes.CDLL(str(path))
                 for sfx in ("f32", "f64"):
-                    for fn in ("lstm_forward", "lstm_backward", "lstm_ln_forward", "lstm_ln_backward",
-                               "gru_forward", "gru_backward"):
+                    for fn in ("lstm_forward", "lstm_backward", "gru_forward", "gru_backward"):
                         getattr(lib, f"{fn}_{sfx}").restype = None
             except OSError as e:
                 lib, why = None, f"could not load {path}: {e}"
-        _state.update(lib=lib, gemm=gemm, reason=why if lib is None else f"built as {path}")
+        threads = "OpenMP threads" if lib is not None and _uses_openmp(path) else "one thread (no OpenMP)"
+        _state.update(lib=lib, reason=why if lib is None else f"built as {path}, {threads}")
         return _state
+
+
+def _uses_openmp(path: Path) -> bool:
+    """Whether the library was built with OpenMP (it then names libgomp/libomp among its dependencies)."""
+    data = path.read_bytes()
+    return b"GOMP_parallel" in data or b"__kmpc_fork_call" in data
 
 
 def status() -> tuple[bool, str]:
@@ -187,66 +180,56 @@ def _bs(bs, T: int, B: int):
     return (ctypes.c_int * T)(*(bs if bs is not None else [B] * T))
 
 
-_WEIGHTS = ("weight_hh", "weight_hr", "weight_ci", "weight_cf", "weight_co")
-_LN_FWD = ("ln_weight_hh", "bias_hh", "ln_weight_c", "ln_bias_c")
-_LN_BWD = ("ln_weight_hh", "ln_weight_c", "ln_bias_c")
-
-
-def _weights(p: dict, names) -> list[Tensor | None]:
+def _params(p: dict, names) -> list[Tensor | None]:
+    """The named parameters, contiguous (the list keeps any copy alive through the call), None if absent."""
     return [p[n].contiguous() if n in p else None for n in names]
 
 
-def lstm_forward(Z: Tensor, Rr: Tensor | None, Hs: Tensor, Cs: Tensor, M: Tensor | None, p: dict, cfg, bs) -> None:
-    """Run the forward loop in place (see loop_lstm*.c): Z becomes the activations, Hs/Cs[1:] the states,
-    Rr (layer norm only) the recurrent products before their normalisation."""
-    s = _load()
+def _call(name: str, dtype: torch.dtype, *args) -> None:
+    getattr(_load()["lib"], f"{name}_{_TYPES[dtype][1]}")(ctypes.c_int(torch.get_num_threads()), *args)
+
+
+def lstm_forward(Z: Tensor, Rr: Tensor | None, Hs: Tensor, Cs: Tensor, M: Tensor | None, ST: Tensor | None,
+                 p: dict, cfg, bs) -> None:
+    """Run the forward loop in place (see loop_lstm_body.c): Z becomes the activations, Hs/Cs[1:] the
+    states; with layer norm Rr gets the recurrent products before their normalisation and ST (T, B, 4) their
+    and the cell states' row mean and 1/std."""
     T, B, _ = Z.shape
-    sfx = _TYPES[Z.dtype][1]
     head = (T, B, cfg.hidden_size, cfg.state_size, int(cfg.coupled), int(cfg.peephole), _bs(bs, T, B))
-    gemm = ctypes.c_void_p(s["gemm"][Z.dtype])
-    w = _weights(p, _WEIGHTS)
-    if cfg.layer_norm:
-        ln = _weights(p, _LN_FWD)
-        getattr(s["lib"], f"lstm_ln_forward_{sfx}")(*head, *map(_ptr, (Z, Rr, Hs, Cs, M, *w, *ln)),
-                                          ctypes.c_double(LN_EPS), gemm)
-    else:
-        getattr(s["lib"], f"lstm_forward_{sfx}")(*head, *map(_ptr, (Z, Hs, Cs, M, *w)), gemm)
+    w = _params(p, ("weight_hh", "weight_hr", "weight_ci", "weight_cf", "weight_co", "ln_weight_hh", "bias_hh",
+                    "ln_weight_c", "ln_bias_c"))
+    if not cfg.layer_norm:
+        w[5:] = [None] * 4  # without layer norm b_hh is folded into Z
+    _call("lstm_forward", Z.dtype, *head, *map(_ptr, (Z, Rr, Hs, Cs, M, ST, *w)), ctypes.c_double(LN_EPS))
 
 
-def lstm_backward(Z: Tensor, Rr: Tensor | None, Cs: Tensor, DH: Tensor, DM: Tensor | None, dZ: Tensor,
-                  dR: Tensor | None, DC: Tensor, dh0: Tensor | None, p: dict, cfg, bs) -> None:
-    """Run the backward loop in place: dZ, dR (layer norm), DH (recurrent parts added), DC (becomes dc0), dh0."""
-    s = _load()
+def lstm_backward(Z: Tensor, Rr: Tensor | None, Cs: Tensor, ST: Tensor | None, DH: Tensor, DM: Tensor | None,
+                  dZ: Tensor, dR: Tensor | None, DC: Tensor, dh0: Tensor | None, GP: Tensor | None,
+                  GL: Tensor | None, p: dict, cfg, bs) -> None:
+    """Run the backward loop in place: dZ, dR (layer norm), DH (recurrent parts added), DC (becomes dc0),
+    dh0; GP (3, H) float64 the peephole weights' gradients, GL (G*H + 2H) float64 the layer-norm gains'."""
     T, B, _ = Z.shape
-    sfx = _TYPES[Z.dtype][1]
     head = (T, B, cfg.hidden_size, cfg.state_size, int(cfg.coupled), int(cfg.peephole), _bs(bs, T, B))
-    gemm = ctypes.c_void_p(s["gemm"][Z.dtype])
-    w = _weights(p, _WEIGHTS)
-    if cfg.layer_norm:
-        ln = _weights(p, _LN_BWD)
-        getattr(s["lib"], f"lstm_ln_backward_{sfx}")(*head, *map(_ptr, (Z, Rr, Cs, DH, DM, dZ, dR, DC, dh0, *w, *ln)),
-                                           ctypes.c_double(LN_EPS), gemm)
-    else:
-        getattr(s["lib"], f"lstm_backward_{sfx}")(*head, *map(_ptr, (Z, Cs, DH, DM, dZ, DC, dh0, *w)), gemm)
+    w = _params(p, ("weight_hh", "weight_hr", "weight_ci", "weight_cf", "weight_co", "ln_weight_hh", "ln_weight_c",
+                    "ln_bias_c"))
+    _call("lstm_backward", Z.dtype, *head, *map(_ptr, (Z, Rr, Cs, ST, DH, DM, dZ, dR, DC, dh0, GP, GL, *w)))
 
 
-def gru_forward(A: Tensor, Z: Tensor, Bh: Tensor, Hs: Tensor, Rr: Tensor | None, p: dict, cfg, bs) -> None:
-    """Run the GRU's forward loop (loop_gru_body.c): Z the activations r|z|n, Bh the recurrent parts, Hs[1:]."""
-    s = _load()
+def gru_forward(A: Tensor, Z: Tensor, Bh: Tensor, Hs: Tensor, Rr: Tensor | None, ST: Tensor | None, p: dict,
+                cfg, bs) -> None:
+    """Run the GRU's forward loop (loop_gru_body.c): Z the activations r|z|n, Bh the recurrent parts, Hs[1:];
+    with layer norm Rr and ST (T, B, 2) as for the LSTM."""
     T, B, _ = Z.shape
-    sfx = _TYPES[Z.dtype][1]
-    w = _weights(p, ("weight_hh", "bias_hh", "ln_weight_hh"))
-    getattr(s["lib"], f"gru_forward_{sfx}")(T, B, cfg.hidden_size, _bs(bs, T, B), *map(_ptr, (A, Z, Bh, Hs, Rr, *w)),
-                                            ctypes.c_double(LN_EPS), ctypes.c_void_p(s["gemm"][Z.dtype]))
+    w = _params(p, ("weight_hh", "bias_hh", "ln_weight_hh"))
+    _call("gru_forward", Z.dtype, T, B, cfg.hidden_size, _bs(bs, T, B), *map(_ptr, (A, Z, Bh, Hs, Rr, ST, *w)),
+          ctypes.c_double(LN_EPS))
 
 
-def gru_backward(Z: Tensor, Bh: Tensor, Hs: Tensor, Rr: Tensor | None, DH: Tensor, dA: Tensor, dBh: Tensor,
-                 dR: Tensor | None, dh0: Tensor | None, p: dict, cfg, bs) -> None:
-    """Run the GRU's backward loop: dA, dBh, dR (layer norm), DH (recurrent parts added), dh0 (zero on entry)."""
-    s = _load()
+def gru_backward(Z: Tensor, Bh: Tensor, Hs: Tensor, Rr: Tensor | None, ST: Tensor | None, DH: Tensor, dA: Tensor,
+                 dBh: Tensor, dR: Tensor | None, dh0: Tensor | None, GL: Tensor | None, p: dict, cfg, bs) -> None:
+    """Run the GRU's backward loop: dA, dBh, dR (layer norm), DH (recurrent parts added), dh0 (zero on entry),
+    GL (3H) float64 the recurrent layer-norm gain's gradient."""
     T, B, _ = Z.shape
-    sfx = _TYPES[Z.dtype][1]
-    w = _weights(p, ("weight_hh", "ln_weight_hh"))
-    getattr(s["lib"], f"gru_backward_{sfx}")(T, B, cfg.hidden_size, _bs(bs, T, B),
-                                             *map(_ptr, (Z, Bh, Hs, Rr, DH, dA, dBh, dR, dh0, *w)),
-                                             ctypes.c_double(LN_EPS), ctypes.c_void_p(s["gemm"][Z.dtype]))
+    w = _params(p, ("weight_hh", "ln_weight_hh"))
+    _call("gru_backward", Z.dtype, T, B, cfg.hidden_size, _bs(bs, T, B),
+          *map(_ptr, (Z, Bh, Hs, Rr, ST, DH, dA, dBh, dR, dh0, GL, *w)))

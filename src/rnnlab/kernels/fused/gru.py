@@ -38,7 +38,7 @@ class GRUFunction(torch.autograd.Function):
         H, ln = cfg.hidden_size, cfg.layer_norm
         W_hhT, b_hh = p["weight_hh"].t(), p.get("bias_hh")
 
-        A = input_forward(x, p, cfg)  # (T, B, 3H): all steps in one matmul
+        A, ln_in = input_forward(x, p, cfg)  # (T, B, 3H): all steps in one matmul
         Z = alloc(bs, T, B, 3 * H, like=x)  # r | z | n activations
         Bh = alloc(bs, T, B, 3 * H, like=x)  # recurrent part h_{t-1} W_hh^T + b_hh
         Hs = alloc(bs, T + 1, B, H, like=x)
@@ -47,8 +47,9 @@ class GRUFunction(torch.autograd.Function):
 
         ctx.compiled = compiled.available(x, cfg)
         if ctx.compiled:  # the same loop in C (compiled.py): one gemm and one vectorised pass per step
-            compiled.gru_forward(A.contiguous(), Z, Bh, Hs, Rr, p, cfg, bs)
-            return _finish(ctx, spec, (x, h0, *tensors), Z, Bh, Hs, Rr)
+            ST = alloc(bs, T, B, 2, like=x) if ln else None  # row mean and 1/std of Rr_t
+            compiled.gru_forward(A.contiguous(), Z, Bh, Hs, Rr, ST, p, cfg, bs)
+            return _finish(ctx, spec, (x, h0, *tensors), Z, Bh, Hs, Rr, ST, ln_in)
 
         a_, b_, h_, hn_ = (step_views(v, bs) for v in (A, Bh, Hs[:-1], Hs[1:]))
         arz_, brz_, zrz_ = (step_views(v[..., : 2 * H], bs) for v in (A, Bh, Z))
@@ -69,7 +70,7 @@ class GRUFunction(torch.autograd.Function):
             torch.addcmul(an_[t], r_[t], bn_[t], out=n_[t]).tanh_()  # n = tanh(a_n + r b_n)
             torch.lerp(n_[t], h_[t], z_[t], out=hn_[t])  # h_t = (1 - z) n + z h_{t-1}
 
-        return _finish(ctx, spec, (x, h0, *tensors), Z, Bh, Hs, Rr)
+        return _finish(ctx, spec, (x, h0, *tensors), Z, Bh, Hs, Rr, None, ln_in)
 
     @staticmethod
     def backward(ctx, dY: Tensor, dh_n: Tensor, *_recorded):
@@ -80,7 +81,7 @@ class GRUFunction(torch.autograd.Function):
         spec: Spec = ctx.spec
         cfg, bs = spec.cfg, spec.bs
         x, h0, *tensors = saved[:n_in]
-        Z, Bh, Hs, Rr = saved[n_in:]
+        Z, Bh, Hs, Rr, ST, *ln_in = saved[n_in:]
         p = dict(zip(spec.names, tensors))
         T, B, _ = x.shape
         H, ln = cfg.hidden_size, cfg.layer_norm
@@ -91,28 +92,27 @@ class GRUFunction(torch.autograd.Function):
             dR = alloc(bs, T, B, 3 * H, like=x) if ln else None
             DH = inject_final(dY, dh_n, spec).contiguous()
             dh0 = h0.new_zeros(B, H) if ctx.needs_input_grad[2] else None
-            compiled.gru_backward(Z, Bh, Hs, Rr, DH, dA, dBh, dR, dh0, p, cfg, bs)
-            if ln:
-                mu, rs = ln_stats(Rr)
+            GL = x.new_zeros(3 * H, dtype=torch.float64) if ln else None  # the gain's gradient, summed in C
+            compiled.gru_backward(Z, Bh, Hs, Rr, ST, DH, dA, dBh, dR, dh0, GL, p, cfg, bs)
         else:
             dA, dBh, dR, dh0, mu, rs = _backward_loop(ctx, spec, x, h0, p, Z, Bh, Hs, Rr, dY, dh_n)
 
-        dx, grads = input_backward(dA, x, p, cfg, ctx.needs_input_grad[1])
+        dx, grads = input_backward(dA, x, p, cfg, ctx.needs_input_grad[1], tuple(ln_in))
         d_rec = (dR if ln else dBh).reshape(T * B, 3 * H)
         grads["weight_hh"] = d_rec.t() @ h_prev.reshape(T * B, H)
         if "bias_hh" in p:
             grads["bias_hh"] = dBh.sum((0, 1))
         if ln:
-            grads["ln_weight_hh"] = (dBh * ((Rr - mu) * rs)).sum((0, 1))
+            grads["ln_weight_hh"] = GL.to(x.dtype) if ctx.compiled else (dBh * ((Rr - mu) * rs)).sum((0, 1))
         need = ctx.needs_input_grad[3:]
         return (None, dx, dh0, *[grads[k] if nd else None for k, nd in zip(spec.names, need)])
 
 
-def _finish(ctx, spec: Spec, inputs: tuple, Z: Tensor, Bh: Tensor, Hs: Tensor, Rr):
+def _finish(ctx, spec: Spec, inputs: tuple, Z: Tensor, Bh: Tensor, Hs: Tensor, Rr, ST, ln_in: tuple):
     """Save what backward needs and return the outputs (and the recorded gates, when asked)."""
     ctx.spec = spec
     ctx.n_inputs = len(inputs)
-    ctx.save_for_backward(*inputs, Z, Bh, Hs, Rr)
+    ctx.save_for_backward(*inputs, Z, Bh, Hs, Rr, ST, *ln_in)
     Y, h_n = Hs[1:], final_rows(Hs, spec)
     if not spec.record:
         return Y, h_n

@@ -1,31 +1,20 @@
-/* The fused GRU's time loops (gru.py's equations), instantiated per floating type like loop_lstm_body.c.
- *
+/* ---- GRU (gru.py's equations; REAL = SFX) ----
  * Forward, step t, rows b < bs[t]:
- *     Bh_t = h_{t-1} W_hh^T (+ b_hh)            (gemm; layer_norm: Rr_t = h W_hh^T, Bh_t = LN(Rr_t) g_hh + b_hh)
+ *     Bh_t = h_{t-1} W_hh^T (+ b_hh)            (layer_norm: Rr_t = h W_hh^T, Bh_t = LN(Rr_t) g_hh + b_hh)
  *     r, z = sigma(a_r + b_r, a_z + b_z);   n = tanh(a_n + r b_n);   h_t = n + z (h_{t-1} - n)
  * Backward, step t in reverse, dh = DH_t:
  *     P_n = (1 - z)(1 - n^2);  da_n = dh P_n;  da_r = da_n b_n r (1 - r);  da_z = dh (h_{t-1} - n) z (1 - z)
- *     db = [da_r, da_z, da_n r]  (layer_norm: dr = LN backward of db)
- *     DH_{t-1} += dh z + db W_hh               (gemm; at t = 0 into dh0)
- */
+ *     db = [da_r, da_z, da_n r]  (layer_norm: dr = LN backward of db; the gain's sum of db r_hat here)
+ *     DH_{t-1} += dh z + db W_hh               (at t = 0 into dh0)
+ * Threads own hidden units (all three gates of them), as in the LSTM. */
 
-INLINE void gru_fwd_row_SFX(int H, const REAL *restrict a, REAL *restrict bh, const REAL *restrict bhh,
-                            const REAL *restrict r_ln, const REAL *restrict lwh, REAL eps,
+INLINE void gru_fwd_row_SFX(int H, int j0, int j1, const REAL *restrict a, const REAL *restrict bh,
                             const REAL *restrict hp, REAL *restrict zr, REAL *restrict hn) {
-    if (r_ln) { /* layer norm: bh = LN(r_ln) g + b_hh */
-        REAL mu, rs;
-        row_stats_SFX(3 * H, r_ln, eps, &mu, &rs);
 #pragma omp simd
-        for (int j = 0; j < 3 * H; j++) bh[j] = (r_ln[j] - mu) * rs * lwh[j] + (bhh ? bhh[j] : (REAL)0);
-    } else if (bhh) {
-#pragma omp simd
-        for (int j = 0; j < 3 * H; j++) bh[j] += bhh[j];
-    }
-#pragma omp simd
-    for (int j = 0; j < H; j++) {
-        REAL r = sigmoid_SFX(a[j] + bh[j]);
-        REAL z = sigmoid_SFX(a[H + j] + bh[H + j]);
-        REAL n = TANH(a[2 * H + j] + r * bh[2 * H + j]);
+    for (int j = j0; j < j1; j++) {
+        const REAL r = sigmoid_SFX(a[j] + bh[j]);
+        const REAL z = sigmoid_SFX(a[H + j] + bh[H + j]);
+        const REAL n = TANH(a[2 * H + j] + r * bh[2 * H + j]);
         zr[j] = r;
         zr[H + j] = z;
         zr[2 * H + j] = n;
@@ -33,16 +22,15 @@ INLINE void gru_fwd_row_SFX(int H, const REAL *restrict a, REAL *restrict bh, co
     }
 }
 
-INLINE void gru_bwd_row_SFX(int H, const REAL *restrict zr, const REAL *restrict bh, const REAL *restrict hp,
-                            const REAL *restrict dh, REAL *restrict da, REAL *restrict db,
-                            REAL *restrict target, const REAL *restrict r_ln, const REAL *restrict lwh,
-                            REAL eps, REAL *restrict dr) {
+INLINE void gru_bwd_row_SFX(int H, int j0, int j1, const REAL *restrict zr, const REAL *restrict bh,
+                            const REAL *restrict hp, const REAL *restrict dh, REAL *restrict da,
+                            REAL *restrict db, REAL *restrict target) {
 #pragma omp simd
-    for (int j = 0; j < H; j++) {
-        REAL r = zr[j], z = zr[H + j], n = zr[2 * H + j], d = dh[j];
-        REAL dan = d * ((REAL)1 - z) * ((REAL)1 - n * n);
-        REAL dar = dan * bh[2 * H + j] * r * ((REAL)1 - r);
-        REAL daz = d * (hp[j] - n) * z * ((REAL)1 - z);
+    for (int j = j0; j < j1; j++) {
+        const REAL r = zr[j], z = zr[H + j], n = zr[2 * H + j], d = dh[j];
+        const REAL dan = d * ((REAL)1 - z) * ((REAL)1 - n * n);
+        const REAL dar = dan * bh[2 * H + j] * r * ((REAL)1 - r);
+        const REAL daz = d * (hp[j] - n) * z * ((REAL)1 - z);
         da[j] = dar;
         da[H + j] = daz;
         da[2 * H + j] = dan;
@@ -51,63 +39,132 @@ INLINE void gru_bwd_row_SFX(int H, const REAL *restrict zr, const REAL *restrict
         db[2 * H + j] = dan * r;
         if (target) target[j] += d * z;
     }
-    if (r_ln) {
-        REAL mu, rs, t1 = 0, t2 = 0;
-        row_stats_SFX(3 * H, r_ln, eps, &mu, &rs);
-#pragma omp simd reduction(+ : t1, t2)
-        for (int j = 0; j < 3 * H; j++) {
-            REAL g = db[j] * lwh[j];
-            t1 += g;
-            t2 += g * (r_ln[j] - mu) * rs;
-        }
-        t1 /= 3 * H;
-        t2 /= 3 * H;
+}
+
+/* A (T,B,3H) input part; Z (T,B,3H) out r|z|n; Bh (T,B,3H) out recurrent part; Hs (T+1,B,H), [0] = h0.
+ * Layer norm (Rr != NULL): Rr (T,B,3H) out h W_hh^T before its normalisation, ST (T,B,2) out its row's
+ * mean and 1/std. */
+void gru_forward_SFX(int nth_req, int T, int B, int H, const int *bs, const REAL *A, REAL *Z, REAL *Bh,
+                     REAL *Hs, REAL *Rr, REAL *ST, const REAL *Whh, const REAL *bhh, const REAL *lwh,
+                     double eps) {
+    const int G3 = 3 * H, ln = Rr != NULL, nbH = panels_SFX(H);
+    REAL *Pw = alloc_aligned(sizeof(REAL) * (size_t)3 * nbH * H * NR_SFX);
+    stat3 *pa = ln ? alloc_aligned(sizeof(stat3) * (size_t)nth_req * B) : NULL;
+#pragma omp parallel num_threads(nth_req)
+    {
+        const int tid = thread_id(), nth = thread_count();
+        int p0, p1, b0, b1;
+        share(3 * nbH, tid, nth, &p0, &p1);
+        pack_SFX(Whh, H, 3, H, 1, Pw, p0, p1);
+        share(nbH, tid, nth, &b0, &b1);
+        const int j0 = imin(b0 * NR_SFX, H), j1 = imin(b1 * NR_SFX, H);
+        BARRIER
+        for (int t = 0; t < T; t++) {
+            const int n = bs[t];
+            if (n <= 0) continue;
+            const size_t o3 = (size_t)t * B * G3;
+            const REAL *hp = Hs + (size_t)t * B * H;
+            REAL *hn = Hs + (size_t)(t + 1) * B * H;
+            REAL *bh = Bh + o3;
+            if (ln) {
+                REAL *r = Rr + o3;
+                REAL *st = ST + (size_t)t * B * 2;
+                gemm_units_SFX(n, H, hp, H, Pw, 3, H, b0, b1, r, G3, 0);
+                for (int b = 0; b < n; b++) pa[(size_t)tid * B + b] = part_stats_SFX(r + (size_t)b * G3, 3, H, j0, j1);
+                BARRIER
+                for (int b = 0; b < n; b++) {
+                    double mu_d, rs_d;
+                    combine_stats(pa + b, nth, B, eps, &mu_d, &rs_d);
+                    const REAL mu = (REAL)mu_d, rs = (REAL)rs_d;
+                    if (tid == 0) {
+                        st[b * 2] = mu;
+                        st[b * 2 + 1] = rs;
+                    }
+                    const REAL *rb = r + (size_t)b * G3;
+                    REAL *bb = bh + (size_t)b * G3;
+                    for (int g = 0; g < 3; g++) {
+                        const int o = g * H;
 #pragma omp simd
-        for (int j = 0; j < 3 * H; j++) dr[j] = rs * (db[j] * lwh[j] - t1 - (r_ln[j] - mu) * rs * t2);
-    }
-}
-
-/* A (T,B,3H) input part; Z (T,B,3H) out r|z|n; Bh (T,B,3H) out recurrent part; Hs (T+1,B,H), [0] = h0;
- * Rr (T,B,3H) layer norm only (else NULL), out: h W_hh^T before its normalisation. */
-void gru_forward_SFX(int T, int B, int H, const int *bs, const REAL *A, REAL *Z, REAL *Bh, REAL *Hs, REAL *Rr,
-                     const REAL *Whh, const REAL *bhh, const REAL *lwh, double eps, gemm_SFX gemm) {
-    const int G3 = 3 * H;
-    const REAL one = 1, zero = 0;
-    for (int t = 0; t < T; t++) {
-        const int n = bs[t];
-        if (n <= 0) continue;
-        const size_t o3 = (size_t)t * B * G3;
-        const REAL *hp = Hs + (size_t)t * B * H;
-        REAL *hn = Hs + (size_t)(t + 1) * B * H;
-        REAL *rec = Rr ? Rr + o3 : Bh + o3;
-        gemm("T", "N", &G3, &n, &H, &one, Whh, &H, hp, &H, &zero, rec, &G3);
-        for (int b = 0; b < n; b++) {
-            const size_t r3 = o3 + (size_t)b * G3;
-            gru_fwd_row_SFX(H, A + r3, Bh + r3, bhh, Rr ? Rr + r3 : NULL, lwh, (REAL)eps, hp + (size_t)b * H,
-                            Z + r3, hn + (size_t)b * H);
+                        for (int j = o + j0; j < o + j1; j++)
+                            bb[j] = (rb[j] - mu) * rs * lwh[j] + (bhh ? bhh[j] : (REAL)0);
+                    }
+                }
+            } else {
+                gemm_units_SFX(n, H, hp, H, Pw, 3, H, b0, b1, bh, G3, 0);
+                if (bhh)
+                    for (int b = 0; b < n; b++)
+                        for (int g = 0; g < 3; g++) {
+                            REAL *bb = bh + (size_t)b * G3 + g * H;
+#pragma omp simd
+                            for (int j = j0; j < j1; j++) bb[j] += bhh[g * H + j];
+                        }
+            }
+            for (int b = 0; b < n; b++) {
+                const size_t r3 = o3 + (size_t)b * G3;
+                gru_fwd_row_SFX(H, j0, j1, A + r3, Bh + r3, hp + (size_t)b * H, Z + r3, hn + (size_t)b * H);
+            }
+            BARRIER
         }
     }
+    free(Pw);
+    free(pa);
 }
 
-/* DH (T,B,H) in: dL/dh_t, out: with recurrent parts; dA, dBh (T,B,3H) out; dR (T,B,3H) out with layer norm;
- * dh0 (B,H) zero on entry, out: dL/dh0 (or NULL). */
-void gru_backward_SFX(int T, int B, int H, const int *bs, const REAL *Z, const REAL *Bh, const REAL *Hs,
-                      const REAL *Rr, REAL *DH, REAL *dA, REAL *dBh, REAL *dR, REAL *dh0, const REAL *Whh,
-                      const REAL *lwh, double eps, gemm_SFX gemm) {
-    const int G3 = 3 * H;
-    const REAL one = 1;
-    for (int t = T - 1; t >= 0; t--) {
-        const int n = bs[t];
-        if (n <= 0) continue;
-        const size_t o3 = (size_t)t * B * G3;
-        REAL *target = t > 0 ? DH + (size_t)(t - 1) * B * H : dh0;
-        for (int b = 0; b < n; b++) {
-            const size_t r3 = o3 + (size_t)b * G3, r1 = (size_t)t * B * H + (size_t)b * H;
-            gru_bwd_row_SFX(H, Z + r3, Bh + r3, Hs + r1, DH + r1, dA + r3, dBh + r3,
-                            target ? target + (size_t)b * H : NULL, Rr ? Rr + r3 : NULL, lwh, (REAL)eps,
-                            dR ? dR + r3 : NULL);
+/* DH (T,B,H) in: dL/dh_t, out: with recurrent parts; dA, dBh (T,B,3H) out; dh0 (B,H) zero on entry,
+ * out: dL/dh0 (or NULL). Layer norm: ST as saved by forward, dR (T,B,3H) out, GL (3H) doubles zero on
+ * entry, out: the sum of dBh r_hat (the gain's gradient). */
+void gru_backward_SFX(int nth_req, int T, int B, int H, const int *bs, const REAL *Z, const REAL *Bh,
+                      const REAL *Hs, const REAL *Rr, const REAL *ST, REAL *DH, REAL *dA, REAL *dBh, REAL *dR,
+                      REAL *dh0, double *GL, const REAL *Whh, const REAL *lwh) {
+    const int G3 = 3 * H, ln = Rr != NULL, nbH = panels_SFX(H);
+    REAL *Pw = alloc_aligned(sizeof(REAL) * (size_t)nbH * G3 * NR_SFX);
+    sum2 *pa = ln ? alloc_aligned(sizeof(sum2) * (size_t)nth_req * B) : NULL;
+#pragma omp parallel num_threads(nth_req)
+    {
+        const int tid = thread_id(), nth = thread_count();
+        int p0, p1, b0, b1;
+        share(nbH, tid, nth, &p0, &p1);
+        pack_SFX(Whh, G3, 1, H, 0, Pw, p0, p1);
+        share(nbH, tid, nth, &b0, &b1);
+        const int j0 = imin(b0 * NR_SFX, H), j1 = imin(b1 * NR_SFX, H);
+        BARRIER
+        for (int t = T - 1; t >= 0; t--) {
+            const int n = bs[t];
+            if (n <= 0) continue;
+            const size_t o3 = (size_t)t * B * G3, o1 = (size_t)t * B * H;
+            REAL *target = t > 0 ? DH + (size_t)(t - 1) * B * H : dh0;
+            for (int b = 0; b < n; b++) {
+                const size_t r3 = o3 + (size_t)b * G3, r1 = o1 + (size_t)b * H;
+                gru_bwd_row_SFX(H, j0, j1, Z + r3, Bh + r3, Hs + r1, DH + r1, dA + r3, dBh + r3,
+                                target ? target + (size_t)b * H : NULL);
+            }
+            const REAL *drec = dBh + o3;
+            if (ln) {
+                const REAL *r = Rr + o3;
+                const REAL *st = ST + (size_t)t * B * 2;
+                for (int b = 0; b < n; b++)
+                    pa[(size_t)tid * B + b] = ln_rec_sums_SFX(3, H, j0, j1, dBh + o3 + (size_t)b * G3,
+                                                              r + (size_t)b * G3, lwh, st[b * 2], st[b * 2 + 1], GL);
+                BARRIER
+                for (int b = 0; b < n; b++) {
+                    double T1 = 0, T2 = 0;
+                    for (int k = 0; k < nth; k++) {
+                        T1 += pa[(size_t)k * B + b].a;
+                        T2 += pa[(size_t)k * B + b].b;
+                    }
+                    ln_rec_back_SFX(3, H, j0, j1, dBh + o3 + (size_t)b * G3, r + (size_t)b * G3, lwh, st[b * 2],
+                                    st[b * 2 + 1], (REAL)(T1 / G3), (REAL)(T2 / G3), dR + o3 + (size_t)b * G3);
+                }
+                drec = dR + o3;
+            }
+            BARRIER
+            /* DH_{t-1} += drec W_hh for this thread's units: the columns only it reads next */
+            if (target)
+                for (int rb = b0; rb < b1; rb++)
+                    panel_SFX(n, G3, drec, G3, Pw + (size_t)rb * G3 * NR_SFX, target + rb * NR_SFX, H,
+                              imin(NR_SFX, H - rb * NR_SFX), 1);
         }
-        const REAL *drec = dR ? dR + o3 : dBh + o3;
-        if (target) gemm("N", "N", &H, &n, &G3, &one, Whh, &H, drec, &G3, &one, target, &H);
     }
+    free(Pw);
+    free(pa);
 }

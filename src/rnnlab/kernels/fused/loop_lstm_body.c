@@ -1,23 +1,35 @@
-/* Instantiated once per floating type by compiled.py: REAL, SFX, EXP, TANH are replaced textually. */
+/* ---- LSTM (lstm.py's equations; REAL = SFX) ----
+ * Forward, step t, rows b < bs[t] (sequences sorted longest first):
+ *     Z_t += H_{t-1} W_hh^T                 (Z_t holds W_ih x_t + b_ih + b_hh on entry)
+ *         layer norm: Rr_t = H_{t-1} W_hh^T;  Z_t += LN(Rr_t) g_hh + b_hh
+ *     i = sigma(z_i + w_ci c_{t-1})    f = sigma(z_f + w_cf c_{t-1})    (coupled: f = 1 - i)
+ *     g = tanh(z_g)    c_t = f c_{t-1} + i g
+ *     o = sigma(z_o + w_co c_t)    m_t = o tanh(c_t)     (layer norm: o tanh(LN(c_t) g_c + b_c))
+ *     h_t = m_t (or m_t W_hr^T with a projection)
+ *   Z_t is overwritten by the activations i|f|g|o (coupled: i|g|o): they are the recording and what
+ *   backward reads.
+ * Backward, step t in reverse, dc carried, DH_t = dL/dh_t (output gradient, recurrent part added here):
+ *     dm = DH_t (projection: DH_t W_hr)
+ *     dc += dm o (1 - tanh^2 c_t) (layer norm: through LN's backward);   dz_o = dm tanh(c_t) o (1 - o)
+ *     dc += dz_o w_co
+ *     dz_i = dc g i(1-i)  (coupled: dc (g - c_{t-1}) i(1-i));   dz_f = dc c_{t-1} f(1-f);   dz_g = dc i (1-g^2)
+ *     dc = dc f + dz_i w_ci + dz_f w_cf
+ *     DH_{t-1} += dZ_t W_hh   (layer norm: dR_t W_hh, dR_t = LN backward of dZ_t; at t = 0 into dh0)
+ *   The peephole weights' and the layer-norm gains' gradients are summed here too (each thread its units). */
 
-typedef void (*gemm_SFX)(const char *, const char *, const int *, const int *, const int *, const REAL *,
-                         const REAL *, const int *, const REAL *, const int *, const REAL *, REAL *, const int *);
+INLINE REAL sigmoid_SFX(REAL x) { return SIGMOID(x); }
 
-INLINE REAL sigmoid_SFX(REAL x) { return (REAL)1 / ((REAL)1 + EXP(-x)); }
-
-/* One row of the forward step; `coupled` and `peep` are constants at each call site, so each of the four
- * variants compiles to its own straight vectorised loop. */
-INLINE void fwd_row_SFX(int H, int coupled, int peep, REAL *restrict z, const REAL *restrict cp,
-                        REAL *restrict cn, REAL *restrict out, const REAL *restrict wci,
-                        const REAL *restrict wcf, const REAL *restrict wco) {
+/* i, f, g and c_t for units [j0, j1) of one row; Z holds pre-activations on entry, activations after. */
+INLINE void cell_row_SFX(int coupled, int peep, int H, int j0, int j1, REAL *restrict z,
+                         const REAL *restrict cp, REAL *restrict cn, const REAL *restrict wci,
+                         const REAL *restrict wcf) {
     REAL *restrict zi = z;
-    REAL *restrict zf = coupled ? z : z + H;
-    REAL *restrict zg = coupled ? z + H : z + 2 * H;
-    REAL *restrict zo = coupled ? z + 2 * H : z + 3 * H;
+    REAL *restrict zf = z + H;
+    REAL *restrict zg = z + (coupled ? 1 : 2) * H;
 #pragma omp simd
-    for (int j = 0; j < H; j++) {
-        REAL c_prev = cp[j];
-        REAL i = sigmoid_SFX(peep ? zi[j] + wci[j] * c_prev : zi[j]);
+    for (int j = j0; j < j1; j++) {
+        const REAL c_prev = cp[j];
+        const REAL i = sigmoid_SFX(peep ? zi[j] + wci[j] * c_prev : zi[j]);
         REAL f;
         if (coupled) {
             f = (REAL)1 - i;
@@ -25,292 +37,357 @@ INLINE void fwd_row_SFX(int H, int coupled, int peep, REAL *restrict z, const RE
             f = sigmoid_SFX(peep ? zf[j] + wcf[j] * c_prev : zf[j]);
             zf[j] = f;
         }
-        REAL g = TANH(zg[j]);
-        REAL c = f * c_prev + i * g;
-        REAL o = sigmoid_SFX(peep ? zo[j] + wco[j] * c : zo[j]);
+        const REAL g = TANH(zg[j]);
         zi[j] = i;
         zg[j] = g;
-        zo[j] = o;
-        cn[j] = c;
-        out[j] = o * TANH(c);
+        cn[j] = f * c_prev + i * g;
     }
 }
 
-INLINE void bwd_row_SFX(int H, int coupled, int peep, const REAL *restrict z, const REAL *restrict cp,
-                        const REAL *restrict cn, const REAL *restrict dm, REAL *restrict dc,
-                        REAL *restrict dz, const REAL *restrict wci, const REAL *restrict wcf,
-                        const REAL *restrict wco) {
-    const REAL *restrict zi = z;
-    const REAL *restrict zf = coupled ? z : z + H;
-    const REAL *restrict zg = coupled ? z + H : z + 2 * H;
-    const REAL *restrict zo = coupled ? z + 2 * H : z + 3 * H;
-    REAL *restrict di = dz;
-    REAL *restrict df = coupled ? dz : dz + H;
-    REAL *restrict dg = coupled ? dz + H : dz + 2 * H;
-    REAL *restrict dO = coupled ? dz + 2 * H : dz + 3 * H;
+/* o and the output m_t for units [j0, j1); ln: tanh of LN(c) with the row's mean and 1/std. */
+INLINE void out_row_SFX(int coupled, int peep, int ln, int H, int j0, int j1, REAL *restrict z,
+                        const REAL *restrict cn, REAL *restrict out, const REAL *restrict wco,
+                        const REAL *restrict lwc, const REAL *restrict lbc, REAL muc, REAL rsc) {
+    REAL *restrict zo = z + (coupled ? 2 : 3) * H;
 #pragma omp simd
-    for (int j = 0; j < H; j++) {
-        REAL i = zi[j], g = zg[j], o = zo[j], c_prev = cp[j];
-        REAL f = coupled ? (REAL)1 - i : zf[j];
-        REAL tc = TANH(cn[j]);
-        REAL d_m = dm[j];
-        REAL d_o = d_m * tc * o * ((REAL)1 - o);
-        REAL d_c = dc[j] + d_m * o * ((REAL)1 - tc * tc);
-        if (peep) d_c += d_o * wco[j];
-        REAL d_i = d_c * (coupled ? g - c_prev : g) * i * ((REAL)1 - i);
-        REAL d_g = d_c * i * ((REAL)1 - g * g);
+    for (int j = j0; j < j1; j++) {
+        const REAL c = cn[j];
+        const REAL o = sigmoid_SFX(peep ? zo[j] + wco[j] * c : zo[j]);
+        zo[j] = o;
+        const REAL y = ln ? (c - muc) * rsc * lwc[j] + (lbc ? lbc[j] : (REAL)0) : c;
+        out[j] = o * TANH(y);
+    }
+}
+
+/* From dc = dL/dc_t (all paths in) of units [j0, j1): dz_i, dz_f, dz_g, the carried dc (in place), the
+ * peephole sums. */
+INLINE void gates_back_SFX(int coupled, int peep, int H, int j0, int j1, const REAL *restrict z,
+                           const REAL *restrict cp, const REAL *restrict cn, REAL *dc,
+                           REAL *restrict dz, const REAL *restrict wci,
+                           const REAL *restrict wcf, double *restrict gp) {
+    const REAL *restrict zi = z;
+    const REAL *restrict zf = z + H;
+    const REAL *restrict zg = z + (coupled ? 1 : 2) * H;
+    const REAL *restrict zo = z + (coupled ? 2 : 3) * H;
+    REAL *restrict di = dz;
+    REAL *restrict df = dz + H;
+    REAL *restrict dg = dz + (coupled ? 1 : 2) * H;
+    REAL *restrict dO = dz + (coupled ? 2 : 3) * H;
+    (void)zo;
+#pragma omp simd
+    for (int j = j0; j < j1; j++) {
+        const REAL i = zi[j], g = zg[j], c_prev = cp[j], d_c = dc[j];
+        const REAL f = coupled ? (REAL)1 - i : zf[j];
+        const REAL d_i = d_c * (coupled ? g - c_prev : g) * i * ((REAL)1 - i);
         REAL d_prev = d_c * f;
         if (!coupled) {
-            REAL d_f = d_c * c_prev * f * ((REAL)1 - f);
+            const REAL d_f = d_c * c_prev * f * ((REAL)1 - f);
             df[j] = d_f;
-            if (peep) d_prev += d_f * wcf[j];
+            if (peep) {
+                d_prev += d_f * wcf[j];
+                gp[H + j] += (double)(d_f * c_prev);
+            }
         }
-        if (peep) d_prev += d_i * wci[j];
+        if (peep) {
+            d_prev += d_i * wci[j];
+            gp[j] += (double)(d_i * c_prev);
+            gp[2 * H + j] += (double)(dO[j] * cn[j]);
+        }
+        dg[j] = d_c * i * ((REAL)1 - g * g);
         di[j] = d_i;
-        dg[j] = d_g;
-        dO[j] = d_o;
         dc[j] = d_prev;
+    }
+}
+
+/* Without layer norm: dz_o and d_c (kept in dc), then the gates. */
+INLINE void bwd_row_SFX(int coupled, int peep, int H, int j0, int j1, const REAL *restrict z,
+                        const REAL *restrict cp, const REAL *restrict cn, const REAL *restrict dm,
+                        REAL *restrict dc, REAL *restrict dz, const REAL *restrict wci,
+                        const REAL *restrict wcf, const REAL *restrict wco, double *restrict gp) {
+    const REAL *restrict zo = z + (coupled ? 2 : 3) * H;
+    REAL *restrict dO = dz + (coupled ? 2 : 3) * H;
+#pragma omp simd
+    for (int j = j0; j < j1; j++) {
+        const REAL o = zo[j], tc = TANH(cn[j]), d_m = dm[j];
+        const REAL d_o = d_m * tc * o * ((REAL)1 - o);
+        dO[j] = d_o;
+        dc[j] += d_m * o * ((REAL)1 - tc * tc) + (peep ? d_o * wco[j] : (REAL)0);
+    }
+    gates_back_SFX(coupled, peep, H, j0, j1, z, cp, cn, dc, dz, wci, wcf, gp);
+}
+
+/* Layer norm, first half: dz_o, dL/dc_hat (kept in dz_g for now), the gains' sums and this thread's two
+ * row sums of dc_hat and dc_hat * c_hat (returned). */
+INLINE sum2 ln_out_back_SFX(int coupled, int H, int j0, int j1, const REAL *restrict z,
+                            const REAL *restrict cn, const REAL *restrict dm, REAL *restrict dz,
+                            const REAL *restrict lwc, const REAL *restrict lbc, REAL muc, REAL rsc,
+                            double *restrict gl_c, double *restrict gl_b) {
+    const REAL *restrict zo = z + (coupled ? 2 : 3) * H;
+    REAL *restrict dg = dz + (coupled ? 1 : 2) * H;
+    REAL *restrict dO = dz + (coupled ? 2 : 3) * H;
+    double s1 = 0, s2 = 0;
+#pragma omp simd reduction(+ : s1, s2)
+    for (int j = j0; j < j1; j++) {
+        const REAL o = zo[j], ch = (cn[j] - muc) * rsc, d_m = dm[j];
+        const REAL tc = TANH(ch * lwc[j] + (lbc ? lbc[j] : (REAL)0));
+        dO[j] = d_m * tc * o * ((REAL)1 - o);
+        const REAL gcn = d_m * o * ((REAL)1 - tc * tc);
+        gl_c[j] += (double)(gcn * ch);
+        gl_b[j] += (double)gcn;
+        const REAL dch = gcn * lwc[j];
+        dg[j] = dch;
+        s1 += dch;
+        s2 += dch * ch;
+    }
+    sum2 s = {s1, s2};
+    return s;
+}
+
+/* Layer norm, second half: d_c through LN(c) with the row sums S1 = mean(dc_hat), S2 = mean(dc_hat c_hat). */
+INLINE void ln_cell_back_SFX(int coupled, int peep, int H, int j0, int j1, const REAL *restrict z,
+                             const REAL *restrict cp, const REAL *restrict cn, REAL *restrict dc,
+                             REAL *restrict dz, const REAL *restrict wci, const REAL *restrict wcf,
+                             const REAL *restrict wco, REAL muc, REAL rsc, REAL S1, REAL S2,
+                             double *restrict gp) {
+    const REAL *restrict dg = dz + (coupled ? 1 : 2) * H;
+    const REAL *restrict dO = dz + (coupled ? 2 : 3) * H;
+#pragma omp simd
+    for (int j = j0; j < j1; j++) {
+        const REAL ch = (cn[j] - muc) * rsc;
+        dc[j] += rsc * (dg[j] - S1 - ch * S2) + (peep ? dO[j] * wco[j] : (REAL)0);
+    }
+    gates_back_SFX(coupled, peep, H, j0, j1, z, cp, cn, dc, dz, wci, wcf, gp);
+}
+
+/* Recurrent layer norm backward, first half over this thread's columns of every gate: the row sums of
+ * g = dz lwh and g r_hat, and the gain's sum of dz r_hat. */
+INLINE sum2 ln_rec_sums_SFX(int G, int H, int j0, int j1, const REAL *restrict dz, const REAL *restrict r,
+                            const REAL *restrict lwh, REAL mur, REAL rsr, double *restrict gl_h) {
+    double t1 = 0, t2 = 0;
+    for (int g = 0; g < G; g++) {
+        const int o = g * H;
+#pragma omp simd reduction(+ : t1, t2)
+        for (int j = o + j0; j < o + j1; j++) {
+            const REAL rh = (r[j] - mur) * rsr, d = dz[j];
+            gl_h[j] += (double)(d * rh);
+            t1 += d * lwh[j];
+            t2 += d * lwh[j] * rh;
+        }
+    }
+    sum2 s = {t1, t2};
+    return s;
+}
+
+INLINE void ln_rec_back_SFX(int G, int H, int j0, int j1, const REAL *restrict dz, const REAL *restrict r,
+                            const REAL *restrict lwh, REAL mur, REAL rsr, REAL T1, REAL T2, REAL *restrict dr) {
+    for (int g = 0; g < G; g++) {
+        const int o = g * H;
+#pragma omp simd
+        for (int j = o + j0; j < o + j1; j++) dr[j] = rsr * (dz[j] * lwh[j] - T1 - (r[j] - mur) * rsr * T2);
     }
 }
 
 #define DISPATCH_SFX(FN, ...)                                                                              \
     do {                                                                                                   \
         if (coupled) {                                                                                     \
-            if (peep) FN(H, 1, 1, __VA_ARGS__); else FN(H, 1, 0, __VA_ARGS__);                             \
+            if (peep) FN(1, 1, __VA_ARGS__); else FN(1, 0, __VA_ARGS__);                                   \
         } else {                                                                                           \
-            if (peep) FN(H, 0, 1, __VA_ARGS__); else FN(H, 0, 0, __VA_ARGS__);                             \
+            if (peep) FN(0, 1, __VA_ARGS__); else FN(0, 0, __VA_ARGS__);                                   \
         }                                                                                                  \
     } while (0)
 
-/* Z (T,B,GH) in: input part, out: activations; Hs (T+1,B,R) and Cs (T+1,B,H) with [0] the initial state;
- * M (T,B,H) the unprojected output when R != H (projection), else NULL; bs[t] active rows at step t. */
-void lstm_forward_SFX(int T, int B, int H, int R, int coupled, int peep, const int *bs, REAL *Z, REAL *Hs,
-                      REAL *Cs, REAL *M, const REAL *Whh, const REAL *Whr, const REAL *wci, const REAL *wcf,
-                      const REAL *wco, gemm_SFX gemm) {
-    const int GH = (coupled ? 3 : 4) * H;
-    const REAL one = 1, zero = 0;
-    const int proj = M != NULL;
-    for (int t = 0; t < T; t++) {
-        const int n = bs[t];
-        if (n <= 0) continue;
-        REAL *z = Z + (size_t)t * B * GH;
-        const REAL *hp = Hs + (size_t)t * B * R;
-        REAL *hn = Hs + (size_t)(t + 1) * B * R;
-        const REAL *cp = Cs + (size_t)t * B * H;
-        REAL *cn = Cs + (size_t)(t + 1) * B * H;
-        REAL *out = proj ? M + (size_t)t * B * H : hn;
-        gemm("T", "N", &GH, &n, &R, &one, Whh, &R, hp, &R, &one, z, &GH);
-        for (int b = 0; b < n; b++) {
-            DISPATCH_SFX(fwd_row_SFX, z + (size_t)b * GH, cp + (size_t)b * H, cn + (size_t)b * H,
-                         out + (size_t)b * H, wci, wcf, wco);
+/* Z (T,B,GH) in: the input part, out: the activations; Hs (T+1,B,R) and Cs (T+1,B,H) with [0] the initial
+ * state; M (T,B,H) the unprojected output when R != H (projection), else NULL; bs[t] active rows at step t.
+ * Layer norm (Rr != NULL): Rr (T,B,GH) out: H_{t-1} W_hh^T; ST (T,B,4) out: mean and 1/std of Rr_t's row
+ * and of c_t's row, for backward. */
+void lstm_forward_SFX(int nth_req, int T, int B, int H, int R, int coupled, int peep, const int *bs, REAL *Z,
+                      REAL *Rr, REAL *Hs, REAL *Cs, REAL *M, REAL *ST, const REAL *Whh, const REAL *Whr,
+                      const REAL *wci, const REAL *wcf, const REAL *wco, const REAL *lwh, const REAL *bhh,
+                      const REAL *lwc, const REAL *lbc, double eps) {
+    const int G = coupled ? 3 : 4, GH = G * H, ln = Rr != NULL, proj = M != NULL;
+    const int nbH = panels_SFX(H), nbR = panels_SFX(R);
+    REAL *Pw = alloc_aligned(sizeof(REAL) * (size_t)G * nbH * R * NR_SFX);
+    REAL *Pr = proj ? alloc_aligned(sizeof(REAL) * (size_t)nbR * H * NR_SFX) : NULL;
+    stat3 *pa = ln ? alloc_aligned(sizeof(stat3) * (size_t)nth_req * B) : NULL;
+    stat3 *pb = ln ? alloc_aligned(sizeof(stat3) * (size_t)nth_req * B) : NULL;
+#pragma omp parallel num_threads(nth_req)
+    {
+        const int tid = thread_id(), nth = thread_count();
+        int p0, p1, b0, b1, r0, r1;
+        share(G * nbH, tid, nth, &p0, &p1);
+        pack_SFX(Whh, R, G, H, 1, Pw, p0, p1);
+        if (proj) {
+            share(nbR, tid, nth, &p0, &p1);
+            pack_SFX(Whr, H, 1, R, 1, Pr, p0, p1);
         }
-        if (proj) gemm("T", "N", &R, &n, &H, &one, Whr, &H, out, &H, &zero, hn, &R);
-    }
-}
-
-/* DH (T,B,R) in: dL/dh_t; out: with the recurrent contributions. DM (T,B,H) scratch for dm when
- * projecting, else NULL. dZ (T,B,GH) out. DC (B,H) in: dL/dc_n; out: dL/dc_0. dh0 (B,R) out, or NULL. */
-void lstm_backward_SFX(int T, int B, int H, int R, int coupled, int peep, const int *bs, const REAL *Z,
-                       const REAL *Cs, REAL *DH, REAL *DM, REAL *dZ, REAL *DC, REAL *dh0, const REAL *Whh,
-                       const REAL *Whr, const REAL *wci, const REAL *wcf, const REAL *wco, gemm_SFX gemm) {
-    const int GH = (coupled ? 3 : 4) * H;
-    const REAL one = 1, zero = 0;
-    const int proj = DM != NULL;
-    for (int t = T - 1; t >= 0; t--) {
-        const int n = bs[t];
-        if (n <= 0) continue;
-        REAL *dh = DH + (size_t)t * B * R;
-        REAL *dm = proj ? DM + (size_t)t * B * H : dh;
-        if (proj) gemm("N", "N", &H, &n, &R, &one, Whr, &H, dh, &R, &zero, dm, &H);
-        const REAL *z = Z + (size_t)t * B * GH;
-        const REAL *cp = Cs + (size_t)t * B * H;
-        const REAL *cn = Cs + (size_t)(t + 1) * B * H;
-        REAL *dz = dZ + (size_t)t * B * GH;
-        for (int b = 0; b < n; b++) {
-            DISPATCH_SFX(bwd_row_SFX, z + (size_t)b * GH, cp + (size_t)b * H, cn + (size_t)b * H,
-                         dm + (size_t)b * H, DC + (size_t)b * H, dz + (size_t)b * GH, wci, wcf, wco);
-        }
-        REAL *target = t > 0 ? DH + (size_t)(t - 1) * B * R : dh0;
-        const REAL *beta = t > 0 ? &one : &zero;
-        if (target) gemm("N", "N", &R, &n, &GH, &one, Whh, &R, dz, &GH, beta, target, &R);
-    }
-}
-
-/* ---- layer-normalised LSTM (cells/lstm.py): z = a + LN(h W_hh^T) g_hh + b_hh, h = o tanh(LN(c) g_c + b_c) ----
- * The row statistics are two-pass (mean, then variance), as torch's layer_norm; backward recomputes them. */
-
-INLINE void row_stats_SFX(int n, const REAL *restrict v, REAL eps, REAL *mean, REAL *rstd) {
-    REAL s = 0, q = 0;
-#pragma omp simd reduction(+ : s)
-    for (int j = 0; j < n; j++) s += v[j];
-    const REAL mu = s / n;
-#pragma omp simd reduction(+ : q)
-    for (int j = 0; j < n; j++) q += (v[j] - mu) * (v[j] - mu);
-    *mean = mu;
-    *rstd = (REAL)1 / (REAL)sqrt((double)(q / n + eps));
-}
-
-INLINE void ln_fwd_row_SFX(int H, int coupled, int peep, REAL *restrict z, const REAL *restrict r,
-                           const REAL *restrict cp, REAL *restrict cn, REAL *restrict out,
-                           const REAL *restrict wci, const REAL *restrict wcf, const REAL *restrict wco,
-                           const REAL *restrict lwh, const REAL *restrict bhh, const REAL *restrict lwc,
-                           const REAL *restrict lbc, REAL eps) {
-    const int GH = (coupled ? 3 : 4) * H;
-    REAL mu, rs;
-    row_stats_SFX(GH, r, eps, &mu, &rs);
+        share(nbH, tid, nth, &b0, &b1);
+        share(nbR, tid, nth, &r0, &r1);
+        const int j0 = imin(b0 * NR_SFX, H), j1 = imin(b1 * NR_SFX, H);
+        BARRIER
+        for (int t = 0; t < T; t++) {
+            const int n = bs[t];
+            if (n <= 0) continue;
+            REAL *z = Z + (size_t)t * B * GH;
+            const REAL *hp = Hs + (size_t)t * B * R;
+            REAL *hn = Hs + (size_t)(t + 1) * B * R;
+            const REAL *cp = Cs + (size_t)t * B * H;
+            REAL *cn = Cs + (size_t)(t + 1) * B * H;
+            REAL *out = proj ? M + (size_t)t * B * H : hn;
+            if (!ln) {
+                gemm_units_SFX(n, R, hp, R, Pw, G, H, b0, b1, z, GH, 1);
+                for (int b = 0; b < n; b++) {
+                    REAL *zb = z + (size_t)b * GH;
+                    DISPATCH_SFX(cell_row_SFX, H, j0, j1, zb, cp + (size_t)b * H, cn + (size_t)b * H, wci, wcf);
+                    DISPATCH_SFX(out_row_SFX, 0, H, j0, j1, zb, cn + (size_t)b * H, out + (size_t)b * H, wco,
+                                 NULL, NULL, (REAL)0, (REAL)0);
+                }
+            } else {
+                REAL *r = Rr + (size_t)t * B * GH;
+                REAL *st = ST + (size_t)t * B * 4;
+                gemm_units_SFX(n, R, hp, R, Pw, G, H, b0, b1, r, GH, 0);
+                for (int b = 0; b < n; b++) pa[(size_t)tid * B + b] = part_stats_SFX(r + (size_t)b * GH, G, H, j0, j1);
+                BARRIER
+                for (int b = 0; b < n; b++) {
+                    double mu_d, rs_d;
+                    combine_stats(pa + b, nth, B, eps, &mu_d, &rs_d);
+                    const REAL mu = (REAL)mu_d, rs = (REAL)rs_d;
+                    if (tid == 0) {
+                        st[b * 4] = mu;
+                        st[b * 4 + 1] = rs;
+                    }
+                    REAL *zb = z + (size_t)b * GH;
+                    const REAL *rb = r + (size_t)b * GH;
+                    for (int g = 0; g < G; g++) {
+                        const int o = g * H;
 #pragma omp simd
-    for (int j = 0; j < GH; j++) z[j] += (r[j] - mu) * rs * lwh[j] + (bhh ? bhh[j] : (REAL)0);
-    REAL *restrict zi = z;
-    REAL *restrict zf = coupled ? z : z + H;
-    REAL *restrict zg = coupled ? z + H : z + 2 * H;
-    REAL *restrict zo = coupled ? z + 2 * H : z + 3 * H;
-#pragma omp simd
-    for (int j = 0; j < H; j++) {
-        REAL c_prev = cp[j];
-        REAL i = sigmoid_SFX(peep ? zi[j] + wci[j] * c_prev : zi[j]);
-        REAL f;
-        if (coupled) {
-            f = (REAL)1 - i;
-        } else {
-            f = sigmoid_SFX(peep ? zf[j] + wcf[j] * c_prev : zf[j]);
-            zf[j] = f;
+                        for (int j = o + j0; j < o + j1; j++)
+                            zb[j] += (rb[j] - mu) * rs * lwh[j] + (bhh ? bhh[j] : (REAL)0);
+                    }
+                    DISPATCH_SFX(cell_row_SFX, H, j0, j1, zb, cp + (size_t)b * H, cn + (size_t)b * H, wci, wcf);
+                    pb[(size_t)tid * B + b] = part_stats_SFX(cn + (size_t)b * H, 1, H, j0, j1);
+                }
+                BARRIER
+                for (int b = 0; b < n; b++) {
+                    double mu, rs;
+                    combine_stats(pb + b, nth, B, eps, &mu, &rs);
+                    if (tid == 0) {
+                        st[b * 4 + 2] = (REAL)mu;
+                        st[b * 4 + 3] = (REAL)rs;
+                    }
+                    DISPATCH_SFX(out_row_SFX, 1, H, j0, j1, z + (size_t)b * GH, cn + (size_t)b * H,
+                                 out + (size_t)b * H, wco, lwc, lbc, (REAL)mu, (REAL)rs);
+                }
+            }
+            if (proj) {
+                BARRIER
+                for (int rb = r0; rb < r1; rb++)
+                    panel_SFX(n, H, out, H, Pr + (size_t)rb * H * NR_SFX, hn + rb * NR_SFX, R,
+                              imin(NR_SFX, R - rb * NR_SFX), 0);
+            }
+            BARRIER
         }
-        REAL g = TANH(zg[j]);
-        zi[j] = i;
-        zg[j] = g;
-        cn[j] = f * c_prev + i * g;
     }
-    REAL muc, rsc;
-    row_stats_SFX(H, cn, eps, &muc, &rsc);
-#pragma omp simd
-    for (int j = 0; j < H; j++) {
-        REAL c = cn[j];
-        REAL o = sigmoid_SFX(peep ? zo[j] + wco[j] * c : zo[j]);
-        zo[j] = o;
-        out[j] = o * TANH((c - muc) * rsc * lwc[j] + (lbc ? lbc[j] : (REAL)0));
-    }
+    free(Pw);
+    free(Pr);
+    free(pa);
+    free(pb);
 }
 
-INLINE void ln_bwd_row_SFX(int H, int coupled, int peep, const REAL *restrict z, const REAL *restrict r,
-                           const REAL *restrict cp, const REAL *restrict cn, const REAL *restrict dm,
-                           REAL *restrict dc, REAL *restrict dz, REAL *restrict dr,
-                           const REAL *restrict wci, const REAL *restrict wcf, const REAL *restrict wco,
-                           const REAL *restrict lwh, const REAL *restrict lwc, const REAL *restrict lbc,
-                           REAL eps) {
-    const int GH = (coupled ? 3 : 4) * H;
-    const REAL *restrict zi = z;
-    const REAL *restrict zf = coupled ? z : z + H;
-    const REAL *restrict zg = coupled ? z + H : z + 2 * H;
-    const REAL *restrict zo = coupled ? z + 2 * H : z + 3 * H;
-    REAL *restrict di = dz;
-    REAL *restrict df = coupled ? dz : dz + H;
-    REAL *restrict dg = coupled ? dz + H : dz + 2 * H;
-    REAL *restrict dO = coupled ? dz + 2 * H : dz + 3 * H;
-    /* h = o tanh(y), y = c_hat g_c + b_c: dc_hat (kept in dg for now) and its two row sums */
-    REAL muc, rsc, s1 = 0, s2 = 0;
-    row_stats_SFX(H, cn, eps, &muc, &rsc);
-#pragma omp simd reduction(+ : s1, s2)
-    for (int j = 0; j < H; j++) {
-        REAL o = zo[j], ch = (cn[j] - muc) * rsc;
-        REAL tc = TANH(ch * lwc[j] + (lbc ? lbc[j] : (REAL)0));
-        dO[j] = dm[j] * tc * o * ((REAL)1 - o);
-        REAL dch = dm[j] * o * ((REAL)1 - tc * tc) * lwc[j];
-        dg[j] = dch;
-        s1 += dch;
-        s2 += dch * ch;
-    }
-    s1 /= H;
-    s2 /= H;
-#pragma omp simd
-    for (int j = 0; j < H; j++) {
-        REAL i = zi[j], g = zg[j], c_prev = cp[j];
-        REAL f = coupled ? (REAL)1 - i : zf[j];
-        REAL ch = (cn[j] - muc) * rsc;
-        REAL d_c = dc[j] + rsc * (dg[j] - s1 - ch * s2);
-        if (peep) d_c += dO[j] * wco[j];
-        REAL d_i = d_c * (coupled ? g - c_prev : g) * i * ((REAL)1 - i);
-        REAL d_g = d_c * i * ((REAL)1 - g * g);
-        REAL d_prev = d_c * f;
-        if (!coupled) {
-            REAL d_f = d_c * c_prev * f * ((REAL)1 - f);
-            df[j] = d_f;
-            if (peep) d_prev += d_f * wcf[j];
+/* DH (T,B,R) in: dL/dh_t; out: with the recurrent contributions. DM (T,B,H) scratch for dm when projecting,
+ * else NULL. dZ (T,B,GH) out. DC (B,H) in: dL/dc_n; out: dL/dc_0. dh0 (B,R) out, or NULL.
+ * GP (3,H) doubles, zero on entry (peephole): out the sums of dz_i c_{t-1}, dz_f c_{t-1}, dz_o c_t.
+ * Layer norm (Rr != NULL): ST as saved by forward; dR (T,B,GH) out: the gradient before the recurrent
+ * layer norm (what W_hh sees); GL (GH + 2H) doubles, zero on entry: out the sums of dz r_hat, of
+ * dL/dy c_hat and of dL/dy (y = LN(c) g_c + b_c), i.e. the gains' gradients. */
+void lstm_backward_SFX(int nth_req, int T, int B, int H, int R, int coupled, int peep, const int *bs,
+                       const REAL *Z, const REAL *Rr, const REAL *Cs, const REAL *ST, REAL *DH, REAL *DM,
+                       REAL *dZ, REAL *dR, REAL *DC, REAL *dh0, double *GP, double *GL, const REAL *Whh,
+                       const REAL *Whr, const REAL *wci, const REAL *wcf, const REAL *wco, const REAL *lwh,
+                       const REAL *lwc, const REAL *lbc) {
+    const int G = coupled ? 3 : 4, GH = G * H, ln = Rr != NULL, proj = DM != NULL;
+    const int nbH = panels_SFX(H), nbR = panels_SFX(R);
+    REAL *Pw = alloc_aligned(sizeof(REAL) * (size_t)nbR * GH * NR_SFX);
+    REAL *Pr = proj ? alloc_aligned(sizeof(REAL) * (size_t)nbH * R * NR_SFX) : NULL;
+    sum2 *pa = ln ? alloc_aligned(sizeof(sum2) * (size_t)nth_req * B) : NULL;
+    sum2 *pb = ln ? alloc_aligned(sizeof(sum2) * (size_t)nth_req * B) : NULL;
+#pragma omp parallel num_threads(nth_req)
+    {
+        const int tid = thread_id(), nth = thread_count();
+        int p0, p1, b0, b1, r0, r1;
+        share(nbR, tid, nth, &p0, &p1);
+        pack_SFX(Whh, GH, 1, R, 0, Pw, p0, p1);
+        if (proj) {
+            share(nbH, tid, nth, &p0, &p1);
+            pack_SFX(Whr, R, 1, H, 0, Pr, p0, p1);
         }
-        if (peep) d_prev += d_i * wci[j];
-        di[j] = d_i;
-        dg[j] = d_g;
-        dc[j] = d_prev;
-    }
-    /* z = a + r_hat g_hh + b_hh: dr from dz through the layer norm of r */
-    REAL mur, rsr, t1 = 0, t2 = 0;
-    row_stats_SFX(GH, r, eps, &mur, &rsr);
-#pragma omp simd reduction(+ : t1, t2)
-    for (int j = 0; j < GH; j++) {
-        REAL dh = dz[j] * lwh[j];
-        t1 += dh;
-        t2 += dh * (r[j] - mur) * rsr;
-    }
-    t1 /= GH;
-    t2 /= GH;
-#pragma omp simd
-    for (int j = 0; j < GH; j++) dr[j] = rsr * (dz[j] * lwh[j] - t1 - (r[j] - mur) * rsr * t2);
-}
-
-/* As lstm_forward, plus Rr (T,B,GH): h_{t-1} W_hh^T before its layer norm (saved for backward). */
-void lstm_ln_forward_SFX(int T, int B, int H, int R, int coupled, int peep, const int *bs, REAL *Z, REAL *Rr,
-                         REAL *Hs, REAL *Cs, REAL *M, const REAL *Whh, const REAL *Whr, const REAL *wci,
-                         const REAL *wcf, const REAL *wco, const REAL *lwh, const REAL *bhh, const REAL *lwc,
-                         const REAL *lbc, double eps, gemm_SFX gemm) {
-    const int GH = (coupled ? 3 : 4) * H;
-    const REAL one = 1, zero = 0;
-    const int proj = M != NULL;
-    for (int t = 0; t < T; t++) {
-        const int n = bs[t];
-        if (n <= 0) continue;
-        REAL *z = Z + (size_t)t * B * GH;
-        REAL *r = Rr + (size_t)t * B * GH;
-        const REAL *hp = Hs + (size_t)t * B * R;
-        REAL *hn = Hs + (size_t)(t + 1) * B * R;
-        const REAL *cp = Cs + (size_t)t * B * H;
-        REAL *cn = Cs + (size_t)(t + 1) * B * H;
-        REAL *out = proj ? M + (size_t)t * B * H : hn;
-        gemm("T", "N", &GH, &n, &R, &one, Whh, &R, hp, &R, &zero, r, &GH);
-        for (int b = 0; b < n; b++) {
-            DISPATCH_SFX(ln_fwd_row_SFX, z + (size_t)b * GH, r + (size_t)b * GH, cp + (size_t)b * H,
-                         cn + (size_t)b * H, out + (size_t)b * H, wci, wcf, wco, lwh, bhh, lwc, lbc, (REAL)eps);
+        share(nbH, tid, nth, &b0, &b1);
+        share(nbR, tid, nth, &r0, &r1);
+        const int j0 = imin(b0 * NR_SFX, H), j1 = imin(b1 * NR_SFX, H);
+        BARRIER
+        for (int t = T - 1; t >= 0; t--) {
+            const int n = bs[t];
+            if (n <= 0) continue;
+            REAL *dh = DH + (size_t)t * B * R;
+            REAL *dm = proj ? DM + (size_t)t * B * H : dh;
+            if (proj) gemm_units_SFX(n, R, dh, R, Pr, 1, H, b0, b1, dm, H, 0);
+            const REAL *z = Z + (size_t)t * B * GH;
+            const REAL *cp = Cs + (size_t)t * B * H;
+            const REAL *cn = Cs + (size_t)(t + 1) * B * H;
+            REAL *dz = dZ + (size_t)t * B * GH;
+            const REAL *drec = dz;
+            if (!ln) {
+                for (int b = 0; b < n; b++)
+                    DISPATCH_SFX(bwd_row_SFX, H, j0, j1, z + (size_t)b * GH, cp + (size_t)b * H,
+                                 cn + (size_t)b * H, dm + (size_t)b * H, DC + (size_t)b * H, dz + (size_t)b * GH,
+                                 wci, wcf, wco, GP);
+            } else {
+                const REAL *r = Rr + (size_t)t * B * GH;
+                const REAL *st = ST + (size_t)t * B * 4;
+                REAL *dr = dR + (size_t)t * B * GH;
+                drec = dr;
+                for (int b = 0; b < n; b++)
+                    pa[(size_t)tid * B + b] = ln_out_back_SFX(coupled, H, j0, j1, z + (size_t)b * GH, cn + (size_t)b * H,
+                                                              dm + (size_t)b * H, dz + (size_t)b * GH, lwc, lbc,
+                                                              st[b * 4 + 2], st[b * 4 + 3], GL + GH, GL + GH + H);
+                BARRIER
+                for (int b = 0; b < n; b++) {
+                    double S1 = 0, S2 = 0;
+                    for (int k = 0; k < nth; k++) {
+                        S1 += pa[(size_t)k * B + b].a;
+                        S2 += pa[(size_t)k * B + b].b;
+                    }
+                    DISPATCH_SFX(ln_cell_back_SFX, H, j0, j1, z + (size_t)b * GH, cp + (size_t)b * H,
+                                 cn + (size_t)b * H, DC + (size_t)b * H, dz + (size_t)b * GH, wci, wcf, wco,
+                                 st[b * 4 + 2], st[b * 4 + 3], (REAL)(S1 / H), (REAL)(S2 / H), GP);
+                    pb[(size_t)tid * B + b] = ln_rec_sums_SFX(G, H, j0, j1, dz + (size_t)b * GH, r + (size_t)b * GH,
+                                                              lwh, st[b * 4], st[b * 4 + 1], GL);
+                }
+                BARRIER
+                for (int b = 0; b < n; b++) {
+                    double T1 = 0, T2 = 0;
+                    for (int k = 0; k < nth; k++) {
+                        T1 += pb[(size_t)k * B + b].a;
+                        T2 += pb[(size_t)k * B + b].b;
+                    }
+                    ln_rec_back_SFX(G, H, j0, j1, dz + (size_t)b * GH, r + (size_t)b * GH, lwh, st[b * 4],
+                                    st[b * 4 + 1], (REAL)(T1 / GH), (REAL)(T2 / GH), dr + (size_t)b * GH);
+                }
+            }
+            BARRIER
+            REAL *target = t > 0 ? DH + (size_t)(t - 1) * B * R : dh0;
+            if (target)
+                for (int rb = r0; rb < r1; rb++)
+                    panel_SFX(n, GH, drec, GH, Pw + (size_t)rb * GH * NR_SFX, target + rb * NR_SFX, R,
+                              imin(NR_SFX, R - rb * NR_SFX), t > 0);
+            /* without a projection this thread next reads only the columns it just wrote (R = H, the same
+             * blocks); a projection's dm reads every column of DH_{t-1}, and dZ/dR are reused per step */
+            if (proj) {
+                BARRIER
+            }
         }
-        if (proj) gemm("T", "N", &R, &n, &H, &one, Whr, &H, out, &H, &zero, hn, &R);
     }
-}
-
-/* As lstm_backward, plus dR (T,B,GH) out: the gradient before the recurrent layer norm (what W_hh sees). */
-void lstm_ln_backward_SFX(int T, int B, int H, int R, int coupled, int peep, const int *bs, const REAL *Z,
-                          const REAL *Rr, const REAL *Cs, REAL *DH, REAL *DM, REAL *dZ, REAL *dR, REAL *DC,
-                          REAL *dh0, const REAL *Whh, const REAL *Whr, const REAL *wci, const REAL *wcf,
-                          const REAL *wco, const REAL *lwh, const REAL *lwc, const REAL *lbc, double eps,
-                          gemm_SFX gemm) {
-    const int GH = (coupled ? 3 : 4) * H;
-    const REAL one = 1, zero = 0;
-    const int proj = DM != NULL;
-    for (int t = T - 1; t >= 0; t--) {
-        const int n = bs[t];
-        if (n <= 0) continue;
-        REAL *dh = DH + (size_t)t * B * R;
-        REAL *dm = proj ? DM + (size_t)t * B * H : dh;
-        if (proj) gemm("N", "N", &H, &n, &R, &one, Whr, &H, dh, &R, &zero, dm, &H);
-        const REAL *z = Z + (size_t)t * B * GH;
-        const REAL *r = Rr + (size_t)t * B * GH;
-        const REAL *cp = Cs + (size_t)t * B * H;
-        const REAL *cn = Cs + (size_t)(t + 1) * B * H;
-        REAL *dz = dZ + (size_t)t * B * GH;
-        REAL *dr = dR + (size_t)t * B * GH;
-        for (int b = 0; b < n; b++) {
-            DISPATCH_SFX(ln_bwd_row_SFX, z + (size_t)b * GH, r + (size_t)b * GH, cp + (size_t)b * H,
-                         cn + (size_t)b * H, dm + (size_t)b * H, DC + (size_t)b * H, dz + (size_t)b * GH,
-                         dr + (size_t)b * GH, wci, wcf, wco, lwh, lwc, lbc, (REAL)eps);
-        }
-        REAL *target = t > 0 ? DH + (size_t)(t - 1) * B * R : dh0;
-        const REAL *beta = t > 0 ? &one : &zero;
-        if (target) gemm("N", "N", &R, &n, &GH, &one, Whh, &R, dr, &GH, beta, target, &R);
-    }
+    free(Pw);
+    free(Pr);
+    free(pa);
+    free(pb);
 }

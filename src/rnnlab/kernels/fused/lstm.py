@@ -47,7 +47,7 @@ class LSTMFunction(torch.autograd.Function):
         W_hhT = p["weight_hh"].t()
 
         b_hh = p.get("bias_hh")
-        A = input_forward(x, p, cfg, fold_bias=None if ln else b_hh)  # (T, B, GH), all steps in one matmul
+        A, ln_in = input_forward(x, p, cfg, fold_bias=None if ln else b_hh)  # (T, B, GH), all steps in one matmul
 
         ctx.compiled = compiled.available(x, cfg)
         if ctx.compiled:  # the same loop in C (compiled.py): one gemm and one vectorised pass per step
@@ -60,8 +60,9 @@ class LSTMFunction(torch.autograd.Function):
             Cs[0] = c0
             M = alloc(bs, T, B, H, like=x) if proj else None
             Rr = alloc(bs, T, B, GH, like=x) if ln else None
-            compiled.lstm_forward(Z, Rr, Hs, Cs, M, p, cfg, bs)
-            return _finish(ctx, spec, (x, h0, c0, *tensors), Z, Hs, Cs, M, Rr)
+            ST = alloc(bs, T, B, 4, like=x) if ln else None  # row mean and 1/std of Rr_t and c_t
+            compiled.lstm_forward(Z, Rr, Hs, Cs, M, ST, p, cfg, bs)
+            return _finish(ctx, spec, (x, h0, c0, *tensors), Z, Hs, Cs, M, Rr, ST, ln_in)
 
         Z = alloc(bs, T, B, GH, like=x)  # gate pre-activations, turned into activations in place
         Hs = alloc(bs, T + 1, B, R, like=x)  # Hs[0] = h0, Hs[1:] = the output
@@ -120,7 +121,7 @@ class LSTMFunction(torch.autograd.Function):
             else:
                 torch.mul(o_[t], tc_[t], out=hn_[t])
 
-        return _finish(ctx, spec, (x, h0, c0, *tensors), Z, Hs, Cs, M, Rr)
+        return _finish(ctx, spec, (x, h0, c0, *tensors), Z, Hs, Cs, M, Rr, None, ln_in)
 
     @staticmethod
     def backward(ctx, dY: Tensor, dh_n: Tensor, dc_n: Tensor, *_recorded):
@@ -131,7 +132,7 @@ class LSTMFunction(torch.autograd.Function):
         spec: Spec = ctx.spec
         cfg, bs = spec.cfg, spec.bs
         x, h0, c0, *tensors = saved[:n_in]
-        Z, Hs, Cs, M, Rr = saved[n_in:]
+        Z, Hs, Cs, M, Rr, ST, *ln_in = saved[n_in:]
         p = dict(zip(spec.names, tensors))
         T, B, I = x.shape
         H, R, G = cfg.hidden_size, cfg.state_size, cfg.num_blocks
@@ -139,40 +140,40 @@ class LSTMFunction(torch.autograd.Function):
         nb = 1 if coupled else 2
 
         c_prev, c_new = Cs[:-1], Cs[1:]
-        if ctx.compiled:  # the reverse loop in C (compiled.py)
+        grads: dict[str, Tensor | None] = {}
+        if ctx.compiled:  # the reverse loop in C (compiled.py); it also sums the peephole and gain gradients
             dZ = alloc(bs, T, B, GH, like=x)
             DH = inject_final(dY, dh_n, spec).contiguous()
             DC = dc_n.contiguous().clone()
             DM = alloc(bs, T, B, H, like=x) if proj else None
             dR = alloc(bs, T, B, GH, like=x) if ln else None
             dh0 = x.new_empty(B, R) if ctx.needs_input_grad[2] else None
-            compiled.lstm_backward(Z, Rr, Cs, DH, DM, dZ, dR, DC, dh0, p, cfg, bs)
-            K = c_hat = mu_h = rs_h = None
-            if ln:  # what the layer-norm gains' gradients need, time-parallel
-                mu_h, rs_h = ln_stats(Rr)
-                mu_c, rs_c = ln_stats(c_new)
-                c_hat = (c_new - mu_c) * rs_c
-                tc = torch.tanh(c_hat * p["ln_weight_c"] + p.get("ln_bias_c", 0.0))
-                K = Z[..., (nb + 1) * H :] * (1 - tc * tc)
+            GP = x.new_zeros(3, H, dtype=torch.float64) if peep else None
+            GL = x.new_zeros(GH + 2 * H, dtype=torch.float64) if ln else None
+            compiled.lstm_backward(Z, Rr, Cs, ST, DH, DM, dZ, dR, DC, dh0, GP, GL, p, cfg, bs)
+            if peep:
+                grads.update(weight_ci=GP[0], weight_cf=GP[1], weight_co=GP[2])
+            if ln:
+                grads.update(ln_weight_hh=GL[:GH], ln_weight_c=GL[GH : GH + H], ln_bias_c=GL[GH + H :])
+            grads = {k: v.to(x.dtype) for k, v in grads.items()}
         else:
             dZ, DH, DC, DM, dR, dh0, K, c_hat, mu_h, rs_h = _backward_loop(ctx, spec, x, p, Z, Cs, Rr, dY, dh_n, dc_n)
 
         # ---- time-parallel: parameter and input gradients as single large matmuls ----
         need = dict(zip(spec.names, ctx.needs_input_grad[4:]))
-        grads: dict[str, Tensor | None] = {}
         d_rec = (dR if ln else dZ).reshape(T * B, GH)
         grads["weight_hh"] = d_rec.t() @ Hs[:-1].reshape(T * B, R)
-        dx, grads_in = input_backward(dZ, x, p, cfg, ctx.needs_input_grad[1])
+        dx, grads_in = input_backward(dZ, x, p, cfg, ctx.needs_input_grad[1], tuple(ln_in))
         grads.update(grads_in)
         if "bias_hh" in p:
             grads["bias_hh"] = grads["bias_ih"]  # z = a + b: both biases see dz
-        if ln:
+        if ln and not ctx.compiled:
             grads["ln_weight_hh"] = (dZ * ((Rr - mu_h) * rs_h)).sum((0, 1))
             gcn = (DM if proj else DH) * K
             grads["ln_weight_c"] = (gcn * c_hat).sum((0, 1))
             if "ln_bias_c" in p:
                 grads["ln_bias_c"] = gcn.sum((0, 1))
-        if peep:
+        if peep and not ctx.compiled:
             grads["weight_ci"] = (dZ[..., :H] * c_prev).sum((0, 1))
             if not coupled:
                 grads["weight_cf"] = (dZ[..., H : 2 * H] * c_prev).sum((0, 1))
@@ -183,11 +184,11 @@ class LSTMFunction(torch.autograd.Function):
         return (None, dx, dh0, dc0, *[grads[n] if need[n] else None for n in spec.names])
 
 
-def _finish(ctx, spec: Spec, inputs: tuple, Z: Tensor, Hs: Tensor, Cs: Tensor, M, Rr):
+def _finish(ctx, spec: Spec, inputs: tuple, Z: Tensor, Hs: Tensor, Cs: Tensor, M, Rr, ST, ln_in: tuple):
     """Save what backward needs and return the outputs (and the recording, when asked)."""
     ctx.spec = spec
     ctx.n_inputs = len(inputs)
-    ctx.save_for_backward(*inputs, Z, Hs, Cs, M, Rr)
+    ctx.save_for_backward(*inputs, Z, Hs, Cs, M, Rr, ST, *ln_in)
     Y = Hs[1:]
     h_n, c_n = final_rows(Hs, spec), final_rows(Cs, spec)
     if not spec.record:

@@ -29,7 +29,7 @@ class RNNFunction(torch.autograd.Function):
         H, ln, relu = cfg.hidden_size, cfg.layer_norm, cfg.family == "rnn_relu"
         W_hhT, b_hh = p["weight_hh"].t(), p.get("bias_hh")
 
-        A = input_forward(x, p, cfg, fold_bias=None if ln else b_hh)
+        A, ln_in = input_forward(x, p, cfg, fold_bias=None if ln else b_hh)
         Hs = alloc(bs, T + 1, B, H, like=x)
         Hs[0] = h0
         Rr = alloc(bs, T, B, H, like=x) if ln else None
@@ -45,7 +45,7 @@ class RNNFunction(torch.autograd.Function):
 
         ctx.spec = spec
         ctx.n_inputs = 2 + len(tensors)
-        ctx.save_for_backward(x, h0, *tensors, Hs, Rr)
+        ctx.save_for_backward(x, h0, *tensors, Hs, Rr, *ln_in)
         return Hs[1:], final_rows(Hs, spec)
 
     @staticmethod
@@ -57,7 +57,7 @@ class RNNFunction(torch.autograd.Function):
         spec: Spec = ctx.spec
         cfg, bs = spec.cfg, spec.bs
         x, h0, *tensors = saved[:n_in]
-        Hs, Rr = saved[n_in:]
+        Hs, Rr, *ln_in = saved[n_in:]
         p = dict(zip(spec.names, tensors))
         T, B, _ = x.shape
         H, ln = cfg.hidden_size, cfg.layer_norm
@@ -86,7 +86,7 @@ class RNNFunction(torch.autograd.Function):
                 dhp_[t].addmm_(rec, W_hh)
         dh0 = rec @ W_hh if ctx.needs_input_grad[2] else None
 
-        dx, grads = input_backward(dZ, x, p, cfg, ctx.needs_input_grad[1])
+        dx, grads = input_backward(dZ, x, p, cfg, ctx.needs_input_grad[1], tuple(ln_in))
         grads["weight_hh"] = (dR if ln else dZ).reshape(T * B, H).t() @ Hs[:-1].reshape(T * B, H)
         if "bias_hh" in p:
             grads["bias_hh"] = grads["bias_ih"]

@@ -1,0 +1,131 @@
+/* ---- the recurrent matrix product: packed panels and a register-blocked micro-kernel (REAL = SFX) ----
+ * C (n x cols) [+]= A (n x K) B (K x cols), where B is packed once per call into panels of NR columns:
+ * panel p holds B[k][p*NR + c] at P[p*K*NR + k*NR + c], zero beyond the last column. Columns come in G
+ * groups of width W (the gates; W = H), each group padded to whole panels, so a thread owning units
+ * [j0, j1) owns the same panels in every gate. */
+
+typedef REAL vec_SFX __attribute__((vector_size(VB)));
+#define VL_SFX ((int)(VB / sizeof(REAL)))
+#define NR_SFX (2 * VL_SFX)
+
+INLINE vec_SFX vload_SFX(const REAL *p) {
+    vec_SFX v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+INLINE void vstore_SFX(REAL *p, vec_SFX v) { memcpy(p, &v, sizeof v); }
+
+/* C[mr x NR] (row stride ldc) = (add ? C : 0) + A[mr x K] (row stride lda) P[K x NR]; mr is a constant at
+ * every call site (see panel_SFX), so the accumulators live in registers. */
+INLINE void micro_SFX(int mr, int K, const REAL *restrict A, int lda, const REAL *restrict P,
+                      REAL *restrict C, int ldc, int add) {
+    vec_SFX acc[MR][2];
+    for (int r = 0; r < mr; r++) {
+        acc[r][0] = (vec_SFX){0};
+        acc[r][1] = (vec_SFX){0};
+    }
+    for (int k = 0; k < K; k++) {
+        const vec_SFX b0 = vload_SFX(P + (size_t)k * NR_SFX), b1 = vload_SFX(P + (size_t)k * NR_SFX + VL_SFX);
+        for (int r = 0; r < mr; r++) {
+            const REAL a = A[(size_t)r * lda + k];
+            acc[r][0] += a * b0;
+            acc[r][1] += a * b1;
+        }
+    }
+    for (int r = 0; r < mr; r++) {
+        REAL *c = C + (size_t)r * ldc;
+        if (add) {
+            acc[r][0] += vload_SFX(c);
+            acc[r][1] += vload_SFX(c + VL_SFX);
+        }
+        vstore_SFX(c, acc[r][0]);
+        vstore_SFX(c + VL_SFX, acc[r][1]);
+    }
+}
+
+INLINE void micro_any_SFX(int mr, int K, const REAL *A, int lda, const REAL *P, REAL *C, int ldc, int add) {
+    switch (mr) {
+#define MICRO_CASE_SFX(m) case m: micro_SFX(m, K, A, lda, P, C, ldc, add); break;
+        MICRO_CASE_SFX(1) MICRO_CASE_SFX(2) MICRO_CASE_SFX(3) MICRO_CASE_SFX(4)
+#if MR > 4
+        MICRO_CASE_SFX(5) MICRO_CASE_SFX(6)
+#endif
+#if MR > 6
+        MICRO_CASE_SFX(7) MICRO_CASE_SFX(8)
+#endif
+        default: break;
+    }
+}
+
+/* One panel for rows [0, n): nc <= NR valid columns (a partial last panel goes through a scratch tile). */
+static void panel_SFX(int n, int K, const REAL *A, int lda, const REAL *P, REAL *C, int ldc, int nc, int add) {
+    REAL tile[MR * 2 * (VB / sizeof(REAL))] __attribute__((aligned(64)));
+    for (int i = 0; i < n; i += MR) {
+        const int mr = imin(MR, n - i);
+        const REAL *a = A + (size_t)i * lda;
+        REAL *c = C + (size_t)i * ldc;
+        if (nc == NR_SFX) {
+            micro_any_SFX(mr, K, a, lda, P, c, ldc, add);
+            continue;
+        }
+        micro_any_SFX(mr, K, a, lda, P, tile, NR_SFX, 0);
+        for (int r = 0; r < mr; r++)
+            for (int j = 0; j < nc; j++)
+                c[(size_t)r * ldc + j] = (add ? c[(size_t)r * ldc + j] : (REAL)0) + tile[r * NR_SFX + j];
+    }
+}
+
+/* Panels per group of W columns. */
+INLINE int panels_SFX(int W) { return (W + NR_SFX - 1) / NR_SFX; }
+
+/* Pack panels [p0, p1) of B (K x G*W) given as Bt (transposed = 1: B[k][col] = M[col*K + k], M is (G*W x K))
+ * or not (B[k][col] = M[k*G*W + col]). Panel p is group p / panels(W), block p % panels(W). */
+static void pack_SFX(const REAL *M, int K, int G, int W, int transposed, REAL *P, int p0, int p1) {
+    const int nb = panels_SFX(W), cols = G * W;
+    for (int p = p0; p < p1; p++) {
+        const int g = p / nb, c0 = (p % nb) * NR_SFX, nc = imin(NR_SFX, W - c0);
+        REAL *dst = P + (size_t)p * K * NR_SFX;
+        for (int k = 0; k < K; k++) {
+            for (int c = 0; c < NR_SFX; c++) {
+                const int col = g * W + c0 + c;
+                dst[(size_t)k * NR_SFX + c] =
+                    c < nc ? (transposed ? M[(size_t)col * K + k] : M[(size_t)k * cols + col]) : (REAL)0;
+            }
+        }
+    }
+}
+
+/* C[:, group g, units of blocks [b0, b1)] [+]= A B for every group: what a thread owning those units needs.
+ * C has row stride ldc and G groups of W columns. */
+INLINE void gemm_units_SFX(int n, int K, const REAL *A, int lda, const REAL *P, int G, int W, int b0, int b1,
+                           REAL *C, int ldc, int add) {
+    const int nb = panels_SFX(W);
+    for (int b = b0; b < b1; b++)
+        for (int g = 0; g < G; g++)
+            panel_SFX(n, K, A, lda, P + (size_t)(g * nb + b) * K * NR_SFX, C + g * W + b * NR_SFX, ldc,
+                      imin(NR_SFX, W - b * NR_SFX), add);
+}
+
+/* Accumulate one thread's partial (count, mean, M2) over v[j] for j in its units of every group. */
+INLINE stat3 part_stats_SFX(const REAL *v, int G, int W, int j0, int j1) {
+    stat3 s = {0, 0, 0};
+    const int m = G * (j1 - j0);
+    if (m == 0) return s;
+    double sum = 0, q = 0;
+    for (int g = 0; g < G; g++) {
+        const REAL *p = v + (size_t)g * W;
+#pragma omp simd reduction(+ : sum)
+        for (int j = j0; j < j1; j++) sum += p[j];
+    }
+    const double mu = sum / m;
+    for (int g = 0; g < G; g++) {
+        const REAL *p = v + (size_t)g * W;
+#pragma omp simd reduction(+ : q)
+        for (int j = j0; j < j1; j++) q += (p[j] - mu) * (p[j] - mu);
+    }
+    s.n = m;
+    s.mean = mu;
+    s.m2 = q;
+    return s;
+}

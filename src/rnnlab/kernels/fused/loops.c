@@ -1,0 +1,162 @@
+/* The fused LSTM's and GRU's time loops, compiled on first use (see compiled.py). Not a new algorithm: the
+ * same equations and the same buffers as lstm.py's / gru.py's Python loops; here a step costs one small
+ * matrix product and one vectorised pass instead of eight framework ops.
+ *
+ * The recurrent matrix product h_{t-1} W_hh^T is our own: W_hh is packed once per call into panels of NR
+ * columns (NR = two vector registers) and each step runs a register-blocked micro-kernel over them. On the
+ * small, skinny products of a recurrence (B rows, T of them in sequence) a general BLAS call re-packs the
+ * weights every step and pays its threading set-up every step; measured on this project's 2-core AMD EPYC,
+ * MKL's sgemm reached 45-110 GFLOP/s at the benchmark shapes, this kernel 175-210 (benchmarks/README.md).
+ *
+ * Threads (OpenMP, torch's own runtime: the library is loaded after torch, whose libgomp.so.1 it then uses)
+ * split the hidden units: a thread computes the gate pre-activations of its units for every row and then
+ * their pointwise update, so a step is one parallel gemm+pointwise pass and one barrier. Layer norm needs
+ * row statistics over all units: each thread reduces its own units, and after a barrier every thread
+ * combines the partial (count, mean, M2) triples (Chan et al.'s pairwise update, exact to rounding).
+ *
+ * Matrices are row-major. The layer files are instantiated for float and double by compiled.py, which
+ * replaces REAL, SFX, SIGMOID and TANH textually.
+ */
+#include <math.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#define BARRIER _Pragma("omp barrier")
+#else
+#define BARRIER
+#endif
+
+#ifndef RNNLAB_NO_MVEC
+/* glibc's libmvec has vector versions of exp/tanh; declaring them lets the float64 loops vectorise. */
+#pragma omp declare simd notinbranch
+extern double exp(double);
+#pragma omp declare simd notinbranch
+extern double tanh(double);
+#endif
+
+#define INLINE static inline __attribute__((always_inline))
+
+/* Vector width in bytes and the micro-kernel's row block: MR rows x 2 vectors of accumulators must fit
+ * the register file with room for two weight vectors and a broadcast (32 registers with AVX-512, 16 else). */
+#if defined(__AVX512F__)
+#define VB 64
+#define MR 8
+#elif defined(__AVX__)
+#define VB 32
+#define MR 6
+#else
+#define VB 16
+#define MR 4
+#endif
+
+/* float32 sigmoid and tanh, inlined so that the gate loops vectorise without calls, computed through a
+ * double e^x and rounded once (torch's float ops: sigmoid 2.4 ulp, tanh 0.51).
+ * Tried first: glibc's vector expf (~1 ulp) and Cephes' float polynomials (sigmoid 2.4 ulp, tanh 1.3):
+ * amplified through layer norm and projections over a few steps their errors came out several times the
+ * torch ops' in a 2-layer bidirectional all-variants LSTM, which the float32 equality tests catch.
+ * e^x in double for 0 <= x <= 104: 2^n e^r, |r| <= ln2/2, degree-11 Taylor polynomial (relative error < 1e-13). */
+INLINE double dexp_pos(double x) {
+    const double n = __builtin_rint(x * 1.4426950408889634);
+    const double r = (x - n * 6.93147180369123816490e-01) - n * 1.90821492927058770002e-10;
+    double p = 1.0 / 39916800;
+    p = p * r + 1.0 / 3628800;
+    p = p * r + 1.0 / 362880;
+    p = p * r + 1.0 / 40320;
+    p = p * r + 1.0 / 5040;
+    p = p * r + 1.0 / 720;
+    p = p * r + 1.0 / 120;
+    p = p * r + 1.0 / 24;
+    p = p * r + 1.0 / 6;
+    p = p * r + 0.5;
+    p = p * r + 1.0;
+    p = p * r + 1.0;
+    union {
+        long long i;
+        double d;
+    } u;
+    u.i = ((long long)n + 1023) << 52;
+    return p * u.d;
+}
+
+/* tanh = 1 - 2/(e^2|x| + 1) in double, sign restored; below 4e-4, where that cancels, x (1 - x^2/3)
+ * (the next term is 2e-15 of it there). */
+INLINE float ftanh(float x) {
+    const double xd = x, a = fabs(xd);
+    const double big = 1.0 - 2.0 / (dexp_pos(a > 20.0 ? 40.0 : 2.0 * a) + 1.0); /* tanh(20) rounds to 1 */
+    return (float)(a < 4e-4 ? xd * (1.0 - xd * xd / 3.0) : copysign(big, xd));
+}
+
+/* sigmoid(x) = E/(1+E) for x >= 0, 1/(1+E) below, E = e^|x|: no cancellation on either side. */
+INLINE float fsigmoid(float x) {
+    const float a = fabsf(x);
+    const double e = dexp_pos(a > 104.0f ? 104.0 : (double)a); /* sigmoid(-104) rounds to 0 */
+    return (float)(x >= 0.0f ? e / (1.0 + e) : 1.0 / (1.0 + e));
+}
+
+INLINE double dsigmoid(double x) { return 1.0 / (1.0 + exp(-x)); }
+
+/* The two float functions over arrays, for tests/test_compiled.py's accuracy check. */
+void sigmoid_array_f32(int n, const float *x, float *y) {
+#pragma omp simd
+    for (int i = 0; i < n; i++) y[i] = fsigmoid(x[i]);
+}
+
+void tanh_array_f32(int n, const float *x, float *y) {
+#pragma omp simd
+    for (int i = 0; i < n; i++) y[i] = ftanh(x[i]);
+}
+
+INLINE int imin(int a, int b) { return a < b ? a : b; }
+
+/* This thread's share [*lo, *hi) of n blocks. */
+INLINE void share(int n, int tid, int nth, int *lo, int *hi) {
+    *lo = (int)((long)n * tid / nth);
+    *hi = (int)((long)n * (tid + 1) / nth);
+}
+
+INLINE int thread_id(void) {
+#ifdef _OPENMP
+    return omp_get_thread_num();
+#else
+    return 0;
+#endif
+}
+
+INLINE int thread_count(void) {
+#ifdef _OPENMP
+    return omp_get_num_threads();
+#else
+    return 1;
+#endif
+}
+
+/* Partial row statistics (count, mean, M2) of one thread, combined across threads after a barrier. */
+typedef struct {
+    double n, mean, m2;
+} stat3;
+
+/* Two row sums of one thread, added across threads after a barrier (layer norm's backward). */
+typedef struct {
+    double a, b;
+} sum2;
+
+/* Chan, Golub & LeVeque's pairwise combination of the per-thread partials into mean and 1/sqrt(var + eps). */
+INLINE void combine_stats(const stat3 *parts, int nth, int stride, double eps, double *mean, double *rstd) {
+    double n = 0, mu = 0, m2 = 0;
+    for (int k = 0; k < nth; k++) {
+        const stat3 p = parts[(size_t)k * stride];
+        if (p.n == 0) continue;
+        const double nn = n + p.n, d = p.mean - mu;
+        mu += d * p.n / nn;
+        m2 += p.m2 + d * d * n * p.n / nn;
+        n = nn;
+    }
+    *mean = mu;
+    *rstd = 1.0 / sqrt(m2 / n + eps);
+}
+
+static void *alloc_aligned(size_t bytes) {
+    return aligned_alloc(64, (bytes + 63) / 64 * 64);
+}
