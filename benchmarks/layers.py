@@ -288,7 +288,7 @@ def bench_config_shape(config, shape, backends, modes, args, device, dtype, rng,
     for mode in modes:
         with _grad_context(mode):
             try:
-                c = auto_layer.backend_for(device)
+                c = auto_layer.backend_for(device, grad=mode == "train")
                 auto_choice[mode] = (c.name, c.reason)
             except ValueError as e:
                 auto_choice[mode] = (None, str(e))
@@ -312,8 +312,7 @@ def bench_config_shape(config, shape, backends, modes, args, device, dtype, rng,
                 rows.append(dict(mode_row, backend=name, status="error", reason=f"{type(e).__name__}: {e}"))
                 continue
             steps[name] = step
-            with _grad_context(mode):
-                c = layer.backend_for(device)
+            c = layer.backend_for(device, grad=mode == "train")
             ran[name] = (c.name, c.reason)
         if len(steps) == 1:
             continue

@@ -155,3 +155,22 @@ def test_failing_compiler_falls_back_with_the_reason(tmp_path):
 @needs_build
 def test_report_says_which_loop_runs():
     assert "fused LSTM time loops on the CPU: compiled C" in rnnlab.backend_report()
+
+
+@needs_build
+@pytest.mark.parametrize("family,kw", VARIANTS, ids=[f"{f}-{'+'.join(kw) or 'plain'}" for f, kw in VARIANTS])
+def test_inference_equals_training_forward(family, kw):
+    """Without grad the loops keep only one step of the buffers backward would need (Rr, ST, M, Bh):
+    outputs, final states and recordings must not change."""
+    m, x, hx = _model(family, kw, 37, torch.float64)
+    run = lambda: m(x, hx, lengths=LENGTHS, record_gates=True, return_states=True)
+    y, state, trace = run()
+    with torch.no_grad():
+        y2, state2, trace2 = run()
+    states, states2 = (state, state2) if family == "lstm" else ((state,), (state2,))
+    assert torch.equal(y, y2) and all(torch.equal(a, b) for a, b in zip(states, states2))
+    for key, rec in trace.records.items():
+        for name, g in rec.gates.items():
+            assert torch.equal(g, trace2.records[key].gates[name])
+        for name, v in rec.states.items():
+            assert torch.equal(v, trace2.records[key].states[name])

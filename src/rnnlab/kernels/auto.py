@@ -1,13 +1,15 @@
 """The one rule behind backend="auto": which backend is fastest for a configuration on a device.
 
 From benchmarks/layers.py on this project's 2-core CPU machine (torch 2.13; see benchmarks/README.md):
-- plain LSTM: torch's fused op (oneDNN) is fastest for training and inference -> native;
+- plain LSTM: torch's fused op (oneDNN) is fastest for inference; in training the fused backend is at par
+  (0.88-1.12x) -> native for both;
 - LSTM with proj_size: oneDNN has no projection, torch falls back to unfused ops; the fused backend (its
-  time loops compiled, kernels/fused/compiled.py) measured 0.19-0.95x torch's time in training and
-  0.50-0.88x in inference -> fused for both;
+  time loops compiled, kernels/fused/compiled.py) measured 0.17-0.82x torch's time in training and
+  0.32-0.83x in inference -> fused for both;
 - plain GRU / RNN training: torch runs them as a C++ loop of unfused ops with per-step weight-gradient
-  matmuls; the fused backend's hand-written BPTT is faster (0.23-0.99x) -> fused; inference: fused is
-  faster at small batches (0.64x at S3/S4) but slower at S1/S2 (1.18-1.37x) -> native;
+  matmuls; the fused backend's hand-written BPTT is faster (GRU 0.16-0.85x, RNN 0.39-0.94x) -> fused;
+  GRU inference: the compiled loop measured 0.36-1.02x -> fused where it is built, else native; RNN
+  inference (no compiled loop): parity (0.81-1.17x) -> native;
 - variants and recording: native cannot serve; fused is faster than reference everywhere -> fused;
 - CUDA: cuDNN for plain cells; otherwise fused (torch ops, launch-bound but far ahead of the reference loop).
 """
@@ -35,4 +37,12 @@ def preference(options: RunOptions, device: torch.device) -> tuple[list[str], st
         return ["native", "fused", "reference"], "plain LSTM on CPU: torch's fused op (oneDNN) measured fastest"
     if options.grad:
         return ["fused", "native", "reference"], "plain GRU/RNN training on CPU: fused BPTT measured faster than torch's"
+    if cfg.family == "gru" and device.type == "cpu" and _compiled_loops():
+        return ["fused", "native", "reference"], "plain GRU inference on CPU: the fused backend's compiled loop measured faster"
     return ["native", "fused", "reference"], "plain GRU/RNN inference on CPU: torch's op (parity with fused)"
+
+
+def _compiled_loops() -> bool:
+    from .fused import compiled  # local: the first call builds the loops (a few seconds), not the import
+
+    return compiled.status()[0]

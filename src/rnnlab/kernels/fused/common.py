@@ -114,18 +114,19 @@ def ln_backward(grad: Tensor, v: Tensor, mean: Tensor, rstd: Tensor, weight: Ten
     return _ln_bwd(grad, v, (v.shape[-1],), mean, rstd, weight, None, [True, False, False])[0]
 
 
-def input_forward(x: Tensor, p: dict[str, Tensor], cfg, fold_bias: Tensor | None = None) -> tuple[Tensor, tuple]:
+def input_forward(x: Tensor, p: dict[str, Tensor], cfg, fold_bias: Tensor | None = None,
+                  keep: bool = True) -> tuple[Tensor, tuple]:
     """a = W_ih x + b_ih for all steps in one matmul (T, B, G*H); layer_norm: LN(W_ih x) * g + b_ih.
 
     Returns (a, ln): with layer norm ln = (W_ih x, its row mean, its row 1/std), what input_backward needs
-    (kept rather than recomputed: one (T, B, G*H) buffer instead of a matmul and a pass), else three Nones.
-    fold_bias (the recurrent bias) is added here when the cell lets it commute to the input side."""
+    (kept rather than recomputed: one (T, B, G*H) buffer instead of a matmul and a pass), else three Nones;
+    keep=False (no backward will run): three Nones, and W_ih x is freed at once. fold_bias (the recurrent bias) is added here when the cell lets it commute to the input side."""
     T, B, I = x.shape
     W_ih, b = p["weight_ih"], p.get("bias_ih")
     if cfg.layer_norm:
         xw = x @ W_ih.t()
         a, mean, rstd = torch.native_layer_norm(xw, (xw.shape[-1],), p["ln_weight_ih"], b, LN_EPS)
-        return a, (xw, mean, rstd)
+        return a, ((xw, mean, rstd) if keep else (None, None, None))
     if fold_bias is not None and b is not None:
         b = b + fold_bias
     if b is None:

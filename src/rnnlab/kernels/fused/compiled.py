@@ -190,12 +190,13 @@ def _call(name: str, dtype: torch.dtype, *args) -> None:
 
 
 def lstm_forward(Z: Tensor, Rr: Tensor | None, Hs: Tensor, Cs: Tensor, M: Tensor | None, ST: Tensor | None,
-                 p: dict, cfg, bs) -> None:
+                 p: dict, cfg, bs, keep: bool = True) -> None:
     """Run the forward loop in place (see loop_lstm_body.c): Z becomes the activations, Hs/Cs[1:] the
     states; with layer norm Rr gets the recurrent products before their normalisation and ST (T, B, 4) their
-    and the cell states' row mean and 1/std."""
+    and the cell states' row mean and 1/std. keep=False: no backward will run, so Rr, ST and M may be
+    one step's scratch ((B, ...) buffers, reused every step)."""
     T, B, _ = Z.shape
-    head = (T, B, cfg.hidden_size, cfg.state_size, int(cfg.coupled), int(cfg.peephole), _bs(bs, T, B))
+    head = (T, B, cfg.hidden_size, cfg.state_size, int(cfg.coupled), int(cfg.peephole), _bs(bs, T, B), int(keep))
     w = _params(p, ("weight_hh", "weight_hr", "weight_ci", "weight_cf", "weight_co", "ln_weight_hh", "bias_hh",
                     "ln_weight_c", "ln_bias_c"))
     if not cfg.layer_norm:
@@ -216,12 +217,12 @@ def lstm_backward(Z: Tensor, Rr: Tensor | None, Cs: Tensor, ST: Tensor | None, D
 
 
 def gru_forward(A: Tensor, Z: Tensor, Bh: Tensor, Hs: Tensor, Rr: Tensor | None, ST: Tensor | None, p: dict,
-                cfg, bs) -> None:
+                cfg, bs, keep: bool = True) -> None:
     """Run the GRU's forward loop (loop_gru_body.c): Z the activations r|z|n, Bh the recurrent parts, Hs[1:];
-    with layer norm Rr and ST (T, B, 2) as for the LSTM."""
+    with layer norm Rr and ST (T, B, 2) as for the LSTM; keep=False: Bh, Rr, ST may be one step's scratch."""
     T, B, _ = Z.shape
     w = _params(p, ("weight_hh", "bias_hh", "ln_weight_hh"))
-    _call("gru_forward", Z.dtype, T, B, cfg.hidden_size, _bs(bs, T, B), *map(_ptr, (A, Z, Bh, Hs, Rr, ST, *w)),
+    _call("gru_forward", Z.dtype, T, B, cfg.hidden_size, _bs(bs, T, B), int(keep), *map(_ptr, (A, Z, Bh, Hs, Rr, ST, *w)),
           ctypes.c_double(LN_EPS))
 
 

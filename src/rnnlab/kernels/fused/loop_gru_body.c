@@ -43,11 +43,12 @@ INLINE void gru_bwd_row_SFX(int H, int j0, int j1, const REAL *restrict zr, cons
 
 /* A (T,B,3H) input part; Z (T,B,3H) out r|z|n; Bh (T,B,3H) out recurrent part; Hs (T+1,B,H), [0] = h0.
  * Layer norm (Rr != NULL): Rr (T,B,3H) out h W_hh^T before its normalisation, ST (T,B,2) out its row's
- * mean and 1/std. */
-void gru_forward_SFX(int nth_req, int T, int B, int H, const int *bs, const REAL *A, REAL *Z, REAL *Bh,
+ * mean and 1/std. keep = 0 (no backward will run): Bh, Rr and ST are one step's scratch, reused. */
+void gru_forward_SFX(int nth_req, int T, int B, int H, const int *bs, int keep, const REAL *A, REAL *Z, REAL *Bh,
                      REAL *Hs, REAL *Rr, REAL *ST, const REAL *Whh, const REAL *bhh, const REAL *lwh,
                      double eps) {
     const int G3 = 3 * H, ln = Rr != NULL, nbH = panels_SFX(H);
+    const size_t ks = keep ? 1 : 0; /* time stride of Bh, Rr and ST */
     REAL *Pw = alloc_aligned(sizeof(REAL) * (size_t)3 * nbH * H * NR_SFX);
     stat3 *pa = ln ? alloc_aligned(sizeof(stat3) * (size_t)nth_req * B) : NULL;
 #pragma omp parallel num_threads(nth_req)
@@ -65,10 +66,10 @@ void gru_forward_SFX(int nth_req, int T, int B, int H, const int *bs, const REAL
             const size_t o3 = (size_t)t * B * G3;
             const REAL *hp = Hs + (size_t)t * B * H;
             REAL *hn = Hs + (size_t)(t + 1) * B * H;
-            REAL *bh = Bh + o3;
+            REAL *bh = Bh + ks * o3;
             if (ln) {
-                REAL *r = Rr + o3;
-                REAL *st = ST + (size_t)t * B * 2;
+                REAL *r = Rr + ks * o3;
+                REAL *st = ST + ks * t * B * 2;
                 gemm_units_SFX(n, H, hp, H, Pw, 3, H, b0, b1, r, G3, 0);
                 for (int b = 0; b < n; b++) pa[(size_t)tid * B + b] = part_stats_SFX(r + (size_t)b * G3, 3, H, j0, j1);
                 BARRIER
@@ -101,7 +102,7 @@ void gru_forward_SFX(int nth_req, int T, int B, int H, const int *bs, const REAL
             }
             for (int b = 0; b < n; b++) {
                 const size_t r3 = o3 + (size_t)b * G3;
-                gru_fwd_row_SFX(H, j0, j1, A + r3, Bh + r3, hp + (size_t)b * H, Z + r3, hn + (size_t)b * H);
+                gru_fwd_row_SFX(H, j0, j1, A + r3, bh + (size_t)b * G3, hp + (size_t)b * H, Z + r3, hn + (size_t)b * H);
             }
             BARRIER
         }

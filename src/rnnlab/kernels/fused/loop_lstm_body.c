@@ -199,13 +199,15 @@ INLINE void ln_rec_back_SFX(int G, int H, int j0, int j1, const REAL *restrict d
 /* Z (T,B,GH) in: the input part, out: the activations; Hs (T+1,B,R) and Cs (T+1,B,H) with [0] the initial
  * state; M (T,B,H) the unprojected output when R != H (projection), else NULL; bs[t] active rows at step t.
  * Layer norm (Rr != NULL): Rr (T,B,GH) out: H_{t-1} W_hh^T; ST (T,B,4) out: mean and 1/std of Rr_t's row
- * and of c_t's row, for backward. */
-void lstm_forward_SFX(int nth_req, int T, int B, int H, int R, int coupled, int peep, const int *bs, REAL *Z,
+ * and of c_t's row, for backward. keep = 0 (no backward will run): Rr, ST and M are one step's scratch
+ * (B,GH), (B,4), (B,H), reused every step. */
+void lstm_forward_SFX(int nth_req, int T, int B, int H, int R, int coupled, int peep, const int *bs, int keep, REAL *Z,
                       REAL *Rr, REAL *Hs, REAL *Cs, REAL *M, REAL *ST, const REAL *Whh, const REAL *Whr,
                       const REAL *wci, const REAL *wcf, const REAL *wco, const REAL *lwh, const REAL *bhh,
                       const REAL *lwc, const REAL *lbc, double eps) {
     const int G = coupled ? 3 : 4, GH = G * H, ln = Rr != NULL, proj = M != NULL;
     const int nbH = panels_SFX(H), nbR = panels_SFX(R);
+    const size_t ks = keep ? 1 : 0; /* time stride of Rr, ST and M */
     REAL *Pw = alloc_aligned(sizeof(REAL) * (size_t)G * nbH * R * NR_SFX);
     REAL *Pr = proj ? alloc_aligned(sizeof(REAL) * (size_t)nbR * H * NR_SFX) : NULL;
     stat3 *pa = ln ? alloc_aligned(sizeof(stat3) * (size_t)nth_req * B) : NULL;
@@ -232,7 +234,7 @@ void lstm_forward_SFX(int nth_req, int T, int B, int H, int R, int coupled, int 
             REAL *hn = Hs + (size_t)(t + 1) * B * R;
             const REAL *cp = Cs + (size_t)t * B * H;
             REAL *cn = Cs + (size_t)(t + 1) * B * H;
-            REAL *out = proj ? M + (size_t)t * B * H : hn;
+            REAL *out = proj ? M + ks * t * B * H : hn;
             if (!ln) {
                 gemm_units_SFX(n, R, hp, R, Pw, G, H, b0, b1, z, GH, 1);
                 for (int b = 0; b < n; b++) {
@@ -242,8 +244,8 @@ void lstm_forward_SFX(int nth_req, int T, int B, int H, int R, int coupled, int 
                                  NULL, NULL, (REAL)0, (REAL)0);
                 }
             } else {
-                REAL *r = Rr + (size_t)t * B * GH;
-                REAL *st = ST + (size_t)t * B * 4;
+                REAL *r = Rr + ks * t * B * GH;
+                REAL *st = ST + ks * t * B * 4;
                 gemm_units_SFX(n, R, hp, R, Pw, G, H, b0, b1, r, GH, 0);
                 for (int b = 0; b < n; b++) pa[(size_t)tid * B + b] = part_stats_SFX(r + (size_t)b * GH, G, H, j0, j1);
                 BARRIER

@@ -47,7 +47,8 @@ class LSTMFunction(torch.autograd.Function):
         W_hhT = p["weight_hh"].t()
 
         b_hh = p.get("bias_hh")
-        A, ln_in = input_forward(x, p, cfg, fold_bias=None if ln else b_hh)  # (T, B, GH), all steps in one matmul
+        keep = any(ctx.needs_input_grad)  # else inference: nothing is kept for a backward
+        A, ln_in = input_forward(x, p, cfg, None if ln else b_hh, keep)  # (T, B, GH), all steps in one matmul
 
         ctx.compiled = compiled.available(x, cfg)
         if ctx.compiled:  # the same loop in C (compiled.py): one gemm and one vectorised pass per step
@@ -58,10 +59,11 @@ class LSTMFunction(torch.autograd.Function):
             Cs = alloc(bs, T + 1, B, H, like=x)
             Hs[0] = h0
             Cs[0] = c0
-            M = alloc(bs, T, B, H, like=x) if proj else None
-            Rr = alloc(bs, T, B, GH, like=x) if ln else None
-            ST = alloc(bs, T, B, 4, like=x) if ln else None  # row mean and 1/std of Rr_t and c_t
-            compiled.lstm_forward(Z, Rr, Hs, Cs, M, ST, p, cfg, bs)
+            Tk = T if keep else 1  # inference: one step's scratch serves for Rr, ST, M
+            M = alloc(bs, Tk, B, H, like=x) if proj else None
+            Rr = alloc(bs, Tk, B, GH, like=x) if ln else None
+            ST = alloc(bs, Tk, B, 4, like=x) if ln else None  # row mean and 1/std of Rr_t and c_t
+            compiled.lstm_forward(Z, Rr, Hs, Cs, M, ST, p, cfg, bs, keep)
             return _finish(ctx, spec, (x, h0, c0, *tensors), Z, Hs, Cs, M, Rr, ST, ln_in)
 
         Z = alloc(bs, T, B, GH, like=x)  # gate pre-activations, turned into activations in place

@@ -29,7 +29,7 @@ class RNNFunction(torch.autograd.Function):
         H, ln, relu = cfg.hidden_size, cfg.layer_norm, cfg.family == "rnn_relu"
         W_hhT, b_hh = p["weight_hh"].t(), p.get("bias_hh")
 
-        A, ln_in = input_forward(x, p, cfg, fold_bias=None if ln else b_hh)
+        A, ln_in = input_forward(x, p, cfg, None if ln else b_hh, any(ctx.needs_input_grad))
         Hs = alloc(bs, T + 1, B, H, like=x)
         Hs[0] = h0
         Rr = alloc(bs, T, B, H, like=x) if ln else None
