@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ...cells.config import LN_EPS
+from . import compiled
 
 __all__ = [
     "Spec", "alloc", "double_backward", "final_rows", "inject_final", "input_backward", "input_forward",
@@ -123,15 +124,19 @@ def input_forward(x: Tensor, p: dict[str, Tensor], cfg, fold_bias: Tensor | None
     keep=False (no backward will run): three Nones, and W_ih x is freed at once. fold_bias (the recurrent bias) is added here when the cell lets it commute to the input side."""
     T, B, I = x.shape
     W_ih, b = p["weight_ih"], p.get("bias_ih")
+    x2 = x.reshape(T * B, I)
     if cfg.layer_norm:
-        xw = x @ W_ih.t()
-        a, mean, rstd = torch.native_layer_norm(xw, (xw.shape[-1],), p["ln_weight_ih"], b, LN_EPS)
-        return a, ((xw, mean, rstd) if keep else (None, None, None))
+        xw = _matmul(x2, W_ih, True).view(T, B, -1)
+        shape, w = [xw.shape[-1]], p["ln_weight_ih"]
+        if not keep:  # normalised in place (row by row): a second buffer of this size, allocated and freed
+            mean, rstd = xw.new_empty(T, B, 1), xw.new_empty(T, B, 1)  # every call, cost page faults
+            torch.ops.aten.native_layer_norm.out(xw, shape, w, b, LN_EPS, out0=xw, out1=mean, out2=rstd)
+            return xw, (None, None, None)
+        a, mean, rstd = torch.native_layer_norm(xw, shape, w, b, LN_EPS)
+        return a, (xw, mean, rstd)
     if fold_bias is not None and b is not None:
         b = b + fold_bias
-    if b is None:
-        return (x.reshape(T * B, I) @ W_ih.t()).view(T, B, -1), (None, None, None)
-    return torch.addmm(b, x.reshape(T * B, I), W_ih.t()).view(T, B, -1), (None, None, None)
+    return _matmul(x2, W_ih, True, b).view(T, B, -1), (None, None, None)
 
 
 def input_backward(dA: Tensor, x: Tensor, p: dict[str, Tensor], cfg, need_x: bool,
@@ -147,11 +152,20 @@ def input_backward(dA: Tensor, x: Tensor, p: dict[str, Tensor], cfg, need_x: boo
     if cfg.layer_norm:
         xw, mean, rstd = ln
         if xw is None:
-            xw = x @ W_ih.t()
+            xw = _matmul(x.reshape(T * B, I), W_ih, True).view(T, B, -1)
             mean, rstd = ln_stats(xw)
         dA, grads["ln_weight_ih"], _ = _ln_bwd(dA, xw, (xw.shape[-1],), mean, rstd, p["ln_weight_ih"], None,
                                                [True, True, False])
     dA2 = dA.reshape(T * B, -1)
     grads["weight_ih"] = dA2.t() @ x.reshape(T * B, I)
-    dx = (dA2 @ W_ih).view(T, B, I) if need_x else None
+    dx = _matmul(dA2, W_ih, False).view(T, B, I) if need_x else None
     return dx, grads
+
+
+def _matmul(A: Tensor, W: Tensor, transposed: bool, bias: Tensor | None = None) -> Tensor:
+    """A @ W.T (transposed) or A @ W (+ bias) for 2-D A: on the compiled loops' kernel where they are built
+    (CPU; measured faster than torch's call here), else torch's."""
+    if compiled.available(A, None) and W.dtype == A.dtype and (bias is None or bias.dtype == A.dtype):
+        return compiled.gemm(A, W, transposed, bias)
+    Wm = W.t() if transposed else W
+    return A @ Wm if bias is None else torch.addmm(bias, A, Wm)

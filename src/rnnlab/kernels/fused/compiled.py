@@ -39,7 +39,7 @@ from torch import Tensor
 
 from ...cells.config import LN_EPS
 
-__all__ = ["available", "disabled", "gru_backward", "gru_forward", "lstm_backward", "lstm_forward", "status"]
+__all__ = ["available", "disabled", "gemm", "gru_backward", "gru_forward", "lstm_backward", "lstm_forward", "status"]
 
 _HERE = Path(__file__).parent
 _TYPES = {torch.float32: ("float", "f32", "fsigmoid", "ftanh"), torch.float64: ("double", "f64", "dsigmoid", "tanh")}
@@ -129,7 +129,7 @@ def _load() -> dict:
             try:
                 lib = ctypes.CDLL(str(path))
                 for sfx in ("f32", "f64"):
-                    for fn in ("lstm_forward", "lstm_backward", "gru_forward", "gru_backward"):
+                    for fn in ("lstm_forward", "lstm_backward", "gru_forward", "gru_backward", "gemm"):
                         getattr(lib, f"{fn}_{sfx}").restype = None
             except OSError as e:
                 lib, why = None, f"could not load {path}: {e}"
@@ -234,3 +234,16 @@ def gru_backward(Z: Tensor, Bh: Tensor, Hs: Tensor, Rr: Tensor | None, ST: Tenso
     w = _params(p, ("weight_hh", "ln_weight_hh"))
     _call("gru_backward", Z.dtype, T, B, cfg.hidden_size, _bs(bs, T, B),
           *map(_ptr, (Z, Bh, Hs, Rr, ST, DH, dA, dBh, dR, dh0, GL, *w)))
+
+
+def gemm(A: Tensor, W: Tensor, transposed: bool, bias: Tensor | None = None) -> Tensor:
+    """A @ W.T (transposed) or A @ W, plus bias, for 2-D A: a layer's time-parallel products (the input
+    projection of every step, dx) on the loops' own kernel, which measured 10-35 % faster than torch's
+    MKL call at the benchmark shapes here (gemm in loop_gemm_body.c)."""
+    A, W = A.contiguous(), W.contiguous()
+    b = bias.contiguous() if bias is not None else None
+    M, K = A.shape
+    N = W.shape[0] if transposed else W.shape[1]
+    C = A.new_empty(M, N)
+    _call("gemm", A.dtype, M, N, K, _ptr(A), K, _ptr(W), int(transposed), _ptr(b), _ptr(C))
+    return C

@@ -129,3 +129,42 @@ INLINE stat3 part_stats_SFX(const REAL *v, int G, int W, int j0, int j1) {
     s.m2 = q;
     return s;
 }
+
+/* C (M x N) = A (M x K, row stride lda) B + bias, B given as Bm (transposed = 1: Bm is (N x K), B = Bm^T;
+ * else Bm is (K x N)); bias (N) or NULL. The time-parallel products of a layer (the input projection of
+ * all steps, dx). With enough rows threads split them in chunks of MC, so that a chunk of A stays in cache
+ * across the panels; with few rows (a short or single sequence) they split the panels instead. */
+void gemm_SFX(int nth_req, int M, int N, int K, const REAL *A, int lda, const REAL *Bm, int transposed,
+              const REAL *bias, REAL *C) {
+    const int nb = panels_SFX(N), MC = 8 * MR;
+    REAL *P = alloc_aligned(sizeof(REAL) * (size_t)nb * K * NR_SFX);
+    const int chunks = (M + MC - 1) / MC;
+#pragma omp parallel num_threads(nth_req)
+    {
+        const int tid = thread_id(), nth = thread_count(), by_rows = chunks >= 2 * nth;
+        int p0, p1, c0, c1;
+        share(nb, tid, nth, &p0, &p1);
+        pack_SFX(Bm, K, 1, N, transposed, P, p0, p1);
+        BARRIER
+        if (by_rows) {
+            share(chunks, tid, nth, &c0, &c1);
+            p0 = 0;
+            p1 = nb;
+        } else {
+            c0 = 0;
+            c1 = chunks;
+        }
+        for (int c = c0; c < c1; c++) {
+            const int i0 = c * MC, n = imin(MC, M - i0);
+            REAL *Cc = C + (size_t)i0 * N;
+            for (int p = p0; p < p1; p++) {
+                const int nc = imin(NR_SFX, N - p * NR_SFX);
+                if (bias)
+                    for (int r = 0; r < n; r++) memcpy(Cc + (size_t)r * N + p * NR_SFX, bias + p * NR_SFX, sizeof(REAL) * nc);
+                panel_SFX(n, K, A + (size_t)i0 * lda, lda, P + (size_t)p * K * NR_SFX, Cc + p * NR_SFX, N, nc,
+                          bias != NULL);
+            }
+        }
+    }
+    free(P);
+}
