@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # benchmarks/ lives beside src/, not inside the installed package
     sys.path.insert(0, str(ROOT))
 
-from benchmarks import layers  # noqa: E402
+from benchmarks import gemm, layers  # noqa: E402
 
 
 def test_quick_run_writes_expected_fields(tmp_path, capsys):
@@ -80,3 +80,11 @@ def test_picks_up_any_registered_backend(tmp_path, monkeypatch):
     assert {b for _, b in by} == set(registry.backend_names())
     assert by["rnn", "extra"]["status"] == "ok" and by["rnn", "extra"]["ran_backend"] == "extra"
     assert by["gru", "extra"]["status"] == "skipped" and "only the tanh RNN" in by["gru", "extra"]["reason"]
+
+
+def test_gemm_benchmark_runs(capsys):
+    gemm.main(["--shapes", "S4", "--rounds", "1", "--threads", "1"])
+    printed = capsys.readouterr().out
+    assert "compiled loops" in printed
+    if "built as" in printed:  # the table, when the loops are built here
+        assert "input projection" in printed and "dx = dZ W_ih" in printed

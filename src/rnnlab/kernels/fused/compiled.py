@@ -2,11 +2,13 @@
 
 Why: on a CPU a framework op costs ~5 us of dispatch whatever its size, and the fused LSTM issues eight of
 them per forward step and five per backward step; at small batches (BENCHMARKS.md S3, S4) that overhead,
-not arithmetic, set its speed. A BLAS call per step was the next limit: MKL's sgemm re-packs W_hh and sets
-up its threads on every call and reached only 45-110 GFLOP/s on the recurrence's skinny products here. So
-the loops in loops.c / loop_*_body.c pack W_hh once per call and run their own register-blocked
-micro-kernel (175-210 GFLOP/s at the same shapes), with OpenMP threads (torch's runtime) each owning a
-slice of the hidden units for both the product and the pointwise gate work: one barrier per step.
+not arithmetic, set its speed. A BLAS call per step was the next limit: on this project's AMD machine
+torch's matmul (MKL's sgemm, which re-packs W_hh and sets up its threads on every call) reached 45-110
+GFLOP/s on the recurrence's skinny per-step products (B x H times H x 4H), where a standalone prototype
+of the register-blocked micro-kernel in loop_gemm_body.c, with W_hh packed once, reached 175-210. So the
+loops pack W_hh once per call and run that kernel, with OpenMP threads (torch's runtime) each owning a
+slice of the hidden units for both the product and the pointwise gate work: one barrier per step. The
+same kernel serves the layer's time-parallel products (`gemm`; benchmarks/gemm.py compares it).
 Nothing links against torch at build time, so `pip install rnnlab` stays pure Python.
 
 Where it runs: CPU tensors, float32/float64, every LSTM and GRU variant and combination (peephole,

@@ -73,23 +73,9 @@ void gru_forward_SFX(int nth_req, int T, int B, int H, const int *bs, int keep, 
                 gemm_units_SFX(n, H, hp, H, Pw, 3, H, b0, b1, r, G3, 0);
                 for (int b = 0; b < n; b++) pa[(size_t)tid * B + b] = part_stats_SFX(r + (size_t)b * G3, 3, H, j0, j1);
                 BARRIER
-                for (int b = 0; b < n; b++) {
-                    double mu_d, rs_d;
-                    combine_stats(pa + b, nth, B, eps, &mu_d, &rs_d);
-                    const REAL mu = (REAL)mu_d, rs = (REAL)rs_d;
-                    if (tid == 0) {
-                        st[b * 2] = mu;
-                        st[b * 2 + 1] = rs;
-                    }
-                    const REAL *rb = r + (size_t)b * G3;
-                    REAL *bb = bh + (size_t)b * G3;
-                    for (int g = 0; g < 3; g++) {
-                        const int o = g * H;
-#pragma omp simd
-                        for (int j = o + j0; j < o + j1; j++)
-                            bb[j] = (rb[j] - mu) * rs * lwh[j] + (bhh ? bhh[j] : (REAL)0);
-                    }
-                }
+                for (int b = 0; b < n; b++)
+                    ln_rec_apply_SFX(pa + b, nth, B, eps, tid, st + b * 2, 3, H, j0, j1, r + (size_t)b * G3, lwh, bhh,
+                                     bh + (size_t)b * G3, 0);
             } else {
                 gemm_units_SFX(n, H, hp, H, Pw, 3, H, b0, b1, bh, G3, 0);
                 if (bhh)
@@ -148,11 +134,8 @@ void gru_backward_SFX(int nth_req, int T, int B, int H, const int *bs, const REA
                                                               r + (size_t)b * G3, lwh, st[b * 2], st[b * 2 + 1], GL);
                 BARRIER
                 for (int b = 0; b < n; b++) {
-                    double T1 = 0, T2 = 0;
-                    for (int k = 0; k < nth; k++) {
-                        T1 += pa[(size_t)k * B + b].a;
-                        T2 += pa[(size_t)k * B + b].b;
-                    }
+                    double T1, T2;
+                    sum_parts_SFX(pa, nth, B, b, &T1, &T2);
                     ln_rec_back_SFX(3, H, j0, j1, dBh + o3 + (size_t)b * G3, r + (size_t)b * G3, lwh, st[b * 2],
                                     st[b * 2 + 1], (REAL)(T1 / G3), (REAL)(T2 / G3), dR + o3 + (size_t)b * G3);
                 }

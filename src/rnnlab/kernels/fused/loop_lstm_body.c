@@ -187,6 +187,38 @@ INLINE void ln_rec_back_SFX(int G, int H, int j0, int j1, const REAL *restrict d
     }
 }
 
+/* After the barrier that follows the recurrent product r = h W_hh^T: row b's mean and 1/std of r, from every
+ * thread's partials (thread 0 keeps them in st[0], st[1] for backward), and, over this thread's columns of
+ * every gate, dst = (add ? dst : 0) + LN(r) g_hh + b_hh. */
+INLINE void ln_rec_apply_SFX(const stat3 *pa, int nth, int B, double eps, int tid, REAL *st, int G, int H, int j0,
+                             int j1, const REAL *restrict r, const REAL *restrict lwh, const REAL *restrict bhh,
+                             REAL *restrict dst, int add) {
+    double mu_d, rs_d;
+    combine_stats(pa, nth, B, eps, &mu_d, &rs_d);
+    const REAL mu = (REAL)mu_d, rs = (REAL)rs_d;
+    if (tid == 0) {
+        st[0] = mu;
+        st[1] = rs;
+    }
+    for (int g = 0; g < G; g++) {
+        const int o = g * H;
+#pragma omp simd
+        for (int j = o + j0; j < o + j1; j++)
+            dst[j] = (add ? dst[j] : (REAL)0) + (r[j] - mu) * rs * lwh[j] + (bhh ? bhh[j] : (REAL)0);
+    }
+}
+
+/* Row b's two sums over every thread's partials. */
+INLINE void sum_parts_SFX(const sum2 *pa, int nth, int B, int b, double *s1, double *s2) {
+    double a = 0, c = 0;
+    for (int k = 0; k < nth; k++) {
+        a += pa[(size_t)k * B + b].a;
+        c += pa[(size_t)k * B + b].b;
+    }
+    *s1 = a;
+    *s2 = c;
+}
+
 #define DISPATCH_SFX(FN, ...)                                                                              \
     do {                                                                                                   \
         if (coupled) {                                                                                     \
@@ -250,21 +282,9 @@ void lstm_forward_SFX(int nth_req, int T, int B, int H, int R, int coupled, int 
                 for (int b = 0; b < n; b++) pa[(size_t)tid * B + b] = part_stats_SFX(r + (size_t)b * GH, G, H, j0, j1);
                 BARRIER
                 for (int b = 0; b < n; b++) {
-                    double mu_d, rs_d;
-                    combine_stats(pa + b, nth, B, eps, &mu_d, &rs_d);
-                    const REAL mu = (REAL)mu_d, rs = (REAL)rs_d;
-                    if (tid == 0) {
-                        st[b * 4] = mu;
-                        st[b * 4 + 1] = rs;
-                    }
                     REAL *zb = z + (size_t)b * GH;
-                    const REAL *rb = r + (size_t)b * GH;
-                    for (int g = 0; g < G; g++) {
-                        const int o = g * H;
-#pragma omp simd
-                        for (int j = o + j0; j < o + j1; j++)
-                            zb[j] += (rb[j] - mu) * rs * lwh[j] + (bhh ? bhh[j] : (REAL)0);
-                    }
+                    ln_rec_apply_SFX(pa + b, nth, B, eps, tid, st + b * 4, G, H, j0, j1, r + (size_t)b * GH, lwh, bhh,
+                                     zb, 1);
                     DISPATCH_SFX(cell_row_SFX, H, j0, j1, zb, cp + (size_t)b * H, cn + (size_t)b * H, wci, wcf);
                     pb[(size_t)tid * B + b] = part_stats_SFX(cn + (size_t)b * H, 1, H, j0, j1);
                 }
@@ -353,11 +373,8 @@ void lstm_backward_SFX(int nth_req, int T, int B, int H, int R, int coupled, int
                                                               st[b * 4 + 2], st[b * 4 + 3], GL + GH, GL + GH + H);
                 BARRIER
                 for (int b = 0; b < n; b++) {
-                    double S1 = 0, S2 = 0;
-                    for (int k = 0; k < nth; k++) {
-                        S1 += pa[(size_t)k * B + b].a;
-                        S2 += pa[(size_t)k * B + b].b;
-                    }
+                    double S1, S2;
+                    sum_parts_SFX(pa, nth, B, b, &S1, &S2);
                     DISPATCH_SFX(ln_cell_back_SFX, H, j0, j1, z + (size_t)b * GH, cp + (size_t)b * H,
                                  cn + (size_t)b * H, DC + (size_t)b * H, dz + (size_t)b * GH, wci, wcf, wco,
                                  st[b * 4 + 2], st[b * 4 + 3], (REAL)(S1 / H), (REAL)(S2 / H), GP);
@@ -366,11 +383,8 @@ void lstm_backward_SFX(int nth_req, int T, int B, int H, int R, int coupled, int
                 }
                 BARRIER
                 for (int b = 0; b < n; b++) {
-                    double T1 = 0, T2 = 0;
-                    for (int k = 0; k < nth; k++) {
-                        T1 += pb[(size_t)k * B + b].a;
-                        T2 += pb[(size_t)k * B + b].b;
-                    }
+                    double T1, T2;
+                    sum_parts_SFX(pb, nth, B, b, &T1, &T2);
                     ln_rec_back_SFX(G, H, j0, j1, dz + (size_t)b * GH, r + (size_t)b * GH, lwh, st[b * 4],
                                     st[b * 4 + 1], (REAL)(T1 / GH), (REAL)(T2 / GH), dr + (size_t)b * GH);
                 }

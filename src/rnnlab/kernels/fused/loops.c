@@ -6,7 +6,7 @@
  * columns (NR = two vector registers) and each step runs a register-blocked micro-kernel over them. On the
  * small, skinny products of a recurrence (B rows, T of them in sequence) a general BLAS call re-packs the
  * weights every step and pays its threading set-up every step; measured on this project's 2-core AMD EPYC,
- * MKL's sgemm reached 45-110 GFLOP/s at the benchmark shapes, this kernel 175-210 (benchmarks/README.md).
+ * MKL's sgemm reached 45-110 GFLOP/s at the per-step benchmark shapes, a prototype of this kernel 175-210.
  *
  * Threads (OpenMP, torch's own runtime: the library is loaded after torch, whose libgomp.so.1 it then uses)
  * split the hidden units: a thread computes the gate pre-activations of its units for every row and then
