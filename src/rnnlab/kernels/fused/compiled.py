@@ -187,8 +187,15 @@ def _params(p: dict, names) -> list[Tensor | None]:
     return [p[n].contiguous() if n in p else None for n in names]
 
 
+SPLIT = 0  # how the loops' threads share a step: 0 choose (loops.c make_split), 1 by units, 2 by rows (tests)
+
+
 def _call(name: str, dtype: torch.dtype, *args) -> None:
     getattr(_load()["lib"], f"{name}_{_TYPES[dtype][1]}")(ctypes.c_int(torch.get_num_threads()), *args)
+
+
+def _loop(name: str, dtype: torch.dtype, *args) -> None:
+    _call(name, dtype, ctypes.c_int(SPLIT), *args)
 
 
 def lstm_forward(Z: Tensor, Rr: Tensor | None, Hs: Tensor, Cs: Tensor, M: Tensor | None, ST: Tensor | None,
@@ -203,7 +210,7 @@ def lstm_forward(Z: Tensor, Rr: Tensor | None, Hs: Tensor, Cs: Tensor, M: Tensor
                     "ln_weight_c", "ln_bias_c"))
     if not cfg.layer_norm:
         w[5:] = [None] * 4  # without layer norm b_hh is folded into Z
-    _call("lstm_forward", Z.dtype, *head, *map(_ptr, (Z, Rr, Hs, Cs, M, ST, *w)), ctypes.c_double(LN_EPS))
+    _loop("lstm_forward", Z.dtype, *head, *map(_ptr, (Z, Rr, Hs, Cs, M, ST, *w)), ctypes.c_double(LN_EPS))
 
 
 def lstm_backward(Z: Tensor, Rr: Tensor | None, Cs: Tensor, ST: Tensor | None, DH: Tensor, DM: Tensor | None,
@@ -215,7 +222,7 @@ def lstm_backward(Z: Tensor, Rr: Tensor | None, Cs: Tensor, ST: Tensor | None, D
     head = (T, B, cfg.hidden_size, cfg.state_size, int(cfg.coupled), int(cfg.peephole), _bs(bs, T, B))
     w = _params(p, ("weight_hh", "weight_hr", "weight_ci", "weight_cf", "weight_co", "ln_weight_hh", "ln_weight_c",
                     "ln_bias_c"))
-    _call("lstm_backward", Z.dtype, *head, *map(_ptr, (Z, Rr, Cs, ST, DH, DM, dZ, dR, DC, dh0, GP, GL, *w)))
+    _loop("lstm_backward", Z.dtype, *head, *map(_ptr, (Z, Rr, Cs, ST, DH, DM, dZ, dR, DC, dh0, GP, GL, *w)))
 
 
 def gru_forward(A: Tensor, Z: Tensor, Bh: Tensor, Hs: Tensor, Rr: Tensor | None, ST: Tensor | None, p: dict,
@@ -224,7 +231,7 @@ def gru_forward(A: Tensor, Z: Tensor, Bh: Tensor, Hs: Tensor, Rr: Tensor | None,
     with layer norm Rr and ST (T, B, 2) as for the LSTM; keep=False: Bh, Rr, ST may be one step's scratch."""
     T, B, _ = Z.shape
     w = _params(p, ("weight_hh", "bias_hh", "ln_weight_hh"))
-    _call("gru_forward", Z.dtype, T, B, cfg.hidden_size, _bs(bs, T, B), int(keep), *map(_ptr, (A, Z, Bh, Hs, Rr, ST, *w)),
+    _loop("gru_forward", Z.dtype, T, B, cfg.hidden_size, _bs(bs, T, B), int(keep), *map(_ptr, (A, Z, Bh, Hs, Rr, ST, *w)),
           ctypes.c_double(LN_EPS))
 
 
@@ -234,7 +241,7 @@ def gru_backward(Z: Tensor, Bh: Tensor, Hs: Tensor, Rr: Tensor | None, ST: Tenso
     GL (3H) float64 the recurrent layer-norm gain's gradient."""
     T, B, _ = Z.shape
     w = _params(p, ("weight_hh", "ln_weight_hh"))
-    _call("gru_backward", Z.dtype, T, B, cfg.hidden_size, _bs(bs, T, B),
+    _loop("gru_backward", Z.dtype, T, B, cfg.hidden_size, _bs(bs, T, B),
           *map(_ptr, (Z, Bh, Hs, Rr, ST, DH, dA, dBh, dR, dh0, GL, *w)))
 
 

@@ -43,9 +43,10 @@ INLINE void gru_bwd_row_SFX(int H, int j0, int j1, const REAL *restrict zr, cons
 
 /* A (T,B,3H) input part; Z (T,B,3H) out r|z|n; Bh (T,B,3H) out recurrent part; Hs (T+1,B,H), [0] = h0.
  * Layer norm (Rr != NULL): Rr (T,B,3H) out h W_hh^T before its normalisation, ST (T,B,2) out its row's
- * mean and 1/std. keep = 0 (no backward will run): Bh, Rr and ST are one step's scratch, reused. */
-void gru_forward_SFX(int nth_req, int T, int B, int H, const int *bs, int keep, const REAL *A, REAL *Z, REAL *Bh,
-                     REAL *Hs, REAL *Rr, REAL *ST, const REAL *Whh, const REAL *bhh, const REAL *lwh,
+ * mean and 1/std. keep = 0 (no backward will run): Bh, Rr and ST are one step's scratch, reused.
+ * split: see make_split. */
+void gru_forward_SFX(int nth_req, int split, int T, int B, int H, const int *bs, int keep, const REAL *A, REAL *Z,
+                     REAL *Bh, REAL *Hs, REAL *Rr, REAL *ST, const REAL *Whh, const REAL *bhh, const REAL *lwh,
                      double eps) {
     const int G3 = 3 * H, ln = Rr != NULL, nbH = panels_SFX(H);
     const size_t ks = keep ? 1 : 0; /* time stride of Bh, Rr and ST */
@@ -54,15 +55,16 @@ void gru_forward_SFX(int nth_req, int T, int B, int H, const int *bs, int keep, 
 #pragma omp parallel num_threads(nth_req)
     {
         const int tid = thread_id(), nth = thread_count();
-        int p0, p1, b0, b1;
+        int p0, p1;
         share(3 * nbH, tid, nth, &p0, &p1);
         pack_SFX(Whh, H, 3, H, 1, Pw, p0, p1);
-        share(nbH, tid, nth, &b0, &b1);
-        const int j0 = imin(b0 * NR_SFX, H), j1 = imin(b1 * NR_SFX, H);
+        const split_t sp = make_split(split, ln, B, H, H, NR_SFX, tid, nth);
+        const int j0 = sp.j0, j1 = sp.j1;
+        const stat3 *ca = ln ? (sp.rows ? pa + (size_t)tid * B : pa) : NULL;
         BARRIER
         for (int t = 0; t < T; t++) {
-            const int n = bs[t];
-            if (n <= 0) continue;
+            const int n = bs[t], lo = sp.rows ? sp.q0 : 0, hi = sp.rows ? imin(sp.q1, n) : n;
+            if (hi <= lo) continue;
             const size_t o3 = (size_t)t * B * G3;
             const REAL *hp = Hs + (size_t)t * B * H;
             REAL *hn = Hs + (size_t)(t + 1) * B * H;
@@ -70,27 +72,27 @@ void gru_forward_SFX(int nth_req, int T, int B, int H, const int *bs, int keep, 
             if (ln) {
                 REAL *r = Rr + ks * o3;
                 REAL *st = ST + ks * t * B * 2;
-                gemm_units_SFX(n, H, hp, H, Pw, 3, H, b0, b1, r, G3, 0);
-                for (int b = 0; b < n; b++) pa[(size_t)tid * B + b] = part_stats_SFX(r + (size_t)b * G3, 3, H, j0, j1);
-                BARRIER
-                for (int b = 0; b < n; b++)
-                    ln_rec_apply_SFX(pa + b, nth, B, eps, tid, st + b * 2, 3, H, j0, j1, r + (size_t)b * G3, lwh, bhh,
-                                     bh + (size_t)b * G3, 0);
+                gemm_units_SFX(hi - lo, H, hp + (size_t)lo * H, H, Pw, 3, H, sp.b0, sp.b1, r + (size_t)lo * G3, G3, 0);
+                for (int b = lo; b < hi; b++) pa[(size_t)tid * B + b] = part_stats_SFX(r + (size_t)b * G3, 3, H, j0, j1);
+                SYNC(sp)
+                for (int b = lo; b < hi; b++)
+                    ln_rec_apply_SFX(ca + b, sp.sn, B, eps, sp.writer, st + b * 2, 3, H, j0, j1, r + (size_t)b * G3,
+                                     lwh, bhh, bh + (size_t)b * G3, 0);
             } else {
-                gemm_units_SFX(n, H, hp, H, Pw, 3, H, b0, b1, bh, G3, 0);
+                gemm_units_SFX(hi - lo, H, hp + (size_t)lo * H, H, Pw, 3, H, sp.b0, sp.b1, bh + (size_t)lo * G3, G3, 0);
                 if (bhh)
-                    for (int b = 0; b < n; b++)
+                    for (int b = lo; b < hi; b++)
                         for (int g = 0; g < 3; g++) {
                             REAL *bb = bh + (size_t)b * G3 + g * H;
 #pragma omp simd
                             for (int j = j0; j < j1; j++) bb[j] += bhh[g * H + j];
                         }
             }
-            for (int b = 0; b < n; b++) {
+            for (int b = lo; b < hi; b++) {
                 const size_t r3 = o3 + (size_t)b * G3;
                 gru_fwd_row_SFX(H, j0, j1, A + r3, bh + (size_t)b * G3, hp + (size_t)b * H, Z + r3, hn + (size_t)b * H);
             }
-            BARRIER
+            SYNC(sp)
         }
     }
     free(Pw);
@@ -99,28 +101,31 @@ void gru_forward_SFX(int nth_req, int T, int B, int H, const int *bs, int keep, 
 
 /* DH (T,B,H) in: dL/dh_t, out: with recurrent parts; dA, dBh (T,B,3H) out; dh0 (B,H) zero on entry,
  * out: dL/dh0 (or NULL). Layer norm: ST as saved by forward, dR (T,B,3H) out, GL (3H) doubles zero on
- * entry, out: the sum of dBh r_hat (the gain's gradient). */
-void gru_backward_SFX(int nth_req, int T, int B, int H, const int *bs, const REAL *Z, const REAL *Bh,
+ * entry, out: the sum of dBh r_hat (the gain's gradient). split: see make_split. */
+void gru_backward_SFX(int nth_req, int split, int T, int B, int H, const int *bs, const REAL *Z, const REAL *Bh,
                       const REAL *Hs, const REAL *Rr, const REAL *ST, REAL *DH, REAL *dA, REAL *dBh, REAL *dR,
                       REAL *dh0, double *GL, const REAL *Whh, const REAL *lwh) {
     const int G3 = 3 * H, ln = Rr != NULL, nbH = panels_SFX(H);
     REAL *Pw = alloc_aligned(sizeof(REAL) * (size_t)nbH * G3 * NR_SFX);
     sum2 *pa = ln ? alloc_aligned(sizeof(sum2) * (size_t)nth_req * B) : NULL;
+    double *gl_all = GL ? calloc((size_t)nth_req * G3, sizeof(double)) : NULL;
 #pragma omp parallel num_threads(nth_req)
     {
         const int tid = thread_id(), nth = thread_count();
-        int p0, p1, b0, b1;
+        int p0, p1;
         share(nbH, tid, nth, &p0, &p1);
         pack_SFX(Whh, G3, 1, H, 0, Pw, p0, p1);
-        share(nbH, tid, nth, &b0, &b1);
-        const int j0 = imin(b0 * NR_SFX, H), j1 = imin(b1 * NR_SFX, H);
+        const split_t sp = make_split(split, ln, B, H, H, NR_SFX, tid, nth);
+        const int j0 = sp.j0, j1 = sp.j1;
+        const sum2 *ca = ln ? (sp.rows ? pa + (size_t)tid * B : pa) : NULL;
+        double *gl = thread_sums(GL, gl_all, G3, sp.rows, tid);
         BARRIER
         for (int t = T - 1; t >= 0; t--) {
-            const int n = bs[t];
-            if (n <= 0) continue;
+            const int n = bs[t], lo = sp.rows ? sp.q0 : 0, hi = sp.rows ? imin(sp.q1, n) : n;
+            if (hi <= lo) continue;
             const size_t o3 = (size_t)t * B * G3, o1 = (size_t)t * B * H;
             REAL *target = t > 0 ? DH + (size_t)(t - 1) * B * H : dh0;
-            for (int b = 0; b < n; b++) {
+            for (int b = lo; b < hi; b++) {
                 const size_t r3 = o3 + (size_t)b * G3, r1 = o1 + (size_t)b * H;
                 gru_bwd_row_SFX(H, j0, j1, Z + r3, Bh + r3, Hs + r1, DH + r1, dA + r3, dBh + r3,
                                 target ? target + (size_t)b * H : NULL);
@@ -129,26 +134,31 @@ void gru_backward_SFX(int nth_req, int T, int B, int H, const int *bs, const REA
             if (ln) {
                 const REAL *r = Rr + o3;
                 const REAL *st = ST + (size_t)t * B * 2;
-                for (int b = 0; b < n; b++)
+                for (int b = lo; b < hi; b++)
                     pa[(size_t)tid * B + b] = ln_rec_sums_SFX(3, H, j0, j1, dBh + o3 + (size_t)b * G3,
-                                                              r + (size_t)b * G3, lwh, st[b * 2], st[b * 2 + 1], GL);
-                BARRIER
-                for (int b = 0; b < n; b++) {
+                                                              r + (size_t)b * G3, lwh, st[b * 2], st[b * 2 + 1], gl);
+                SYNC(sp)
+                for (int b = lo; b < hi; b++) {
                     double T1, T2;
-                    sum_parts_SFX(pa, nth, B, b, &T1, &T2);
+                    sum_parts_SFX(ca, sp.sn, B, b, &T1, &T2);
                     ln_rec_back_SFX(3, H, j0, j1, dBh + o3 + (size_t)b * G3, r + (size_t)b * G3, lwh, st[b * 2],
                                     st[b * 2 + 1], (REAL)(T1 / G3), (REAL)(T2 / G3), dR + o3 + (size_t)b * G3);
                 }
                 drec = dR + o3;
             }
-            BARRIER
-            /* DH_{t-1} += drec W_hh for this thread's units: the columns only it reads next */
+            SYNC(sp)
+            /* DH_{t-1} += drec W_hh for this thread's units (or rows): what only it reads next */
             if (target)
-                for (int rb = b0; rb < b1; rb++)
-                    panel_SFX(n, G3, drec, G3, Pw + (size_t)rb * G3 * NR_SFX, target + rb * NR_SFX, H,
-                              imin(NR_SFX, H - rb * NR_SFX), 1);
+                for (int rb = sp.b0; rb < sp.b1; rb++)
+                    panel_SFX(hi - lo, G3, drec + (size_t)lo * G3, G3, Pw + (size_t)rb * G3 * NR_SFX,
+                              target + (size_t)lo * H + rb * NR_SFX, H, imin(NR_SFX, H - rb * NR_SFX), 1);
+        }
+        if (sp.rows && GL) {
+            BARRIER
+            reduce_sums(GL, gl_all, G3, nth, tid);
         }
     }
     free(Pw);
     free(pa);
+    free(gl_all);
 }

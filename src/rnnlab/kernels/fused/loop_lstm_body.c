@@ -188,15 +188,15 @@ INLINE void ln_rec_back_SFX(int G, int H, int j0, int j1, const REAL *restrict d
 }
 
 /* After the barrier that follows the recurrent product r = h W_hh^T: row b's mean and 1/std of r, from every
- * thread's partials (thread 0 keeps them in st[0], st[1] for backward), and, over this thread's columns of
+ * thread's partials (kept in st[0], st[1] for backward when `write`), and, over this thread's columns of
  * every gate, dst = (add ? dst : 0) + LN(r) g_hh + b_hh. */
-INLINE void ln_rec_apply_SFX(const stat3 *pa, int nth, int B, double eps, int tid, REAL *st, int G, int H, int j0,
+INLINE void ln_rec_apply_SFX(const stat3 *pa, int nth, int B, double eps, int write, REAL *st, int G, int H, int j0,
                              int j1, const REAL *restrict r, const REAL *restrict lwh, const REAL *restrict bhh,
                              REAL *restrict dst, int add) {
     double mu_d, rs_d;
     combine_stats(pa, nth, B, eps, &mu_d, &rs_d);
     const REAL mu = (REAL)mu_d, rs = (REAL)rs_d;
-    if (tid == 0) {
+    if (write) {
         st[0] = mu;
         st[1] = rs;
     }
@@ -232,11 +232,11 @@ INLINE void sum_parts_SFX(const sum2 *pa, int nth, int B, int b, double *s1, dou
  * state; M (T,B,H) the unprojected output when R != H (projection), else NULL; bs[t] active rows at step t.
  * Layer norm (Rr != NULL): Rr (T,B,GH) out: H_{t-1} W_hh^T; ST (T,B,4) out: mean and 1/std of Rr_t's row
  * and of c_t's row, for backward. keep = 0 (no backward will run): Rr, ST and M are one step's scratch
- * (B,GH), (B,4), (B,H), reused every step. */
-void lstm_forward_SFX(int nth_req, int T, int B, int H, int R, int coupled, int peep, const int *bs, int keep, REAL *Z,
-                      REAL *Rr, REAL *Hs, REAL *Cs, REAL *M, REAL *ST, const REAL *Whh, const REAL *Whr,
-                      const REAL *wci, const REAL *wcf, const REAL *wco, const REAL *lwh, const REAL *bhh,
-                      const REAL *lwc, const REAL *lbc, double eps) {
+ * (B,GH), (B,4), (B,H), reused every step. split: see make_split. */
+void lstm_forward_SFX(int nth_req, int split, int T, int B, int H, int R, int coupled, int peep, const int *bs,
+                      int keep, REAL *Z, REAL *Rr, REAL *Hs, REAL *Cs, REAL *M, REAL *ST, const REAL *Whh,
+                      const REAL *Whr, const REAL *wci, const REAL *wcf, const REAL *wco, const REAL *lwh,
+                      const REAL *bhh, const REAL *lwc, const REAL *lbc, double eps) {
     const int G = coupled ? 3 : 4, GH = G * H, ln = Rr != NULL, proj = M != NULL;
     const int nbH = panels_SFX(H), nbR = panels_SFX(R);
     const size_t ks = keep ? 1 : 0; /* time stride of Rr, ST and M */
@@ -247,20 +247,22 @@ void lstm_forward_SFX(int nth_req, int T, int B, int H, int R, int coupled, int 
 #pragma omp parallel num_threads(nth_req)
     {
         const int tid = thread_id(), nth = thread_count();
-        int p0, p1, b0, b1, r0, r1;
+        int p0, p1;
         share(G * nbH, tid, nth, &p0, &p1);
         pack_SFX(Whh, R, G, H, 1, Pw, p0, p1);
         if (proj) {
             share(nbR, tid, nth, &p0, &p1);
             pack_SFX(Whr, H, 1, R, 1, Pr, p0, p1);
         }
-        share(nbH, tid, nth, &b0, &b1);
-        share(nbR, tid, nth, &r0, &r1);
-        const int j0 = imin(b0 * NR_SFX, H), j1 = imin(b1 * NR_SFX, H);
+        const split_t sp = make_split(split, ln, B, H, R, NR_SFX, tid, nth);
+        const int j0 = sp.j0, j1 = sp.j1;
+        /* the partial statistics this thread combines: every thread's (by units) or its own (by rows) */
+        const stat3 *ca = ln ? (sp.rows ? pa + (size_t)tid * B : pa) : NULL;
+        const stat3 *cb = ln ? (sp.rows ? pb + (size_t)tid * B : pb) : NULL;
         BARRIER
         for (int t = 0; t < T; t++) {
-            const int n = bs[t];
-            if (n <= 0) continue;
+            const int n = bs[t], lo = sp.rows ? sp.q0 : 0, hi = sp.rows ? imin(sp.q1, n) : n;
+            if (hi <= lo) continue; /* by units hi = n > 0 here, so every thread reaches the barriers */
             REAL *z = Z + (size_t)t * B * GH;
             const REAL *hp = Hs + (size_t)t * B * R;
             REAL *hn = Hs + (size_t)(t + 1) * B * R;
@@ -268,8 +270,8 @@ void lstm_forward_SFX(int nth_req, int T, int B, int H, int R, int coupled, int 
             REAL *cn = Cs + (size_t)(t + 1) * B * H;
             REAL *out = proj ? M + ks * t * B * H : hn;
             if (!ln) {
-                gemm_units_SFX(n, R, hp, R, Pw, G, H, b0, b1, z, GH, 1);
-                for (int b = 0; b < n; b++) {
+                gemm_units_SFX(hi - lo, R, hp + (size_t)lo * R, R, Pw, G, H, sp.b0, sp.b1, z + (size_t)lo * GH, GH, 1);
+                for (int b = lo; b < hi; b++) {
                     REAL *zb = z + (size_t)b * GH;
                     DISPATCH_SFX(cell_row_SFX, H, j0, j1, zb, cp + (size_t)b * H, cn + (size_t)b * H, wci, wcf);
                     DISPATCH_SFX(out_row_SFX, 0, H, j0, j1, zb, cn + (size_t)b * H, out + (size_t)b * H, wco,
@@ -278,21 +280,21 @@ void lstm_forward_SFX(int nth_req, int T, int B, int H, int R, int coupled, int 
             } else {
                 REAL *r = Rr + ks * t * B * GH;
                 REAL *st = ST + ks * t * B * 4;
-                gemm_units_SFX(n, R, hp, R, Pw, G, H, b0, b1, r, GH, 0);
-                for (int b = 0; b < n; b++) pa[(size_t)tid * B + b] = part_stats_SFX(r + (size_t)b * GH, G, H, j0, j1);
-                BARRIER
-                for (int b = 0; b < n; b++) {
+                gemm_units_SFX(hi - lo, R, hp + (size_t)lo * R, R, Pw, G, H, sp.b0, sp.b1, r + (size_t)lo * GH, GH, 0);
+                for (int b = lo; b < hi; b++) pa[(size_t)tid * B + b] = part_stats_SFX(r + (size_t)b * GH, G, H, j0, j1);
+                SYNC(sp)
+                for (int b = lo; b < hi; b++) {
                     REAL *zb = z + (size_t)b * GH;
-                    ln_rec_apply_SFX(pa + b, nth, B, eps, tid, st + b * 4, G, H, j0, j1, r + (size_t)b * GH, lwh, bhh,
-                                     zb, 1);
+                    ln_rec_apply_SFX(ca + b, sp.sn, B, eps, sp.writer, st + b * 4, G, H, j0, j1, r + (size_t)b * GH,
+                                     lwh, bhh, zb, 1);
                     DISPATCH_SFX(cell_row_SFX, H, j0, j1, zb, cp + (size_t)b * H, cn + (size_t)b * H, wci, wcf);
                     pb[(size_t)tid * B + b] = part_stats_SFX(cn + (size_t)b * H, 1, H, j0, j1);
                 }
-                BARRIER
-                for (int b = 0; b < n; b++) {
+                SYNC(sp)
+                for (int b = lo; b < hi; b++) {
                     double mu, rs;
-                    combine_stats(pb + b, nth, B, eps, &mu, &rs);
-                    if (tid == 0) {
+                    combine_stats(cb + b, sp.sn, B, eps, &mu, &rs);
+                    if (sp.writer) {
                         st[b * 4 + 2] = (REAL)mu;
                         st[b * 4 + 3] = (REAL)rs;
                     }
@@ -301,12 +303,12 @@ void lstm_forward_SFX(int nth_req, int T, int B, int H, int R, int coupled, int 
                 }
             }
             if (proj) {
-                BARRIER
-                for (int rb = r0; rb < r1; rb++)
-                    panel_SFX(n, H, out, H, Pr + (size_t)rb * H * NR_SFX, hn + rb * NR_SFX, R,
-                              imin(NR_SFX, R - rb * NR_SFX), 0);
+                SYNC(sp)
+                for (int rb = sp.r0; rb < sp.r1; rb++)
+                    panel_SFX(hi - lo, H, out + (size_t)lo * H, H, Pr + (size_t)rb * H * NR_SFX,
+                              hn + (size_t)lo * R + rb * NR_SFX, R, imin(NR_SFX, R - rb * NR_SFX), 0);
             }
-            BARRIER
+            SYNC(sp)
         }
     }
     free(Pw);
@@ -320,90 +322,103 @@ void lstm_forward_SFX(int nth_req, int T, int B, int H, int R, int coupled, int 
  * GP (3,H) doubles, zero on entry (peephole): out the sums of dz_i c_{t-1}, dz_f c_{t-1}, dz_o c_t.
  * Layer norm (Rr != NULL): ST as saved by forward; dR (T,B,GH) out: the gradient before the recurrent
  * layer norm (what W_hh sees); GL (GH + 2H) doubles, zero on entry: out the sums of dz r_hat, of
- * dL/dy c_hat and of dL/dy (y = LN(c) g_c + b_c), i.e. the gains' gradients. */
-void lstm_backward_SFX(int nth_req, int T, int B, int H, int R, int coupled, int peep, const int *bs,
+ * dL/dy c_hat and of dL/dy (y = LN(c) g_c + b_c), i.e. the gains' gradients. split: see make_split. */
+void lstm_backward_SFX(int nth_req, int split, int T, int B, int H, int R, int coupled, int peep, const int *bs,
                        const REAL *Z, const REAL *Rr, const REAL *Cs, const REAL *ST, REAL *DH, REAL *DM,
                        REAL *dZ, REAL *dR, REAL *DC, REAL *dh0, double *GP, double *GL, const REAL *Whh,
                        const REAL *Whr, const REAL *wci, const REAL *wcf, const REAL *wco, const REAL *lwh,
                        const REAL *lwc, const REAL *lbc) {
     const int G = coupled ? 3 : 4, GH = G * H, ln = Rr != NULL, proj = DM != NULL;
-    const int nbH = panels_SFX(H), nbR = panels_SFX(R);
+    const int nbH = panels_SFX(H), nbR = panels_SFX(R), nGP = 3 * H, nGL = GH + 2 * H;
     REAL *Pw = alloc_aligned(sizeof(REAL) * (size_t)nbR * GH * NR_SFX);
     REAL *Pr = proj ? alloc_aligned(sizeof(REAL) * (size_t)nbH * R * NR_SFX) : NULL;
     sum2 *pa = ln ? alloc_aligned(sizeof(sum2) * (size_t)nth_req * B) : NULL;
     sum2 *pb = ln ? alloc_aligned(sizeof(sum2) * (size_t)nth_req * B) : NULL;
+    double *gp_all = GP ? calloc((size_t)nth_req * nGP, sizeof(double)) : NULL;
+    double *gl_all = GL ? calloc((size_t)nth_req * nGL, sizeof(double)) : NULL;
 #pragma omp parallel num_threads(nth_req)
     {
         const int tid = thread_id(), nth = thread_count();
-        int p0, p1, b0, b1, r0, r1;
+        int p0, p1;
         share(nbR, tid, nth, &p0, &p1);
         pack_SFX(Whh, GH, 1, R, 0, Pw, p0, p1);
         if (proj) {
             share(nbH, tid, nth, &p0, &p1);
             pack_SFX(Whr, R, 1, H, 0, Pr, p0, p1);
         }
-        share(nbH, tid, nth, &b0, &b1);
-        share(nbR, tid, nth, &r0, &r1);
-        const int j0 = imin(b0 * NR_SFX, H), j1 = imin(b1 * NR_SFX, H);
+        const split_t sp = make_split(split, ln, B, H, R, NR_SFX, tid, nth);
+        const int j0 = sp.j0, j1 = sp.j1;
+        const sum2 *ca = ln ? (sp.rows ? pa + (size_t)tid * B : pa) : NULL;
+        const sum2 *cb = ln ? (sp.rows ? pb + (size_t)tid * B : pb) : NULL;
+        double *gp = thread_sums(GP, gp_all, nGP, sp.rows, tid);
+        double *gl = thread_sums(GL, gl_all, nGL, sp.rows, tid);
         BARRIER
         for (int t = T - 1; t >= 0; t--) {
-            const int n = bs[t];
-            if (n <= 0) continue;
+            const int n = bs[t], lo = sp.rows ? sp.q0 : 0, hi = sp.rows ? imin(sp.q1, n) : n;
+            if (hi <= lo) continue;
             REAL *dh = DH + (size_t)t * B * R;
             REAL *dm = proj ? DM + (size_t)t * B * H : dh;
-            if (proj) gemm_units_SFX(n, R, dh, R, Pr, 1, H, b0, b1, dm, H, 0);
+            if (proj)
+                gemm_units_SFX(hi - lo, R, dh + (size_t)lo * R, R, Pr, 1, H, sp.b0, sp.b1, dm + (size_t)lo * H, H, 0);
             const REAL *z = Z + (size_t)t * B * GH;
             const REAL *cp = Cs + (size_t)t * B * H;
             const REAL *cn = Cs + (size_t)(t + 1) * B * H;
             REAL *dz = dZ + (size_t)t * B * GH;
             const REAL *drec = dz;
             if (!ln) {
-                for (int b = 0; b < n; b++)
+                for (int b = lo; b < hi; b++)
                     DISPATCH_SFX(bwd_row_SFX, H, j0, j1, z + (size_t)b * GH, cp + (size_t)b * H,
                                  cn + (size_t)b * H, dm + (size_t)b * H, DC + (size_t)b * H, dz + (size_t)b * GH,
-                                 wci, wcf, wco, GP);
+                                 wci, wcf, wco, gp);
             } else {
                 const REAL *r = Rr + (size_t)t * B * GH;
                 const REAL *st = ST + (size_t)t * B * 4;
                 REAL *dr = dR + (size_t)t * B * GH;
                 drec = dr;
-                for (int b = 0; b < n; b++)
+                for (int b = lo; b < hi; b++)
                     pa[(size_t)tid * B + b] = ln_out_back_SFX(coupled, H, j0, j1, z + (size_t)b * GH, cn + (size_t)b * H,
                                                               dm + (size_t)b * H, dz + (size_t)b * GH, lwc, lbc,
-                                                              st[b * 4 + 2], st[b * 4 + 3], GL + GH, GL + GH + H);
-                BARRIER
-                for (int b = 0; b < n; b++) {
+                                                              st[b * 4 + 2], st[b * 4 + 3], gl + GH, gl + GH + H);
+                SYNC(sp)
+                for (int b = lo; b < hi; b++) {
                     double S1, S2;
-                    sum_parts_SFX(pa, nth, B, b, &S1, &S2);
+                    sum_parts_SFX(ca, sp.sn, B, b, &S1, &S2);
                     DISPATCH_SFX(ln_cell_back_SFX, H, j0, j1, z + (size_t)b * GH, cp + (size_t)b * H,
                                  cn + (size_t)b * H, DC + (size_t)b * H, dz + (size_t)b * GH, wci, wcf, wco,
-                                 st[b * 4 + 2], st[b * 4 + 3], (REAL)(S1 / H), (REAL)(S2 / H), GP);
+                                 st[b * 4 + 2], st[b * 4 + 3], (REAL)(S1 / H), (REAL)(S2 / H), gp);
                     pb[(size_t)tid * B + b] = ln_rec_sums_SFX(G, H, j0, j1, dz + (size_t)b * GH, r + (size_t)b * GH,
-                                                              lwh, st[b * 4], st[b * 4 + 1], GL);
+                                                              lwh, st[b * 4], st[b * 4 + 1], gl);
                 }
-                BARRIER
-                for (int b = 0; b < n; b++) {
+                SYNC(sp)
+                for (int b = lo; b < hi; b++) {
                     double T1, T2;
-                    sum_parts_SFX(pb, nth, B, b, &T1, &T2);
+                    sum_parts_SFX(cb, sp.sn, B, b, &T1, &T2);
                     ln_rec_back_SFX(G, H, j0, j1, dz + (size_t)b * GH, r + (size_t)b * GH, lwh, st[b * 4],
                                     st[b * 4 + 1], (REAL)(T1 / GH), (REAL)(T2 / GH), dr + (size_t)b * GH);
                 }
             }
-            BARRIER
+            SYNC(sp)
             REAL *target = t > 0 ? DH + (size_t)(t - 1) * B * R : dh0;
             if (target)
-                for (int rb = r0; rb < r1; rb++)
-                    panel_SFX(n, GH, drec, GH, Pw + (size_t)rb * GH * NR_SFX, target + rb * NR_SFX, R,
-                              imin(NR_SFX, R - rb * NR_SFX), t > 0);
-            /* without a projection this thread next reads only the columns it just wrote (R = H, the same
-             * blocks); a projection's dm reads every column of DH_{t-1}, and dZ/dR are reused per step */
+                for (int rb = sp.r0; rb < sp.r1; rb++)
+                    panel_SFX(hi - lo, GH, drec + (size_t)lo * GH, GH, Pw + (size_t)rb * GH * NR_SFX,
+                              target + (size_t)lo * R + rb * NR_SFX, R, imin(NR_SFX, R - rb * NR_SFX), t > 0);
+            /* by units without a projection this thread next reads only the columns it just wrote (R = H, the
+             * same blocks); a projection's dm reads every column of DH_{t-1} */
             if (proj) {
-                BARRIER
+                SYNC(sp)
             }
+        }
+        if (sp.rows && (GP || GL)) {
+            BARRIER
+            if (GP) reduce_sums(GP, gp_all, nGP, nth, tid);
+            if (GL) reduce_sums(GL, gl_all, nGL, nth, tid);
         }
     }
     free(Pw);
     free(Pr);
     free(pa);
     free(pb);
+    free(gp_all);
+    free(gl_all);
 }

@@ -157,6 +157,65 @@ INLINE void combine_stats(const stat3 *parts, int nth, int stride, double eps, d
     *rstd = 1.0 / sqrt(m2 / n + eps);
 }
 
+/* How a loop's threads share a step. By hidden units: every thread takes all rows and its own slice of the
+ * units (the same slice of every gate) and whatever needs whole rows (layer norm's statistics, the next
+ * step's product) waits at a barrier. By batch rows, when there are rows enough (B >= MR per thread): every
+ * thread takes its own sequences and all units, and no barrier is needed at all (rows of a recurrence never
+ * meet); each thread then reads all of W_hh. Measured (2 threads, benchmarks/README.md): by rows 5-10 %
+ * faster at B = 32 and 64, slower at B = 8 (4 rows a thread half-fill the micro-kernel) except with layer
+ * norm, whose three barriers a step by units cost more: so rows from MR rows a thread, MR/2 with layer
+ * norm. split: 0 choose, 1 units, 2 rows (the tests force both). */
+typedef struct {
+    int rows;           /* 1: split by rows */
+    int q0, q1;         /* this thread's rows (by rows), else 0, B */
+    int b0, b1, j0, j1; /* its unit blocks and units */
+    int r0, r1;         /* its blocks of the R output columns */
+    int sn;             /* how many threads' partial row sums to combine: 1 by rows */
+    int writer;         /* whether it writes the rows' saved statistics */
+} split_t;
+
+INLINE split_t make_split(int split, int ln, int B, int H, int R, int nr, int tid, int nth) {
+    split_t s;
+    const int nbH = (H + nr - 1) / nr, nbR = (R + nr - 1) / nr;
+    s.rows = split == 2 || (split == 0 && B >= (ln ? MR / 2 : MR) * nth);
+    if (s.rows) {
+        int lo, hi;
+        share((B + MR - 1) / MR, tid, nth, &lo, &hi);
+        s.q0 = imin(lo * MR, B);
+        s.q1 = imin(hi * MR, B);
+        s.b0 = 0, s.b1 = nbH, s.r0 = 0, s.r1 = nbR, s.sn = 1, s.writer = 1;
+    } else {
+        s.q0 = 0, s.q1 = B;
+        share(nbH, tid, nth, &s.b0, &s.b1);
+        share(nbR, tid, nth, &s.r0, &s.r1);
+        s.sn = nth, s.writer = tid == 0;
+    }
+    s.j0 = imin(s.b0 * nr, H);
+    s.j1 = imin(s.b1 * nr, H);
+    return s;
+}
+
+#define SYNC(sp)      \
+    if (!(sp).rows) { \
+        BARRIER       \
+    }
+
+/* Per-thread gradient sums when split by rows (threads share units), else the output itself; summed into
+ * it at the end (reduce_sums). */
+INLINE double *thread_sums(double *out, double *all, int n, int rows, int tid) {
+    return rows && out ? all + (size_t)tid * n : out;
+}
+
+INLINE void reduce_sums(double *out, const double *all, int n, int nth, int tid) {
+    int lo, hi;
+    share(n, tid, nth, &lo, &hi);
+    for (int j = lo; j < hi; j++) {
+        double s = 0;
+        for (int k = 0; k < nth; k++) s += all[(size_t)k * n + j];
+        out[j] += s;
+    }
+}
+
 static void *alloc_aligned(size_t bytes) {
     return aligned_alloc(64, (bytes + 63) / 64 * 64);
 }
