@@ -6,8 +6,9 @@ not arithmetic, set its speed. A BLAS call per step was the next limit: on this 
 torch's matmul (MKL's sgemm, which re-packs W_hh and sets up its threads on every call) reached 45-110
 GFLOP/s on the recurrence's skinny per-step products (B x H times H x 4H), where a standalone prototype
 of the register-blocked micro-kernel in loop_gemm_body.c, with W_hh packed once, reached 175-210. So the
-loops pack W_hh once per call and run that kernel, with OpenMP threads (torch's runtime) each owning a
-slice of the hidden units for both the product and the pointwise gate work: one barrier per step. The
+loops pack W_hh once per call and run that kernel, with OpenMP threads (torch's runtime) sharing each
+step by batch rows (each its own sequences, no barrier) or, with few rows, by hidden units (each a slice of
+every gate for both the product and the pointwise work, a barrier per step; three with layer norm). The
 same kernel serves the layer's time-parallel products (`gemm`; benchmarks/gemm.py compares it).
 Nothing links against torch at build time, so `pip install rnnlab` stays pure Python.
 

@@ -9,10 +9,11 @@
  * MKL's sgemm reached 45-110 GFLOP/s at the per-step benchmark shapes, a prototype of this kernel 175-210.
  *
  * Threads (OpenMP, torch's own runtime: the library is loaded after torch, whose libgomp.so.1 it then uses)
- * split the hidden units: a thread computes the gate pre-activations of its units for every row and then
- * their pointwise update, so a step is one parallel gemm+pointwise pass and one barrier. Layer norm needs
- * row statistics over all units: each thread reduces its own units, and after a barrier every thread
- * combines the partial (count, mean, M2) triples (Chan et al.'s pairwise update, exact to rounding).
+ * share a step by batch rows when there are rows enough (see make_split: each thread runs its own
+ * sequences, no barrier) or by hidden units: a thread computes the gate pre-activations of its units for
+ * every row and then their pointwise update, one barrier a step. Layer norm needs row statistics over all
+ * units: by units each thread reduces its own, and after a barrier every thread combines the partial
+ * (count, mean, M2) triples (Chan et al.'s pairwise update, exact to rounding).
  *
  * Matrices are row-major. The layer files are instantiated for float and double by compiled.py, which
  * replaces REAL, SFX, SIGMOID and TANH textually.
