@@ -185,3 +185,19 @@ def test_inference_equals_training_forward(family, kw, split):
             assert torch.equal(g, trace2.records[key].gates[name])
         for name, v in rec.states.items():
             assert torch.equal(v, trace2.records[key].states[name])
+
+
+@needs_build
+def test_portable_build_equals_the_native_one(tmp_path, monkeypatch):
+    """The last fallback build (no -march=native, no libmvec, no OpenMP: 16-byte vectors, 4-row blocks)
+    computes what the default build does."""
+    monkeypatch.setenv("RNNLAB_CACHE", str(tmp_path))
+    path, why = compiled._build(compiled._source(), compiled._compiler(), builds=compiled.BUILDS[-1:])
+    assert path is not None, why
+    cases = [_model("lstm", VARIANTS[5][1], 37, torch.float64, B=13), _model("gru", VARIANTS[7][1], 37, torch.float64)]
+    native = [_run(m, x, None, hx) for m, x, hx in cases]
+    monkeypatch.setitem(compiled._state, "lib", compiled._open(path))
+    portable = [_run(m, x, None, hx) for m, x, hx in cases]
+    for a_run, b_run in zip(portable, native):
+        for a, b in zip(a_run, b_run):
+            assert torch.allclose(a, b, rtol=1e-12, atol=1e-12 * b.abs().max().item())

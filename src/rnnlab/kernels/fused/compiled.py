@@ -84,17 +84,18 @@ def _machine() -> str:
     return "\0".join([platform.machine(), platform.processor(), flags])
 
 
-def _build(src: str, cc: str) -> tuple[Path | None, str]:
+_FAST = ["-O3", "-march=native", "-fno-math-errno", "-fno-trapping-math", "-fPIC", "-shared"]
+BUILDS = [  # (compiler flags, link flags), tried in order
+    ([*_FAST, "-fopenmp"], ["-lmvec", "-lm"]),
+    ([*_FAST, "-fopenmp-simd"], ["-lmvec", "-lm"]),  # no OpenMP runtime: one thread
+    (["-O3", "-fPIC", "-shared", "-DRNNLAB_NO_MVEC"], ["-lm"]),  # portable: no libmvec, no -march, no OpenMP
+]
+
+
+def _build(src: str, cc: str, builds=BUILDS) -> tuple[Path | None, str]:
     """Compile `src` into a cached shared library; (path, "") or (None, why not)."""
-    fast = ["-O3", "-march=native", "-fno-math-errno", "-fno-trapping-math", "-fPIC", "-shared"]
-    attempts = [
-        [*fast, "-fopenmp"],
-        [*fast, "-fopenmp-simd"],  # no OpenMP runtime: one thread
-        ["-O3", "-fPIC", "-shared", "-DRNNLAB_NO_MVEC"],  # no libmvec (not glibc) or an older compiler
-    ]
-    libs = [["-lmvec", "-lm"], ["-lmvec", "-lm"], ["-lm"]]
     why = ""
-    for flags, link in zip(attempts, libs):
+    for flags, link in builds:
         key = hashlib.sha256("\0".join([src, cc, *flags, *link, _machine()]).encode())
         target = _cache_dir() / f"lstm-{key.hexdigest()[:16]}.so"
         if target.exists():
@@ -130,15 +131,20 @@ def _load() -> dict:
         lib = None
         if path is not None:
             try:
-                lib = ctypes.CDLL(str(path))
-                for sfx in ("f32", "f64"):
-                    for fn in ("lstm_forward", "lstm_backward", "gru_forward", "gru_backward", "gemm"):
-                        getattr(lib, f"{fn}_{sfx}").restype = None
+                lib = _open(path)
             except OSError as e:
                 lib, why = None, f"could not load {path}: {e}"
         threads = "OpenMP threads" if lib is not None and _uses_openmp(path) else "one thread (no OpenMP)"
         _state.update(lib=lib, reason=why if lib is None else f"built as {path}, {threads}")
         return _state
+
+
+def _open(path: Path) -> ctypes.CDLL:
+    lib = ctypes.CDLL(str(path))
+    for sfx in ("f32", "f64"):
+        for fn in ("lstm_forward", "lstm_backward", "gru_forward", "gru_backward", "gemm"):
+            getattr(lib, f"{fn}_{sfx}").restype = None
+    return lib
 
 
 def _uses_openmp(path: Path) -> bool:
