@@ -180,10 +180,12 @@ INLINE split_t make_split(int split, int ln, int B, int H, int R, int nr, int ti
     const int nbH = (H + nr - 1) / nr, nbR = (R + nr - 1) / nr;
     s.rows = split == 2 || (split == 0 && B >= (ln ? MR / 2 : MR) * nth);
     if (s.rows) {
+        /* blocks of MR rows, or of MR/2 when that is what gives every thread some */
+        const int blk = B >= MR * nth ? MR : MR / 2;
         int lo, hi;
-        share((B + MR - 1) / MR, tid, nth, &lo, &hi);
-        s.q0 = imin(lo * MR, B);
-        s.q1 = imin(hi * MR, B);
+        share((B + blk - 1) / blk, tid, nth, &lo, &hi);
+        s.q0 = imin(lo * blk, B);
+        s.q1 = imin(hi * blk, B);
         s.b0 = 0, s.b1 = nbH, s.r0 = 0, s.r1 = nbR, s.sn = 1, s.writer = 1;
     } else {
         s.q0 = 0, s.q1 = B;
