@@ -2,13 +2,13 @@
 
 From benchmarks/layers.py on this project's 2-core CPU machine (torch 2.13; see benchmarks/README.md):
 - plain LSTM: torch's fused op (oneDNN) is fastest for inference; in training the fused backend is at par
-  (0.96-1.11x) -> native for both;
+  (0.92-1.02x) -> native for both;
 - LSTM with proj_size: oneDNN has no projection, torch falls back to unfused ops; the fused backend (its
-  time loops compiled, kernels/fused/compiled.py) measured 0.19-0.70x torch's time in training and
-  0.36-0.63x in inference -> fused for both;
+  time loops compiled, kernels/fused/compiled.py) measured 0.15-0.69x torch's time in training and
+  0.27-0.70x in inference -> fused for both;
 - plain GRU / RNN training: torch runs them as a C++ loop of unfused ops with per-step weight-gradient
-  matmuls; the fused backend's hand-written BPTT is faster (GRU 0.17-0.65x, RNN 0.47-0.99x) -> fused;
-  GRU inference: the compiled loop measured 0.36-0.87x -> fused where it is built, else native; RNN
+  matmuls; the fused backend's hand-written BPTT is faster (GRU 0.14-0.72x, RNN 0.33-0.84x) -> fused;
+  GRU inference: the compiled loop measured 0.37-0.79x -> fused where it is built, else native; RNN
   inference (no compiled loop): parity (0.81-1.17x) -> native;
 - variants and recording: native cannot serve; fused is faster than reference everywhere -> fused;
 - CUDA: cuDNN for plain cells; otherwise fused (torch ops, launch-bound but far ahead of the reference loop).
