@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import sys
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -14,12 +15,12 @@ import torch
 
 from ..kernels import backend_names
 from ..models import CELLS
-from ..train import load_checkpoint
+from ..train import fit, load_checkpoint
 from ..train.checkpoint import find_checkpoint
 from .common import UserError
 
 __all__ = ["MODEL_OPTS", "TRAIN_OPTS", "add_model_options", "add_run_options", "add_train_options", "given",
-           "resolve_run", "set_threads"]
+           "resolve_run", "run_fit", "set_threads"]
 
 MODEL_OPTS = ["cell", "hidden", "layers", "embed", "dropout", "peephole", "coupled", "layer_norm", "proj_size",
               "backend", "init"]
@@ -112,3 +113,17 @@ def resolve_run(args: argparse.Namespace, task: str, from_dict: Callable[[dict],
     if (run_dir / "last").exists() or (run_dir / "best").exists():
         raise UserError(f"{run_dir} already holds a run; continue it with --resume {run_dir}, or choose another --out")
     return cfg, run_dir, None
+
+
+def run_fit(task, cfg, run_dir: Path, resume: str | None, args: argparse.Namespace, command: str):
+    """Train; returns (exit code or None to go on, FitResult)."""
+    result = fit(task, cfg.train, run_dir, resume=resume, progress=not args.quiet and sys.stderr.isatty(),
+                 log=lambda s: print(s, flush=True))
+    if result.stopped == "nan":
+        print(f"rnnlab train: {result.message}", file=sys.stderr, flush=True)
+        return 1, result
+    print(result.message, flush=True)
+    if result.stopped == "interrupted":
+        print(f"continue with: rnnlab train {command} --resume {run_dir}", flush=True)
+        return 130, result
+    return None, result

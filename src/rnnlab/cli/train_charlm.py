@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import sys
 import time
 from pathlib import Path
 
@@ -13,9 +12,10 @@ import torch
 from ..data import CharVocab, read_corpus
 from ..kernels import backend_names
 from ..models import CELLS
-from ..train import CharLMRunConfig, CharLMTask, fit, load_checkpoint, sample_text
+from ..train import CharLMRunConfig, CharLMTask, load_checkpoint, sample_text
 from ..train.checkpoint import find_checkpoint
 from .common import UserError, stream
+from .runopts import run_fit
 
 __all__ = ["EXAMPLES", "add_task_parser"]
 
@@ -158,15 +158,9 @@ def run(args: argparse.Namespace) -> int:
         + (f"; resuming from {resume}" if resume else ""),
         flush=True,
     )
-    result = fit(task, cfg.train, run_dir, resume=resume, progress=not args.quiet and sys.stderr.isatty(),
-                 log=lambda s: print(s, flush=True))
-    if result.stopped == "nan":
-        print(f"rnnlab train: {result.message}", file=sys.stderr, flush=True)
-        return 1
-    print(result.message, flush=True)
-    if result.stopped == "interrupted":
-        print(f"continue with: rnnlab train charlm --resume {run_dir}", flush=True)
-        return 130
+    code, result = run_fit(task, cfg, run_dir, resume, args, "charlm")
+    if code is not None:
+        return code
     if args.sample_length > 0:
         prime = "\n" if "\n" in task.vocab else task.vocab.chars[0]
         print(f"--- sample of {args.sample_length} characters (temperature 0.8); more with: "

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import sys
 
 from ..models import POOLING
-from ..train import fit
 from ..train.classify import ClassifyRunConfig, ClassifyTask, Encoder, classify_config, load_classifier, prepare_split
 from .eval_classify import print_report, score_split
 from .runopts import (
-    MODEL_OPTS, add_model_options, add_run_options, add_train_options, given, resolve_run, set_threads,
+    MODEL_OPTS, add_model_options, add_run_options, add_train_options, given, resolve_run, run_fit, set_threads,
 )
 
 __all__ = ["EXAMPLES", "add_task_parser"]
@@ -105,15 +103,9 @@ def run(args: argparse.Namespace) -> int:
     print(f"model: {m.layers} x {'bi' if m.bidirectional else ''}{m.cell.upper()} {m.hidden}, {m.pooling} pooling, "
           f"{params / 1e6:.2f} M parameters, backend {task.model.rnn.backend_for().name}; run folder {run_dir}"
           + (f"; resuming from {resume}" if resume else ""), flush=True)
-    result = fit(task, cfg.train, run_dir, resume=resume, progress=not args.quiet and sys.stderr.isatty(),
-                 log=lambda s: print(s, flush=True))
-    if result.stopped == "nan":
-        print(f"rnnlab train: {result.message}", file=sys.stderr, flush=True)
-        return 1
-    print(result.message, flush=True)
-    if result.stopped == "interrupted":
-        print(f"continue with: rnnlab train classify --resume {run_dir}", flush=True)
-        return 130
+    code, result = run_fit(task, cfg, run_dir, resume, args, "classify")
+    if code is not None:
+        return code
     if len(split.test):
         loaded = load_classifier(run_dir)
         report = score_split(loaded, split, split.test)

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import sys
 
 from ..models import ForecasterConfig
 from ..models.forecaster import RESIDUALS
-from ..train import fit
 from ..train.forecast import ForecastRunConfig, ForecastTask, forecast_config, load_forecaster
 from .eval_forecast import score_tail
 from .runopts import (
-    MODEL_OPTS, add_model_options, add_run_options, add_train_options, given, resolve_run, set_threads,
+    MODEL_OPTS, add_model_options, add_run_options, add_train_options, given, resolve_run, run_fit, set_threads,
 )
 
 __all__ = ["EXAMPLES", "add_task_parser"]
@@ -94,15 +92,9 @@ def run(args: argparse.Namespace) -> int:
     print(f"model: lookback {m.lookback} -> {m.cell.upper()} {m.hidden} -> {m.horizon} output(s) ({d.strategy}, "
           f"residual {m.residual}, transform {d.transform}), {params / 1e3:.1f} k parameters; run folder {run_dir}"
           + (f"; resuming from {resume}" if resume else ""), flush=True)
-    result = fit(task, cfg.train, run_dir, resume=resume, progress=not args.quiet and sys.stderr.isatty(),
-                 log=lambda line: print(line, flush=True))
-    if result.stopped == "nan":
-        print(f"rnnlab train: {result.message}", file=sys.stderr, flush=True)
-        return 1
-    print(result.message, flush=True)
-    if result.stopped == "interrupted":
-        print(f"continue with: rnnlab train forecast --resume {run_dir}", flush=True)
-        return 130
+    code, result = run_fit(task, cfg, run_dir, resume, args, "forecast")
+    if code is not None:
+        return code
     loaded = load_forecaster(run_dir)
     print(f"--- held-out tail ({len(s.values) - p.test_start} values never trained on), horizon {d.horizon}, "
           f"checkpoint {loaded.checkpoint.path} ---")

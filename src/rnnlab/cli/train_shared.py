@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import sys
 from pathlib import Path
 
-from ..train import fit
-from .runopts import TRAIN_OPTS, add_run_options, given, resolve_run, set_threads  # one definition for every train command
+from .runopts import TRAIN_OPTS, add_run_options, given, resolve_run, run_fit, set_threads  # one definition for every train command
 
 __all__ = ["TRAIN_OPTS", "add_run_options", "add_train_options", "given", "resolve", "run_fit", "set_threads"]
 
@@ -45,17 +43,3 @@ def resolve(args: argparse.Namespace, config_cls, task: str, model_opts: list[st
         return cfg
 
     return resolve_run(args, task, config_cls.from_dict, fresh, data_opts, model_opts)
-
-
-def run_fit(task, cfg, run_dir: Path, resume: str | None, args: argparse.Namespace, command: str):
-    """Train; returns (exit code or None to go on, FitResult)."""
-    result = fit(task, cfg.train, run_dir, resume=resume, progress=not args.quiet and sys.stderr.isatty(),
-                 log=lambda s: print(s, flush=True))
-    if result.stopped == "nan":
-        print(f"rnnlab train: {result.message}", file=sys.stderr, flush=True)
-        return 1, result
-    print(result.message, flush=True)
-    if result.stopped == "interrupted":
-        print(f"continue with: rnnlab train {command} --resume {run_dir}", flush=True)
-        return 130, result
-    return None, result
