@@ -38,10 +38,10 @@ class GRUFunction(torch.autograd.Function):
         H, ln = cfg.hidden_size, cfg.layer_norm
         W_hhT, b_hh = p["weight_hh"].t(), p.get("bias_hh")
 
-        A, ln_in = input_forward(x, p, cfg, keep=any(ctx.needs_input_grad))  # (T, B, 3H): one matmul
+        need = any(ctx.needs_input_grad)  # else inference: nothing is kept for a backward
+        A, ln_in = input_forward(x, p, cfg, keep=need)  # (T, B, 3H): one matmul
         ctx.compiled = compiled.available(x, cfg)
-        keep = any(ctx.needs_input_grad) or not ctx.compiled  # compiled inference: Bh, Rr, ST one step's scratch
-        Tk = T if keep else 1
+        Tk = T if need or not ctx.compiled else 1  # compiled inference: Bh, Rr, ST one step's scratch
         Z = alloc(bs, T, B, 3 * H, like=x)  # r | z | n activations
         Bh = alloc(bs, Tk, B, 3 * H, like=x)  # recurrent part h_{t-1} W_hh^T + b_hh
         Hs = alloc(bs, T + 1, B, H, like=x)
@@ -50,7 +50,7 @@ class GRUFunction(torch.autograd.Function):
 
         if ctx.compiled:  # the same loop in C (compiled.py): one gemm and one vectorised pass per step
             ST = alloc(bs, Tk, B, 2, like=x) if ln else None  # row mean and 1/std of Rr_t
-            compiled.gru_forward(A.contiguous(), Z, Bh, Hs, Rr, ST, p, cfg, bs, keep)
+            compiled.gru_forward(A.contiguous(), Z, Bh, Hs, Rr, ST, p, cfg, bs, need)
             return _finish(ctx, spec, (x, h0, *tensors), Z, Bh, Hs, Rr, ST, ln_in)
 
         a_, b_, h_, hn_ = (step_views(v, bs) for v in (A, Bh, Hs[:-1], Hs[1:]))
