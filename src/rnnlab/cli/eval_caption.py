@@ -6,9 +6,10 @@ import argparse
 from pathlib import Path
 
 from ..train.caption import (
-    BUILTIN_CAPTIONS, evaluate_captions, contact_sheet, load_caption_split, load_captioned_images, load_captioner,
+    BUILTIN_CAPTIONS, evaluate_captions, load_caption_split, load_captioned_images, load_captioner,
 )
 from ..train.device import resolve_device
+from ..viz.contact_sheet import contact_sheet
 from .common import UserError
 
 __all__ = ["EXAMPLES", "add_options", "run"]

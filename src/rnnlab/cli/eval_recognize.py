@@ -6,8 +6,9 @@ import argparse
 
 from ..train.device import resolve_device
 from .common import UserError
+from ..data.batching import split_rows
 from ..train.recognize import (
-    BUILTIN_LINES, builtin_test_samples, check_alphabet, evaluate_lines, load_line_samples, load_recognizer, split_rows,
+    BUILTIN_LINES, builtin_test_samples, check_alphabet, evaluate_lines, load_line_samples, load_recognizer,
 )
 
 __all__ = ["EXAMPLES", "add_options", "run"]

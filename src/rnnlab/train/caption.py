@@ -1,5 +1,5 @@
 """Image captioning: what `fit` needs (data, Captioner, metrics), loading a trained captioner, captioning
-images, BLEU / WER on held-out images, and a contact sheet of them.
+images, and BLEU / WER on held-out images (their contact sheet is rnnlab.viz.contact_sheet).
 
 Data: `builtin:emoji` (rnnlab.data.emoji: held-out emoji for validation and test), or a labels file (TSV/CSV of
 `filename, caption`, several rows per image allowed) whose IMAGES are split into training and validation by a
@@ -20,6 +20,7 @@ import torch
 from torch import Tensor
 
 from ..data import DataError
+from ..data.batching import ShuffledBatches, split_rows
 from ..data.emoji import caption_of, emoji_code_points, emoji_split, render_emoji
 from ..data.images import read_image_rgb, read_labels
 from ..data.tokens import EOS, TokenVocab
@@ -28,12 +29,11 @@ from .checkpoint import Checkpoint, CheckpointError, load_checkpoint
 from .config import TrainConfig, from_dict
 from .device import resolve_device
 from .seq_metrics import bleu, wer
-from .recognize import ShuffledBatches, split_rows
 from .task import StepLoss, Task
 
 __all__ = [
     "BUILTIN_CAPTIONS", "CaptionDataConfig", "CaptionRunConfig", "CaptionTask", "CaptionedImage", "LoadedCaptioner",
-    "caption_images", "contact_sheet", "evaluate_captions", "load_caption_split", "load_captioner",
+    "caption_images", "evaluate_captions", "load_caption_split", "load_captioner",
 ]
 
 BUILTIN_CAPTIONS = "builtin:emoji"
@@ -223,43 +223,6 @@ def evaluate_captions(model: Captioner, vocab: TokenVocab, items: list[Captioned
     # WER against each image's first caption (the one reference a WER can use)
     out = {"loss": total / count, "bleu": bleu(hyps, refs), "wer": wer(hyps, [r[0] for r in refs])}
     return (out, hyps) if return_texts else out
-
-
-def contact_sheet(items: list[CaptionedImage], generated: list[str], path: str | Path, columns: int = 4,
-                  title: str = "") -> Path:
-    """A PNG grid: each held-out image with its generated caption (top) and its true caption (below)."""
-    import textwrap
-
-    from PIL import Image, ImageDraw, ImageFont
-
-    cell_w, cell_h, img = 330, 118, 96
-    rows = (len(items) + columns - 1) // columns
-    top = 30 if title else 0
-    sheet = Image.new("RGB", (columns * cell_w, top + rows * cell_h), "white")
-    draw = ImageDraw.Draw(sheet)
-    try:
-        font = ImageFont.load_default(size=12)
-    except TypeError:  # Pillow < 10.1: a fixed bitmap font
-        font = ImageFont.load_default()
-    if title:
-        draw.text((8, 8), title, fill="black", font=font)
-    for k, (item, gen) in enumerate(zip(items, generated)):
-        x, y = (k % columns) * cell_w, top + (k // columns) * cell_h
-        pic = Image.fromarray((item.image.transpose(1, 2, 0) * 255).astype(np.uint8)).resize((img, img))
-        sheet.paste(pic, (x + 6, y + 10))
-        good = gen == item.captions[0]
-        lines = [(textwrap.wrap(gen or "(empty)", 30)[:3], (0, 110, 0) if good else (180, 0, 0)),
-                 (textwrap.wrap("true: " + item.captions[0], 30)[:3], (60, 60, 60))]
-        ty = y + 10
-        for wrapped, colour in lines:
-            for line in wrapped:
-                draw.text((x + img + 14, ty), line, fill=colour, font=font)
-                ty += 15
-            ty += 5
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    sheet.save(path)
-    return path
 
 
 @dataclass

@@ -20,6 +20,7 @@ import torch
 from torch import Tensor
 
 from ..data import CharVocab, DataError
+from ..data.batching import ShuffledBatches, split_rows
 from ..data.images import read_labels, read_line_image
 from ..data.mnist_strings import MnistStrings, load_mnist_digits
 from ..models.ctc import WIDTH_STRIDE, CTCRecognizer, CTCRecognizerConfig, greedy_decode, min_frames, prefix_beam_search
@@ -157,42 +158,6 @@ class GeneratedBatches:
 
     def load_state_dict(self, state: dict) -> None:
         self.next = int(state["next"])
-
-
-class ShuffledBatches:
-    """Endless batches over a fixed list of samples, reshuffled every epoch from (seed, epoch)."""
-
-    def __init__(self, samples: list, batch: int, collate, seed: int = 0) -> None:
-        self.samples, self.batch, self.collate, self.seed = samples, min(batch, len(samples)), collate, seed
-        self.epoch, self.pos = 0, 0
-        self._order = self._perm()
-
-    def _perm(self) -> list[int]:
-        return np.random.default_rng([self.seed, self.epoch]).permutation(len(self.samples)).tolist()
-
-    def __next__(self):
-        if self.pos + self.batch > len(self.samples):
-            self.epoch, self.pos = self.epoch + 1, 0
-            self._order = self._perm()
-        idx = self._order[self.pos: self.pos + self.batch]
-        self.pos += self.batch
-        return self.collate([self.samples[i] for i in idx])
-
-    def state_dict(self) -> dict:
-        return {"epoch": self.epoch, "pos": self.pos}
-
-    def load_state_dict(self, state: dict) -> None:
-        self.epoch, self.pos = int(state["epoch"]), int(state["pos"])
-        self._order = self._perm()
-
-
-def split_rows(n: int, val_fraction: float, seed: int) -> tuple[list[int], list[int]]:
-    """Seeded split of n rows into (train, validation) indices; at least one of each when n >= 2."""
-    if n < 2:
-        raise DataError(f"need at least 2 labelled images (one to train on, one to validate), got {n}")
-    order = np.random.default_rng([seed, 77]).permutation(n).tolist()
-    k = min(n - 1, max(1, round(n * val_fraction)))
-    return sorted(order[k:]), sorted(order[:k])
 
 
 class RecognizeTask(Task):

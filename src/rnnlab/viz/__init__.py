@@ -6,6 +6,7 @@ recomputes a cell.
     page.py      the self-contained HTML page of `rnnlab inspect`
     figures.py   the tutorial's figures from a real model (`rnnlab figures`): unrolled net, one LSTM step
     cost.py      parameters, matmul FLOPs and BPTT memory against sequence length, formulas and measurement
+    contact_sheet.py  captioned images beside their generated and true captions (`rnnlab eval` of a caption run)
 """
 
 from .analysis import FEATURES, Saturation, UnitScore, gate_saturation, interpretable_units, text_features
