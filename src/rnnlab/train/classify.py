@@ -18,8 +18,9 @@ import torch
 
 from ..data import DataError
 from ..data.sequences import (
-    Columns, LabelledSequences, LengthBuckets, TokenVocab, collate, feature_stats, load_labelled, stratified_split,
+    Columns, LabelledSequences, LengthBuckets, collate, feature_stats, load_labelled, stratified_split,
 )
+from ..data.tokens import TokenVocab
 from ..models import SequenceClassifier, SequenceClassifierConfig
 from .checkpoint import Checkpoint, CheckpointError, load_checkpoint
 from .config import TrainConfig, from_dict
@@ -145,7 +146,7 @@ class Encoder:
     @classmethod
     def fit(cls, items: list, kind: str, tokens: str, min_count: int, max_len: int) -> Encoder:
         if kind == "text":
-            return cls(kind, TokenVocab.build(items, tokens, min_count), None, None, max_len)
+            return cls(kind, TokenVocab.build(items, tokens, min_count, kind="classifier"), None, None, max_len)
         mean, std = feature_stats(items)
         return cls(kind, None, mean, std, max_len)
 
@@ -153,7 +154,8 @@ class Encoder:
         if self.kind == "text":
             if any(not isinstance(t, str) for t in items):
                 raise DataError("this classifier reads text; give text items (--text), not numeric sequences")
-            out = [self.vocab.encode(t) for t in items]
+            # a text with no tokens (only whitespace) is still one unknown step: the model needs at least one
+            out = [self.vocab.encode(t) or [self.vocab.unk] for t in items]
         else:
             if any(not isinstance(a, np.ndarray) or a.ndim != 2 or a.shape[1] != len(self.mean) for a in items):
                 raise DataError(f"this classifier reads sequences of {len(self.mean)} features per step; the input "
@@ -168,7 +170,7 @@ class Encoder:
 
     @classmethod
     def from_json(cls, d: dict) -> Encoder:
-        vocab = TokenVocab.from_json(d["vocab"]) if d.get("vocab") else None
+        vocab = TokenVocab.from_json(d["vocab"], kind="classifier") if d.get("vocab") else None
         return cls(d["kind"], vocab, d.get("mean"), d.get("std"), int(d.get("max_len", 0)))
 
 
