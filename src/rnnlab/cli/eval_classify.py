@@ -13,7 +13,8 @@ from ..baselines import sequence_baseline, text_baseline
 from ..data import DataError
 from ..data.sequences import LabelledSequences, load_labelled
 from ..train.classify import LoadedClassifier, load_classifier, prepare_split
-from ..train.metrics import classification_report, confusion_png, confusion_table
+from ..train.metrics import classification_report, confusion_table
+from ..viz.plots import confusion_png
 
 __all__ = ["EXAMPLES", "add_options", "print_report", "run", "score_split"]
 

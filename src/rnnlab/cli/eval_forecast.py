@@ -10,7 +10,8 @@ from pathlib import Path
 
 from ..baselines import ETS_SETTINGS, ets_forecast, seasonal_naive_forecast
 from ..train.forecast import LoadedForecaster, Prepared, forecast_origins, load_forecaster, prepare_series
-from ..train.metrics import forecast_errors, forecast_png
+from ..train.metrics import forecast_errors
+from ..viz.plots import forecast_png
 
 __all__ = ["add_options", "run", "score_tail"]
 

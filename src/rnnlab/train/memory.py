@@ -36,12 +36,13 @@ from torch import Tensor
 from ..cells import GRUCell, LSTMCell, RNNCell
 from ..data.memory import CopyMemoryBatches, MemoryBatch, copy_memory_batch
 from ..models.memory import MemoryNet, recurrent_parameters
+from ..viz.plots import memory_png
 from .config import TrainConfig
 from .loop import fit
 from .task import StepLoss, Task
 
 __all__ = [
-    "MemoryConfig", "MemoryResult", "MemoryTask", "format_table", "matched_hidden_sizes", "plot_memory",
+    "MemoryConfig", "MemoryResult", "MemoryTask", "format_table", "matched_hidden_sizes",
     "recall_loss", "run_memory_experiment", "save_memory_result", "state_gradient_norms",
 ]
 
@@ -217,55 +218,8 @@ def save_memory_result(result: MemoryResult, out: str | Path) -> list[Path]:
         w = csv.DictWriter(f, fieldnames=list(result.rows[0]))
         w.writeheader()
         w.writerows(result.rows)
-    written = [out / "results.json", out / "results.csv"]
-    try:
-        import matplotlib  # noqa: F401  (optional: the plot extra)
-    except ImportError:
-        return written
-    plot_memory(result, out / "memory.png")
-    return written + [out / "memory.png"]
-
-
-def plot_memory(result: MemoryResult, path: str | Path) -> None:
-    """Left: accuracy on the recalled symbols against the delay T. Right: ||dL/dh_t|| against t."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    colors = {"rnn": "tab:red", "gru": "tab:green", "lstm": "tab:blue"}
-    cfg = result.config
-    fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4))
-    for cell in cfg["cells"]:
-        rows = [r for r in result.rows if r["cell"] == cell]
-        label = f"{cell.upper() if cell != 'rnn' else 'RNN (tanh)'} H={result.hidden[cell]}, {result.params[cell]:,} params"
-        a.plot([r["delay"] for r in rows], [r["val_acc"] for r in rows], "o-", color=colors[cell], label=label)
-    a.axhline(1 / cfg["alphabet"], color="gray", ls=":", label=f"chance 1/{cfg['alphabet']}")
-    a.set_xscale("log")
-    a.minorticks_off()
-    a.set_xticks(cfg["delays"], [str(d) for d in cfg["delays"]])
-    a.set_ylim(0, 1.02)
-    a.set_xlabel("delay T (steps between seeing a symbol and recalling it: T + n)")
-    a.set_ylabel("accuracy on recalled symbols")
-    a.set_title(f"copy memory, n={cfg['symbols']} of K={cfg['alphabet']} symbols, {cfg['steps']} steps each")
-    a.legend(fontsize=8)
-    for cell, g in result.grad_norms.items():
-        # relative to the recall step, where the loss's gradient enters: how much of it reaches step t
-        for when, style in (("init", "--"), ("trained", "-")):
-            h = g[when]["h"]
-            b.plot([v / h[-1] for v in h], color=colors[cell], ls=style, alpha=0.6 if when == "init" else 1.0,
-                   label=f"{cell}: ||dL/dh_t||, {'at init' if when == 'init' else 'trained'}")
-        if "c" in g["init"]:
-            c = g["init"]["c"]
-            b.plot([v / c[-1] for v in c], color=colors[cell], ls=":", label=f"{cell}: ||dL/dc_t||, at init")
-    b.set_yscale("log")
-    b.set_xlabel(f"step t (T={cfg['grad_delay']}; recall at the last {cfg['symbols']} steps)")
-    b.set_ylabel("||dL/dh_t|| / ||dL/dh_recall||")
-    b.set_title("how much of the recall loss's gradient reaches step t")
-    b.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+    png = memory_png(result, out / "memory.png")  # None without matplotlib (the optional plot extra)
+    return [out / "results.json", out / "results.csv"] + ([png] if png else [])
 
 
 def format_table(result: MemoryResult) -> str:
