@@ -128,6 +128,100 @@ class _Interrupt:
             signal.signal(signal.SIGINT, previous)
 
 
+# ----- the loop's state ------------------------------------------------------------------------------------
+_COUNTERS = ("step", "elapsed", "train_time", "units", "sum_loss", "n_loss", "best", "bad_evals", "last_eval_step")
+
+
+@dataclass
+class LoopState:
+    """Where the loop stands. The counters go into a checkpoint's state.json as "loop" (names unchanged since
+    bfeb559, so older checkpoints resume); the two metric rows are stored beside them."""
+
+    step: int = 0                  # optimizer steps done, across resumes
+    elapsed: float = 0.0           # seconds of training and evaluation, across resumes (the max_time budget)
+    train_time: float = 0.0        # seconds inside training steps only: throughput leaves evaluation out
+    units: int = 0                 # units trained on (characters, sequences, ...; task.unit)
+    sum_loss: float = 0.0          # training loss summed since the last evaluation ...
+    n_loss: int = 0                # ... over this many steps
+    best: float = math.inf         # best monitored score; lower wins (a "max" metric is stored negated)
+    bad_evals: int = 0             # evaluations since the best one (early stopping)
+    last_eval_step: int = -1       # step of the last evaluation: decides whether the end needs one
+    best_metrics: dict[str, float] = field(default_factory=dict)  # the row of the best evaluation
+    last_metrics: dict[str, float] = field(default_factory=dict)  # the row of the last evaluation
+
+    def to_dict(self) -> dict[str, Any]:
+        """The counters, as state.json's "loop"."""
+        return {name: getattr(self, name) for name in _COUNTERS}
+
+    @classmethod
+    def from_dict(cls, loop: dict[str, Any], metrics: dict[str, float] | None = None,
+                  best_metrics: dict[str, float] | None = None) -> LoopState:
+        """From state.json's "loop" (and its "metrics", "best_metrics"); a counter it lacks keeps its default."""
+        counters = {name: loop[name] for name in _COUNTERS if name in loop}
+        return cls(**counters, last_metrics=metrics or {}, best_metrics=best_metrics or {})
+
+
+def _resume(resume: str | Path, task: Task, opt: torch.optim.Optimizer, device: torch.device) -> tuple[LoopState, Any]:
+    """Load weights, optimizer moments and data position into task and opt, set torch's RNG; return the loop's
+    state and the carried recurrent state."""
+    ck = load_checkpoint(resume, prefer=("last", "best"))
+    try:
+        task.model.load_state_dict(ck.model)
+        _optimizer_from_files(opt, ck.optimizer, ck.state["optimizer"])
+        task.batches.load_state_dict(ck.state["data"])
+    except (RuntimeError, KeyError, ValueError) as e:
+        raise CheckpointError(f"{ck.path}: does not match this model or data ({str(e).splitlines()[0]})") from None
+    state = LoopState.from_dict(ck.state["loop"], ck.state.get("metrics", {}), ck.state.get("best_metrics", {}))
+    carry = unflatten_state(ck.carry, ck.state["carry"], device)
+    set_rng_state(ck.state["rng"])
+    return state, carry
+
+
+def _save(run: Path | None, name: str, task: Task, opt: torch.optim.Optimizer, carry: Any, loop: LoopState) -> None:
+    """Write run/name/: everything the next step depends on, so a resume continues exactly here."""
+    if run is None:
+        return
+    opt_tensors, opt_meta = _optimizer_to_files(opt)
+    carry_tensors, carry_kind = flatten_state(carry)
+    save_checkpoint(
+        run / name, model=task.model.state_dict(), optimizer=opt_tensors, carry=carry_tensors,
+        config=task.config_dict(),
+        state={"task": task.name, "step": loop.step, "loop": loop.to_dict(), "optimizer": opt_meta,
+               "data": task.batches.state_dict(), "carry": carry_kind, "rng": rng_state(),
+               "metrics": loop.last_metrics, "best_metrics": loop.best_metrics, **task.extra_state()},
+    )
+
+
+def _evaluate(task: Task, cfg: TrainConfig, loop: LoopState, lr: float) -> bool:
+    """Validate and fold the result into loop (metric rows, best score, patience); True when it improved."""
+    task.model.eval()
+    with torch.no_grad():
+        val = task.evaluate()
+    task.model.train()
+    train = task.describe(loop.sum_loss / loop.n_loss) if loop.n_loss else {}
+    row = {"step": loop.step, "elapsed_s": round(loop.elapsed, 2), "lr": lr,
+           f"{task.unit}s_per_s": round(loop.units / max(loop.train_time, 1e-9), 1),
+           **{f"train_{k}": v for k, v in train.items()}, **{f"val_{k}": v for k, v in val.items()}}
+    loop.last_metrics = row
+    loop.sum_loss, loop.n_loss, loop.last_eval_step = 0.0, 0, loop.step
+    score = row[task.monitor] if task.monitor_mode != "max" else -row[task.monitor]  # loop.best: lower wins
+    improved = score < loop.best - cfg.min_delta
+    if improved:
+        loop.best, loop.bad_evals, loop.best_metrics = score, 0, row
+    else:
+        loop.bad_evals += 1
+    return improved
+
+
+def _budget_spent(cfg: TrainConfig, loop: LoopState) -> str:
+    """"max_steps" or "max_time" once that budget is used up, else ""."""
+    if cfg.max_steps is not None and loop.step >= cfg.max_steps:
+        return "max_steps"
+    if cfg.max_time is not None and loop.elapsed >= cfg.max_time:
+        return "max_time"
+    return ""
+
+
 # ----- the loop --------------------------------------------------------------------------------------------
 def fit(
     task: Task,
@@ -151,97 +245,43 @@ def fit(
     opt = make_optimizer(model, cfg)
     run = Path(run) if run is not None else None
 
-    # the loop's counters: all of them go into state.json
-    c = {"step": 0, "elapsed": 0.0, "train_time": 0.0, "units": 0, "sum_loss": 0.0, "n_loss": 0,
-         "best": math.inf, "bad_evals": 0, "last_eval_step": -1}
-    best_metrics: dict[str, float] = {}
-    last_metrics: dict[str, float] = {}
-    carry: Any = None
+    # Start fresh, or continue exactly where a checkpoint stopped (weights, moments, data, state, RNG, counters).
+    loop, carry = LoopState(), None
     if resume is not None:
-        ck = load_checkpoint(resume, prefer=("last", "best"))
-        try:
-            model.load_state_dict(ck.model)
-            _optimizer_from_files(opt, ck.optimizer, ck.state["optimizer"])
-            task.batches.load_state_dict(ck.state["data"])
-        except (RuntimeError, KeyError, ValueError) as e:
-            raise CheckpointError(f"{ck.path}: does not match this model or data ({str(e).splitlines()[0]})") from None
-        c.update(ck.state["loop"])
-        best_metrics, last_metrics = ck.state.get("best_metrics", {}), ck.state.get("metrics", {})
-        carry = unflatten_state(ck.carry, ck.state["carry"], device)
-        set_rng_state(ck.state["rng"])
+        loop, carry = _resume(resume, task, opt, device)
+
+    # The run folder holds the resolved config from the start, and one CSV row per evaluation.
     if run is not None:
         run.mkdir(parents=True, exist_ok=True)
         _write_config(run, task.config_dict())
     columns = ["step", "elapsed_s", "lr", f"{task.unit}s_per_s"]
     columns += [f"train_{m}" for m in task.metrics] + [f"val_{m}" for m in task.metrics]
-    metrics_log = MetricsLog(run, columns, task.plot, c["step"] if resume else None, log) if run else None
+    metrics_log = MetricsLog(run, columns, task.plot, loop.step if resume else None, log) if run else None
 
-    def save(name: str) -> None:
-        if run is None:
-            return
-        opt_tensors, opt_meta = _optimizer_to_files(opt)
-        carry_tensors, carry_kind = flatten_state(carry)
-        save_checkpoint(
-            run / name, model=model.state_dict(), optimizer=opt_tensors, carry=carry_tensors,
-            config=task.config_dict(),
-            state={"task": task.name, "step": c["step"], "loop": dict(c), "optimizer": opt_meta,
-                   "data": task.batches.state_dict(), "carry": carry_kind, "rng": rng_state(),
-                   "metrics": last_metrics, "best_metrics": best_metrics, **task.extra_state()},
-        )
-
-    def evaluate() -> bool:
-        """Validate, log, checkpoint; True when early stopping says stop."""
-        nonlocal best_metrics, last_metrics
-        model.eval()
-        with torch.no_grad():
-            val = task.evaluate()
-        model.train()
-        train = task.describe(c["sum_loss"] / c["n_loss"]) if c["n_loss"] else {}
-        row = {"step": c["step"], "elapsed_s": round(c["elapsed"], 2), "lr": lr,
-               f"{task.unit}s_per_s": round(c["units"] / max(c["train_time"], 1e-9), 1),
-               **{f"train_{k}": v for k, v in train.items()}, **{f"val_{k}": v for k, v in val.items()}}
-        last_metrics = row
-        c["sum_loss"], c["n_loss"], c["last_eval_step"] = 0.0, 0, c["step"]
-        score = row[task.monitor] if task.monitor_mode != "max" else -row[task.monitor]  # c["best"]: lower wins
-        improved = score < c["best"] - cfg.min_delta
-        if improved:
-            c["best"], c["bad_evals"], best_metrics = score, 0, row
-        else:
-            c["bad_evals"] += 1
-        say(_eval_line(row, task, improved))
-        if metrics_log is not None:
-            metrics_log.append(row)
-            metrics_log.plot()
-        save("last")
-        if improved:
-            save("best")
-        return cfg.patience is not None and c["bad_evals"] >= cfg.patience
-
-    bar = _progress_bar(cfg, c, task) if progress else None
+    # Log lines go through the progress bar when there is one, so they do not tear it.
+    bar = _progress_bar(cfg, loop, task) if progress else None
     say = bar.write if bar is not None else log
     losses: list[float] = []
     stopped, message = "", ""
-    lr = learning_rate(cfg, c["step"], c["elapsed"])
+    lr = learning_rate(cfg, loop.step, loop.elapsed)
     model.train()
     tick = time.perf_counter()
     with _Interrupt().active() as interrupt:
         while True:
+            # The clock counts training and evaluation; stop between steps when a budget is spent or on Ctrl-C.
             now = time.perf_counter()
-            c["elapsed"] += now - tick
+            loop.elapsed += now - tick
             tick = now
-            if cfg.max_steps is not None and c["step"] >= cfg.max_steps:
-                stopped = "max_steps"
-                break
-            if cfg.max_time is not None and c["elapsed"] >= cfg.max_time:
-                stopped = "max_time"
-                break
-            if interrupt.requested:
-                stopped = "interrupted"
+            stopped = _budget_spent(cfg, loop) or ("interrupted" if interrupt.requested else "")
+            if stopped:
                 break
 
-            lr = learning_rate(cfg, c["step"], c["elapsed"])
+            # Learning rate of this step: warm-up, then decay over the budget.
+            lr = learning_rate(cfg, loop.step, loop.elapsed)
             for group in opt.param_groups:
                 group["lr"] = lr
+
+            # Forward on the next batch, from the state carried over from the previous one.
             t0 = time.perf_counter()
             batch = next(task.batches)
             if getattr(batch, "reset_state", False):
@@ -250,50 +290,70 @@ def fit(
             # Truncated BPTT: the state's values flow into the next chunk, its graph does not; backward
             # stops at the chunk boundary (and memory stays bounded).
             carry = _detach(out.state)
+
+            # A NaN/inf loss or gradient would poison the weights: stop before the optimizer step, keeping the
+            # last checkpoint as it is.
             loss_value = out.loss.item()
             if not math.isfinite(loss_value):
-                stopped, message = "nan", _nan_message(c["step"] + 1, loss_value, "loss", run)
+                stopped, message = "nan", _nan_message(loop.step + 1, loss_value, "loss", run)
                 break
             opt.zero_grad(set_to_none=True)
             out.loss.backward()
             grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip)
             if not torch.isfinite(grad_norm):
-                stopped, message = "nan", _nan_message(c["step"] + 1, float(grad_norm), "gradient norm", run)
+                stopped, message = "nan", _nan_message(loop.step + 1, float(grad_norm), "gradient norm", run)
                 break
             opt.step()
-            c["train_time"] += time.perf_counter() - t0
-            c["step"] += 1
-            c["units"] += out.units
-            c["sum_loss"] += loss_value
-            c["n_loss"] += 1
+
+            # Count the step (throughput counts training time only) and show it.
+            loop.train_time += time.perf_counter() - t0
+            loop.step += 1
+            loop.units += out.units
+            loop.sum_loss += loss_value
+            loop.n_loss += 1
             losses.append(loss_value)
             if on_step is not None:
-                on_step(c["step"], loss_value)
+                on_step(loop.step, loss_value)
             if bar is not None:
-                _advance(bar, cfg, c, task, loss_value)
-            if c["step"] % cfg.eval_every == 0:
-                c["elapsed"] += time.perf_counter() - tick
+                _advance(bar, cfg, loop, task, loss_value)
+
+            # Every eval_every steps: validate, log a line and a CSV row, save `last` (and `best` if it
+            # improved); stop early after `patience` evaluations without improvement.
+            if loop.step % cfg.eval_every == 0:
+                loop.elapsed += time.perf_counter() - tick
                 tick = time.perf_counter()
-                if evaluate():
+                improved = _evaluate(task, cfg, loop, lr)
+                _report(say, metrics_log, task, loop, improved)
+                _save(run, "last", task, opt, carry, loop)
+                if improved:
+                    _save(run, "best", task, opt, carry, loop)
+                if cfg.patience is not None and loop.bad_evals >= cfg.patience:
                     stopped = "early_stop"
                     break
 
-        if stopped == "nan":
-            pass  # keep the last good checkpoint: the state in memory may already be poisoned
-        elif stopped in ("max_steps", "max_time") and c["last_eval_step"] != c["step"] and c["step"] > 0:
-            evaluate()  # the end of the budget is always measured and saved
-        elif c["last_eval_step"] != c["step"]:
-            save("last")  # Ctrl-C between evaluations: resume from exactly this step
+        # The end of the budget is always measured and saved. A Ctrl-C between evaluations saves `last`, so a
+        # resume continues from exactly this step. After a NaN the state in memory may already be poisoned:
+        # the last good checkpoint stays.
+        if stopped in ("max_steps", "max_time") and loop.last_eval_step != loop.step and loop.step > 0:
+            improved = _evaluate(task, cfg, loop, lr)
+            _report(say, metrics_log, task, loop, improved)
+            _save(run, "last", task, opt, carry, loop)
+            if improved:
+                _save(run, "best", task, opt, carry, loop)
+        elif stopped != "nan" and loop.last_eval_step != loop.step:
+            _save(run, "last", task, opt, carry, loop)
+
+    # Tidy up the terminal and the run folder, and say why training stopped.
     if bar is not None:
         bar.close()
     if metrics_log is not None:
         metrics_log.plot()
         metrics_log.close()
     if not message:
-        message = _stop_message(stopped, c, task, run)
+        message = _stop_message(stopped, loop, task, run)
     return FitResult(
-        step=c["step"], stopped=stopped, message=message, losses=losses, best=best_metrics, last=last_metrics,
-        elapsed=c["elapsed"], units_per_s=c["units"] / max(c["train_time"], 1e-9),
+        step=loop.step, stopped=stopped, message=message, losses=losses, best=loop.best_metrics, last=loop.last_metrics,
+        elapsed=loop.elapsed, units_per_s=loop.units / max(loop.train_time, 1e-9),
     )
 
 
@@ -306,6 +366,15 @@ def _write_config(run: Path, config: dict) -> None:
 
 def _fmt_units(x: float) -> str:
     return f"{x / 1000:.1f}k" if x >= 1000 else f"{x:.0f}"
+
+
+def _report(say: Callable[[str], None], metrics_log: MetricsLog | None, task: Task, loop: LoopState,
+            improved: bool) -> None:
+    """One log line and one CSV row (and a fresh plot) for the evaluation just done."""
+    say(_eval_line(loop.last_metrics, task, improved))
+    if metrics_log is not None:
+        metrics_log.append(loop.last_metrics)
+        metrics_log.plot()
 
 
 def _eval_line(row: dict, task: Task, improved: bool) -> str:
@@ -323,36 +392,36 @@ def _nan_message(step: int, value: float, what: str, run: Path | None) -> str:
             f"lower --lr (or --clip), then --resume or start again")
 
 
-def _stop_message(stopped: str, c: dict, task: Task, run: Path | None) -> str:
+def _stop_message(stopped: str, loop: LoopState, task: Task, run: Path | None) -> str:
     why = {"max_steps": "reached --max-steps", "max_time": "reached --max-time", "early_stop":
            "validation stopped improving (early stopping)", "interrupted": "interrupted (Ctrl-C)"}[stopped]
     where = f"; checkpoints in {run}" if run is not None else ""
-    shown = -c["best"] if task.monitor_mode == "max" else c["best"]
-    best = f"; best {task.monitor} {shown:.3f}" if math.isfinite(c["best"]) else ""
-    return f"{why} after {c['step']} steps, {c['elapsed']:.0f} s{best}{where}"
+    shown = -loop.best if task.monitor_mode == "max" else loop.best
+    best = f"; best {task.monitor} {shown:.3f}" if math.isfinite(loop.best) else ""
+    return f"{why} after {loop.step} steps, {loop.elapsed:.0f} s{best}{where}"
 
 
-def _progress_bar(cfg: TrainConfig, c: dict, task: Task):
+def _progress_bar(cfg: TrainConfig, loop: LoopState, task: Task):
     from tqdm.auto import tqdm
 
     # the bar counts steps when the budget is in steps, else seconds; tqdm's "remaining" is the time left
     if cfg.max_steps is not None:
-        bar = tqdm(total=cfg.max_steps, initial=c["step"], unit="step", dynamic_ncols=True, leave=False,
+        bar = tqdm(total=cfg.max_steps, initial=loop.step, unit="step", dynamic_ncols=True, leave=False,
                    bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}{postfix}]")
     else:
-        bar = tqdm(total=round(cfg.max_time), initial=round(c["elapsed"]), unit="s", dynamic_ncols=True,
+        bar = tqdm(total=round(cfg.max_time), initial=round(loop.elapsed), unit="s", dynamic_ncols=True,
                    leave=False, bar_format="{l_bar}{bar}| [{elapsed}<{remaining}{postfix}]")
     bar.set_description(task.name)
     return bar
 
 
-def _advance(bar, cfg: TrainConfig, c: dict, task: Task, loss: float) -> None:
+def _advance(bar, cfg: TrainConfig, loop: LoopState, task: Task, loss: float) -> None:
     if cfg.max_steps is not None:
         bar.update(1)
     else:
-        bar.update(min(round(c["elapsed"]), bar.total) - bar.n)
-    if c["step"] % 10 == 0:
+        bar.update(min(round(loop.elapsed), bar.total) - bar.n)
+    if loop.step % 10 == 0:
         shown = task.describe(loss)
-        rate = _fmt_units(c["units"] / max(c["train_time"], 1e-9))
+        rate = _fmt_units(loop.units / max(loop.train_time, 1e-9))
         bar.set_postfix_str(", ".join(f"{k} {v:.3f}" for k, v in shown.items()) + f", {rate} {task.unit}s/s",
                             refresh=False)
