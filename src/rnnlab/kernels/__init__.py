@@ -1,14 +1,13 @@
-"""Backends: ways to run one layer-direction, all with the same contract (registry.py).
+"""Backends: ways to run one layer-direction, all with the same contract (contract.py).
 
-Each is proven equal to `reference` in tests; `"auto"` picks the first able one in AUTO_ORDER.
+reference (the cell's step in a Python loop), native (torch's fused RNN ops), fused (hand-derived BPTT,
+its LSTM and GRU time loops compiled on the CPU). Each is proven equal to `reference` in tests. They are
+listed once, in registry.BACKENDS; `"auto"` runs the first that supports the configuration in the order
+`auto.preference` gives (measured speed). `backend_report()` says what each can serve here.
 """
 
-from . import reference  # noqa: F401  (registers "reference")
-from . import native  # noqa: F401  (registers "native", ahead of reference in AUTO_ORDER)
-from . import fused  # noqa: F401  (registers "fused")
-from .registry import AUTO_ORDER, Backend, BackendChoice, RunOptions, backend_names, choose, get, register
+from .contract import Backend, BackendChoice, BatchLayout, RunOptions
+from .registry import backend_names, choose, get
+from .report import backend_report
 
-__all__ = ["AUTO_ORDER", "Backend", "BackendChoice", "RunOptions", "backend_names", "choose", "get", "register"]
-from .report import backend_report  # noqa: E402
-
-__all__ += ["backend_report"]
+__all__ = ["Backend", "BackendChoice", "BatchLayout", "RunOptions", "backend_names", "backend_report", "choose", "get"]

@@ -1,5 +1,8 @@
 """The one rule behind backend="auto": which backend is fastest for a configuration on a device.
 
+`preference` is the only ordering of backends: registry.choose tries them in its order and runs the
+first that supports the configuration (a backend it does not name is reachable only by name).
+
 From benchmarks/layers.py on this project's 2-core CPU machine (torch 2.13; see benchmarks/README.md):
 - plain LSTM: torch's fused op (oneDNN) is fastest for inference; in training the fused backend is at par
   (0.92-1.02x) -> native for both;
@@ -18,7 +21,8 @@ from __future__ import annotations
 
 import torch
 
-from .registry import RunOptions
+from .contract import RunOptions
+from .fused import compiled
 
 __all__ = ["preference"]
 
@@ -43,6 +47,4 @@ def preference(options: RunOptions, device: torch.device) -> tuple[list[str], st
 
 
 def _compiled_loops() -> bool:
-    from .fused import compiled  # local: the first call builds the loops (a few seconds), not the import
-
-    return compiled.status()[0]
+    return compiled.status()[0]  # the first call builds the loops (a few seconds)

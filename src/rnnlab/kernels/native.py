@@ -1,7 +1,7 @@
 """The native backend: torch's own fused RNN kernels (oneDNN on the CPU for the LSTM, cuDNN on CUDA).
 
 Serves what torch.nn.RNN/LSTM/GRU serve: the plain cells, with or without bias, LSTM projections,
-`lengths` (through a packed sequence). No variant, no recording: these kernels expose neither.
+`lengths` (a packed sequence built in the layout's order). No variant, no recording: these kernels expose neither.
 
 `train` is passed as "gradients are being recorded", not as the module's training flag: with dropout 0
 inside a single layer-direction it changes no number, and it keeps cuDNN's workspace so that backward
@@ -14,16 +14,15 @@ import warnings
 
 import torch
 from torch import Tensor, _VF
-from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
-from .registry import Backend, RunOptions, register
+from .contract import Backend, BatchLayout, RunOptions
 
-__all__ = ["run_native"]
+__all__ = ["BACKEND", "run_native"]
 
 _KERNELS = {"lstm": _VF.lstm, "gru": _VF.gru, "rnn_tanh": _VF.rnn_tanh, "rnn_relu": _VF.rnn_relu}
 
 
-def run_native(x: Tensor, params: dict[str, Tensor], h0, lengths: Tensor | None, options: RunOptions):
+def run_native(x: Tensor, params: dict[str, Tensor], h0, layout: BatchLayout, options: RunOptions):
     cfg = options.cell
     kernel = _KERNELS[cfg.family]
     names = ["weight_ih", "weight_hh"] + (["bias_ih", "bias_hh"] if cfg.bias else [])
@@ -33,7 +32,7 @@ def run_native(x: Tensor, params: dict[str, Tensor], h0, lengths: Tensor | None,
     train = torch.is_grad_enabled()
     hx = tuple(s.unsqueeze(0) for s in h0) if cfg.is_lstm else h0.unsqueeze(0)  # (1, B, n): one layer
 
-    if lengths is None:
+    if layout.lengths is None:
         if cfg.proj_size > 0:
             with warnings.catch_warnings():
                 # torch's notice that oneDNN lacks projections (it falls back by itself): nothing to act on
@@ -42,14 +41,18 @@ def run_native(x: Tensor, params: dict[str, Tensor], h0, lengths: Tensor | None,
         else:
             out = kernel(x, hx, flat, cfg.bias, 1, 0.0, train, False, False)
         y, h_n = out[0], out[1:]
-    else:
-        packed = pack_padded_sequence(x, lengths.cpu(), enforce_sorted=False)
-        order, undo = packed.sorted_indices, packed.unsorted_indices
-        hx = tuple(s.index_select(1, order) for s in hx) if cfg.is_lstm else hx.index_select(1, order)
-        out = kernel(packed.data, packed.batch_sizes, hx, flat, cfg.bias, 1, 0.0, train, False)
-        y_packed = PackedSequence(out[0], packed.batch_sizes, order, undo)
-        y = pad_packed_sequence(y_packed, total_length=x.shape[0])[0]
-        h_n = tuple(s.index_select(1, undo) for s in out[1:])
+    else:  # a packed sequence in the layout's order (longest first), as torch.nn.utils.rnn would build it
+        order, undo = layout.perm, layout.inverse
+        if order is not None:
+            x = x.index_select(1, order)
+            hx = tuple(s.index_select(1, order) for s in hx) if cfg.is_lstm else hx.index_select(1, order)
+        data, batch_sizes = _VF._pack_padded_sequence(x, layout.sorted_lengths, False)
+        out = kernel(data, batch_sizes, hx, flat, cfg.bias, 1, 0.0, train, False)
+        y = _VF._pad_packed_sequence(out[0], batch_sizes, False, 0.0, x.shape[0])[0]
+        h_n = out[1:]
+        if undo is not None:
+            y = y.index_select(1, undo)
+            h_n = tuple(s.index_select(1, undo) for s in h_n)
     h_n = (h_n[0][0], h_n[1][0]) if cfg.is_lstm else h_n[0][0]
     return y, h_n, None
 
@@ -64,7 +67,4 @@ def _supports(options: RunOptions, device: torch.device) -> tuple[bool, str]:
     return True, f"plain {cfg.family} runs in torch's own fused RNN op ({where})"
 
 
-register(
-    Backend("native", run_native, _supports, "torch's fused kernels (oneDNN/cuDNN); plain cells only"),
-    auto_rank=0,
-)
+BACKEND = Backend("native", run_native, _supports, "torch's fused kernels (oneDNN/cuDNN); plain cells only")

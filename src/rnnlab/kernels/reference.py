@@ -11,34 +11,28 @@ in eval mode work).
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from ..cells import input_part, step_function
 from ..trace import DirectionTrace
-from .registry import Backend, RunOptions, register
+from .contract import Backend, BatchLayout, RunOptions
 
-__all__ = ["run_reference"]
+__all__ = ["BACKEND", "run_reference"]
 
 
-def run_reference(x: Tensor, params: dict[str, Tensor], h0, lengths: Tensor | None, options: RunOptions):
+def run_reference(x: Tensor, params: dict[str, Tensor], h0, layout: BatchLayout, options: RunOptions):
     cfg = options.cell
     step = step_function(cfg)
-    T = x.shape[0]
     a = input_part(x, params, cfg)  # (T, B, G*H)
 
-    # Steps past the longest sequence are never run; steps past a shorter one run but must not move its
-    # state, so the final state is each sequence's last valid step.
-    T_run = T if lengths is None else int(lengths.max())
-    valid = None
-    if lengths is not None:
-        valid = (torch.arange(T_run, device=x.device)[:, None] < lengths[None, :]).unsqueeze(-1)  # (T, B, 1)
-
+    # Steps past a sequence's length run but must not move its state, so the final state is each
+    # sequence's last valid step. (What they output is zeroed by the layer.)
+    valid = layout.valid  # (T, B, 1) or None
     state = h0
     hs: list[Tensor] = []
     cs: list[Tensor] = []
     gates_t: list[tuple[Tensor, ...]] = []
-    for t in range(T_run):
+    for t in range(x.shape[0]):
         new_state, gates = step(a[t], state, params, cfg)
         if valid is not None:
             if cfg.is_lstm:
@@ -52,24 +46,17 @@ def run_reference(x: Tensor, params: dict[str, Tensor], h0, lengths: Tensor | No
         if options.record_gates:
             gates_t.append(gates)
 
-    def finish(steps: list[Tensor]) -> Tensor:
-        """Stack steps to (T, B, n): zero at padded steps and past the longest sequence."""
-        out = torch.stack(steps)
-        if valid is not None:
-            out = torch.where(valid, out, 0.0)
-        return F.pad(out, (0, 0, 0, 0, 0, T - T_run)) if T_run < T else out
-
-    y = finish(hs)
+    y = torch.stack(hs)
     trace = None
     if options.recording:
         trace = DirectionTrace()
         if options.record_gates:
             for k, name in enumerate(cfg.gate_names):
-                trace.gates[name] = finish([g[k] for g in gates_t])
+                trace.gates[name] = torch.stack([g[k] for g in gates_t])
         if options.record_states:
             trace.states["h"] = y
             if cfg.is_lstm:
-                trace.states["c"] = finish(cs)
+                trace.states["c"] = torch.stack(cs)
     return y, state, trace
 
 
@@ -77,7 +64,4 @@ def _supports(options: RunOptions, device: torch.device) -> tuple[bool, str]:
     return True, "serves every cell, variant and recording option (a loop over the cell's step)"
 
 
-register(
-    Backend("reference", run_reference, _supports, "loop over the cell's step in Python; serves everything"),
-    auto_rank=0,
-)
+BACKEND = Backend("reference", run_reference, _supports, "loop over the cell's step in Python; serves everything")

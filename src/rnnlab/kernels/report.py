@@ -5,7 +5,9 @@ from __future__ import annotations
 import torch
 
 from ..cells.config import CellConfig
-from .registry import RunOptions, _BACKENDS, choose
+from .contract import RunOptions
+from .fused import compiled
+from .registry import BACKENDS, choose
 
 __all__ = ["backend_report"]
 
@@ -30,14 +32,12 @@ def backend_report(device=None) -> str:
     for label, options in _PROBES.items():
         choice = choose("backend_report", "auto", options, device)[1]
         lines.append(f"{label}: auto -> {choice.name}  ({choice.reason.split(':')[0]})")
-        for name, backend in _BACKENDS.items():
+        for name, backend in BACKENDS.items():
             ok, reason = backend.supports(options, device)
             lines.append(f"    {name:<10} {'yes' if ok else 'no '}  {reason}")
     lines.append("")
-    lines.extend(f"{b.name:<10} {b.summary}" for b in _BACKENDS.values())
+    lines.extend(f"{b.name:<10} {b.summary}" for b in BACKENDS.values())
     if device.type == "cpu":
-        from .fused import compiled  # local: building it is the first use, not an import side effect
-
         ok, why = compiled.status()
         lines.append(f"fused LSTM time loops on the CPU: {'compiled C' if ok else 'torch ops from Python'} ({why})")
     return "\n".join(lines)

@@ -1,13 +1,17 @@
 """The recurrent layer: parameters under torch's names, directions and stacking around one backend call.
 
+    layout = BatchLayout.of(lengths, T);  x_0 = x[:layout.T_run]       (steps past the longest never run)
     for layer l in 0..L-1:
         for direction d in (forward[, reverse]):
             x_d = x_l, or x_l reversed within each sequence's length (padding stays at the end)
-            y_d, state_d, trace_d = backend.run(x_d, params[l, d], h0[l, d], lengths, options)
-        x_{l+1} = dropout(concat(y_forward, reversed(y_reverse)))      (dropout between layers only)
+            y_d, state_d, trace_d = backend.run(x_d, params[l, d], h0[l, d], layout, options)
+        x_{l+1} = dropout(zero_padding(concat(y_forward, reversed(y_reverse))))   (dropout between layers only)
+    output = x_L padded back to T steps
 
 Time-major (T, B, I) inside; `batch_first`, unbatched 2-D input and PackedSequence are converted at the
-boundary. State layout as torch.nn: h (L*D, B, R), c (L*D, B, H), row l*D + d.
+boundary. The layer computes the batch layout once per forward and is the one place padded steps are
+zeroed (outputs and recordings; backends may leave any finite value there). State layout as torch.nn:
+h (L*D, B, R), c (L*D, B, H), row l*D + d.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from .._validate import reject_unknown_options, shape_str
 from ..cells.config import CellConfig, check_config
 from ..cells.initialize import INIT_SCHEMES, init_parameters_
 from ..kernels import registry
-from ..kernels.registry import BackendChoice, RunOptions
+from ..kernels.contract import BackendChoice, BatchLayout, RunOptions
 from ..trace import DirectionTrace, Trace
 from .sequence import check_lengths, reverse_index, reverse_time
 
@@ -126,7 +130,7 @@ class RecurrentBase(nn.Module):
                 self._all_weights.append(list(roles.values()))
         self.reset_parameters()
 
-        registry.check_name(owner, backend)
+        registry.check_name(owner, backend)  # the one check of the name: forward trusts it
         self.backend = backend
         if backend != "auto":  # fail at construction, not at the first forward
             registry.choose(owner, backend, RunOptions(first), torch.device(device or "cpu"))
@@ -205,9 +209,10 @@ class RecurrentBase(nn.Module):
         options = RunOptions(self._cells[0], bool(record_gates), bool(return_states), grad)
         backend, _ = registry.choose(owner, self.backend, options, x.device)
         D = self.num_directions
-        rev_index = reverse_index(lengths, T, x.device) if D == 2 else None
+        layout = BatchLayout.of(lengths, T)
+        rev_index = reverse_index(lengths, layout.T_run, x.device) if D == 2 else None
 
-        layer_input = x
+        layer_input = x[: layout.T_run]  # (T_run, B, I)
         finals: list = []
         records: dict[tuple[int, int], DirectionTrace] = {}
         for layer in range(self.num_layers):
@@ -217,18 +222,20 @@ class RecurrentBase(nn.Module):
                 k = layer * D + d
                 params = {role: getattr(self, name) for role, name in self._roles[k].items()}
                 xd = layer_input if d == 0 else reverse_time(layer_input, rev_index)
-                y, state, rec = self._run_direction(backend, xd, params, state0[k], lengths, options)
+                y, state, rec = self._run_direction(backend, xd, params, state0[k], layout, options)
                 if d == 1:
                     y = reverse_time(y, rev_index)
                     rec = rec.map(lambda t: reverse_time(t, rev_index)) if rec is not None else None
                 outputs.append(y)
                 finals.append(state)
                 if rec is not None:
+                    rec = rec.map(lambda t: layout.full_length(layout.zero_padding(t)))
                     records[layer, d] = rec.map(lambda t: t.transpose(0, 1) if batched else t[:, 0])
-            layer_input = outputs[0] if D == 1 else torch.cat(outputs, dim=2)  # (T, B, D*R)
+            layer_input = layout.zero_padding(outputs[0] if D == 1 else torch.cat(outputs, dim=2))  # (T_run, B, D*R)
             if self.dropout > 0 and self.training and layer < self.num_layers - 1:
-                layer_input = F.dropout(layer_input, self.dropout, True)
-        output = layer_input
+                # drawn over all T steps, so the random mask is the one the full-length output would get
+                layer_input = F.dropout(layout.full_length(layer_input), self.dropout, True)[: layout.T_run]
+        output = layout.full_length(layer_input)  # (T, B, D*R)
 
         if self.mode == "LSTM":
             h_n = (torch.stack([s[0] for s in finals]), torch.stack([s[1] for s in finals]))
@@ -245,7 +252,7 @@ class RecurrentBase(nn.Module):
             return output, h_n, Trace(records, self._cells[0].gate_names, lengths)
         return output, h_n
 
-    def _run_direction(self, backend, x: Tensor, params: dict, h0, lengths: Tensor | None, options: RunOptions):
+    def _run_direction(self, backend, x: Tensor, params: dict, h0, layout: BatchLayout, options: RunOptions):
         """One layer-direction; with segment_steps=k (and gradients on), in segments of k steps whose
         insides are recomputed in backward, so only the state at each segment boundary is kept.
 
@@ -254,26 +261,25 @@ class RecurrentBase(nn.Module):
         Time: about one extra forward pass."""
         k, T = self.segment_steps, x.shape[0]
         if not k or not options.grad or T <= k:
-            return backend.run(x, params, h0, lengths, options)
+            return backend.run(x, params, h0, layout, options)
         ys, recs, state = [], [], h0
         for start in range(0, T, k):
             xs = x[start : start + k]
-            seg = None if lengths is None else (lengths - start).clamp(0, xs.shape[0])
-            # a sequence that ended before this segment runs one throw-away step and keeps its state
-            ended = None if seg is None or bool((seg > 0).all()) else seg == 0
-            y, new, rec = checkpoint(
-                backend.run, xs, params, state, None if seg is None else seg.clamp(min=1), options,
-                use_reentrant=False,
-            )
+            ended, seg = None, BatchLayout.of(None, xs.shape[0])
+            if layout.lengths is not None:
+                lens = (layout.lengths - start).clamp(0, xs.shape[0])
+                # a sequence that ended before this segment runs one throw-away step and keeps its state
+                # (its outputs there are padding, zeroed by forward)
+                ended = None if bool((lens > 0).all()) else lens == 0
+                seg = BatchLayout.of(lens.clamp(min=1), xs.shape[0])
+            assert seg.T_run == xs.shape[0]  # x stops at the longest sequence, so every segment reaches it
+            y, new, rec = checkpoint(backend.run, xs, params, state, seg, options, use_reentrant=False)
             if ended is not None:
                 keep = ended[:, None]
                 if isinstance(new, tuple):
                     new = tuple(torch.where(keep, s, n) for s, n in zip(state, new))
                 else:
                     new = torch.where(keep, state, new)
-                live = ~ended[None, :, None]
-                y = torch.where(live, y, 0.0)
-                rec = rec.map(lambda t: torch.where(live, t, 0.0)) if rec is not None else None
             state = new
             ys.append(y)
             recs.append(rec)

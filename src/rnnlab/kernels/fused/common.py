@@ -1,9 +1,10 @@
 """What the fused Functions share: batch layout for lengths, per-step views, the double-backward route.
 
-Lengths. The backend sorts the batch by length, longest first (like a PackedSequence), so that at step t
-the sequences still running are the first bs[t] rows. Every step then works on row slices [:bs[t]]:
-finished sequences are neither computed nor changed, padded outputs stay at the buffers' zeros, and
-no masking op runs inside the loop.
+Lengths. The backend sorts the batch in the layer's BatchLayout order, longest first (like a PackedSequence),
+so that at step t the sequences still running are the first bs[t] (layout.batch_sizes[t]) rows. Every step
+then works on row slices [:bs[t]]: finished sequences are neither computed nor changed, and no masking op
+runs inside the loop. The rows a loop never writes hold zeros (`alloc`), because the time-parallel sums
+after the loop (weight gradients) read every row.
 
 Double backward. The hand-derived backward works on detached buffers, so it is not itself differentiable.
 When autograd asks for a graph of the backward (`create_graph=True`), the Function instead recomputes
@@ -19,6 +20,8 @@ import torch
 from torch import Tensor
 
 from ...cells.config import LN_EPS
+from ..contract import BatchLayout, RunOptions
+from ..reference import run_reference
 from . import compiled
 
 __all__ = [
@@ -52,7 +55,8 @@ def step_views(buf: Tensor, bs) -> list[Tensor]:
 
 
 def alloc(bs, *shape, like: Tensor) -> Tensor:
-    """A buffer: zeros where padding must read as zero (lengths), else uninitialised (fully written)."""
+    """A buffer: zeros when some rows sit out steps (bs; the sums over every row after the loop must read
+    zeros there), else uninitialised (every element is written)."""
     if bs is None:
         return like.new_empty(shape)
     return like.new_zeros(shape)
@@ -80,16 +84,14 @@ def double_backward(ctx, saved_inputs, n_state: int, grads_out: tuple):
     """Gradients through the reference path, recorded so they can be differentiated again.
 
     saved_inputs: the Function's tensor inputs as saved (x, initial state tensors, parameters)."""
-    from ..reference import run_reference  # local: the reference module registers a backend on import
-    from ..registry import RunOptions
-
     spec: Spec = ctx.spec
     x, *rest = saved_inputs
     state, tensors = rest[:n_state], rest[n_state:]
     params = dict(zip(spec.names, tensors))
-    lengths = None if spec.last is None else spec.last + 1
+    layout = BatchLayout.of(None if spec.last is None else spec.last + 1, x.shape[0])  # rows already sorted
     h0 = tuple(state) if n_state == 2 else state[0]
-    y, h_n, _ = run_reference(x, params, h0, lengths, RunOptions(spec.cfg))
+    y, h_n, _ = run_reference(x, params, h0, layout, RunOptions(spec.cfg))
+    y = layout.zero_padding(y)  # as the Function's output reads
     outs = [y, *(h_n if n_state == 2 else (h_n,))]
     pairs = [(o, g) for o, g in zip(outs, grads_out) if g is not None]
     inputs = [x, *state, *tensors]

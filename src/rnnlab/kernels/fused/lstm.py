@@ -52,9 +52,7 @@ class LSTMFunction(torch.autograd.Function):
 
         ctx.compiled = compiled.available(x, cfg)
         if ctx.compiled:  # the same loop in C (compiled.py): one gemm and one vectorised pass per step
-            Z = A.contiguous()
-            if bs is not None:  # padded steps read as zero in the recording, as on the Python path
-                Z.masked_fill_((torch.arange(T, device=x.device)[:, None] > spec.last[None, :]).unsqueeze(-1), 0.0)
+            Z = A.contiguous()  # the input part at padded steps stays (the layer zeroes the recording there)
             Hs = alloc(bs, T + 1, B, R, like=x)
             Cs = alloc(bs, T + 1, B, H, like=x)
             Hs[0] = h0

@@ -1,0 +1,145 @@
+"""What a backend receives and what it is: the values the layer, the registry, the rule and the backends share.
+
+Every backend runs ONE layer-direction:
+
+    run(x, params, h0, layout, options) -> (y, h_n, trace)
+      x        (T, B, I) time-major, T = layout.T_run: the layer has already dropped the steps past the
+               longest sequence
+      params   name (role) -> tensor, the cell's parameter names (weight_ih, weight_hh, bias_ih, ...)
+      h0       the initial state: h (B, R), or (h (B, R), c (B, H)) for the LSTM
+      layout   BatchLayout: where each sequence's valid steps lie (sequences are valid prefixes; the layer
+               reverses them for the reverse direction), computed once per forward by the layer
+      options  RunOptions: the CellConfig and what to record
+      y        (T, B, R) outputs; at padded steps any finite value (the layer zeroes them with
+               BatchLayout.zero_padding: the one place padding is made to read as zero)
+      h_n      state after each sequence's last valid step, same structure as h0
+      trace    None, or a DirectionTrace time-major (T, B, H) when options ask for recording (padded steps
+               as y: any finite value)
+
+`supports(options, device) -> (ok, reason)` says whether a backend can serve; the reason is what errors and
+`rnnlab.backend_report()` show.
+
+Example (what a layer does for one layer-direction):
+    >>> layout = BatchLayout.of(lengths, x.shape[0])
+    >>> y, h_n, _ = backend.run(x[: layout.T_run], params, h0, layout, RunOptions(cfg))
+    >>> y = layout.full_length(layout.zero_padding(y))  # (T, B, R), zero past each sequence's length
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from ..cells.config import CellConfig
+from ..trace import DirectionTrace
+
+__all__ = ["Backend", "BackendChoice", "BatchLayout", "RunOptions"]
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """What a backend is asked to run: the cell and what to record."""
+
+    cell: CellConfig
+    record_gates: bool = False
+    record_states: bool = False
+    grad: bool = True  # gradients will flow (training); False for inference under no_grad
+
+    @property
+    def recording(self) -> bool:
+        return self.record_gates or self.record_states
+
+
+@dataclass(frozen=True, eq=False)
+class BatchLayout:
+    """Where the sequences of a batch lie on the time axis, from the valid lengths: one value per forward.
+
+    T             steps in the layer's input
+    lengths       (B,) int64 valid lengths on the input's device, or None (every sequence spans T)
+    T_run         steps any sequence needs, max(lengths): the only ones a backend runs
+    sorted_lengths  (B,) int64 on the CPU, longest first (a PackedSequence's order), or None
+    perm          (B,) the batch order longest first (stable sort), None when the batch is already in it
+    batch_sizes   rows still running at each step t < T_run of the sorted batch; None when nothing is padded
+    last          (B,) last valid step of each row of the sorted batch; None when nothing is padded
+
+    "Nothing padded" (`padded` False) also covers lengths that all equal T: the plain path serves them.
+    """
+
+    T: int
+    lengths: Tensor | None = None
+    T_run: int = 0
+    sorted_lengths: Tensor | None = None
+    perm: Tensor | None = None
+    batch_sizes: tuple[int, ...] | None = None
+    last: Tensor | None = None
+
+    @classmethod
+    def of(cls, lengths: Tensor | None, T: int) -> BatchLayout:
+        """The layout of (T, B, ...) input whose sequence b has lengths[b] valid steps (1 <= lengths <= T)."""
+        if lengths is None:
+            return cls(T, None, T)
+        lens = lengths.cpu()
+        if int(lens.min()) == T:  # nothing padded
+            return cls(T, lengths, T, lens)
+        sorted_lens, perm = torch.sort(lens, descending=True, stable=True)
+        T_run = int(sorted_lens[0])
+        batch_sizes = tuple((sorted_lens[None, :] > torch.arange(T_run)[:, None]).sum(1).tolist())
+        in_order = torch.equal(perm, torch.arange(len(lens)))
+        return cls(T, lengths, T_run, sorted_lens, None if in_order else perm.to(lengths.device), batch_sizes,
+                   (sorted_lens - 1).to(lengths.device))
+
+    @property
+    def padded(self) -> bool:
+        """Whether some sequence is shorter than T (then batch_sizes and last are set)."""
+        return self.batch_sizes is not None
+
+    @cached_property
+    def inverse(self) -> Tensor | None:
+        """The permutation that undoes `perm` (sorted batch -> the caller's order), or None."""
+        if self.perm is None:
+            return None
+        inv = torch.empty_like(self.perm)
+        inv[self.perm] = torch.arange(len(self.perm), device=self.perm.device)
+        return inv
+
+    @cached_property
+    def valid(self) -> Tensor | None:
+        """(T_run, B, 1) bool, in the caller's batch order: step t of sequence b is valid; None if nothing is padded."""
+        if not self.padded:
+            return None
+        return (torch.arange(self.T_run, device=self.lengths.device)[:, None] < self.lengths[None, :]).unsqueeze(-1)
+
+    def zero_padding(self, t: Tensor) -> Tensor:
+        """(T_run, B, n) time-major with zeros at every padded step; t itself when nothing is padded."""
+        return t if not self.padded else torch.where(self.valid, t, 0.0)
+
+    def full_length(self, t: Tensor) -> Tensor:
+        """(T_run, B, n) -> (T, B, n): zeros appended for the steps past the longest sequence."""
+        return t if self.T_run == self.T else F.pad(t, (0, 0, 0, 0, 0, self.T - self.T_run))
+
+
+RunFn = Callable[[Tensor, dict, Any, BatchLayout, RunOptions], "tuple[Tensor, Any, DirectionTrace | None]"]
+
+
+@dataclass(frozen=True)
+class Backend:
+    """A way to run one layer-direction: `run` (the contract above), `supports`, and one line for reports."""
+
+    name: str
+    run: RunFn
+    supports: Callable[[RunOptions, torch.device], tuple[bool, str]]
+    summary: str
+
+
+@dataclass(frozen=True)
+class BackendChoice:
+    """The backend a module will use, and why."""
+
+    name: str
+    reason: str
