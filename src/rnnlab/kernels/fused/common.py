@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from ...cells.config import LN_EPS
@@ -25,8 +26,8 @@ from ..reference import run_reference
 from . import compiled
 
 __all__ = [
-    "Spec", "alloc", "double_backward", "final_rows", "inject_final", "input_backward", "input_forward",
-    "ln_backward", "ln_stats", "step_views",
+    "Spec", "alloc", "backward_through_time", "double_backward", "final_rows", "inject_final", "input_backward",
+    "input_forward", "ln_backward", "ln_stats", "recurrent_forward", "step_views",
 ]
 
 
@@ -114,6 +115,42 @@ def ln_stats(v: Tensor) -> tuple[Tensor, Tensor]:
 def ln_backward(grad: Tensor, v: Tensor, mean: Tensor, rstd: Tensor, weight: Tensor) -> Tensor:
     """d LN(v)*weight / dv applied to grad, over the last dimension."""
     return _ln_bwd(grad, v, (v.shape[-1],), mean, rstd, weight, None, [True, False, False])[0]
+
+
+def recurrent_forward(a: Tensor, h: Tensor, W_hhT: Tensor, out: Tensor, r: Tensor | None = None,
+                      ln_weight: Tensor | None = None, b_hh: Tensor | None = None) -> None:
+    """out = a + h W_hh^T, one addmm (b_hh is already in a); with a recurrent layer norm (r given):
+    r = h W_hh^T kept for backward, out = a + LN(r) ln_weight + b_hh."""
+    if r is None:
+        torch.addmm(a, h, W_hhT, out=out)
+    else:
+        torch.mm(h, W_hhT, out=r)
+        torch.add(a, F.layer_norm(r, (r.shape[-1],), ln_weight, b_hh, LN_EPS), out=out)
+
+
+def backward_through_time(step, DH: Tensor, bs, W_hh: Tensor, dh0: Tensor | None, ln: tuple | None = None) -> None:
+    """The reverse loop of every fused Python path; the cell's own equations are `step`.
+
+    For t = T-1 .. 0, with target = the active rows of DH[t-1] (dL/dh_{t-1}, output gradient so far), or
+    dh0 at t = 0 (skipped when None):
+        d = step(t, target)       the cell's backward of step t: dL/d(h_{t-1} W_hh^T) for the active rows
+                                  (it may add its own direct share to target, as the GRU's z h_{t-1})
+        d = LN backward of d      with a recurrent layer norm, ln = (Rr, its row mean, 1/std, gain, dR): d is
+                                  what W_hh sees, kept in dR for its gradient
+        target += d W_hh          one addmm
+    """
+    B = DH.shape[1]
+    if ln is not None:
+        Rr, mu, rs, gain, dR = ln
+        r_, mu_, rs_, dr_ = (step_views(v, bs) for v in (Rr, mu, rs, dR))
+    for t in range(DH.shape[0] - 1, -1, -1):
+        target = DH[t - 1, : (B if bs is None else bs[t])] if t > 0 else dh0
+        d = step(t, target)
+        if ln is not None:
+            d = ln_backward(d, r_[t], mu_[t], rs_[t], gain)
+            dr_[t].copy_(d)
+        if target is not None:
+            target.addmm_(d, W_hh)
 
 
 def input_forward(x: Tensor, p: dict[str, Tensor], cfg, fold_bias: Tensor | None = None,

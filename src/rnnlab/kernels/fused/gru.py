@@ -22,7 +22,7 @@ from torch import Tensor
 from ...cells.config import LN_EPS
 from . import compiled
 from .common import (
-    Spec, alloc, double_backward, final_rows, inject_final, input_backward, input_forward, ln_backward,
+    Spec, alloc, backward_through_time, double_backward, final_rows, inject_final, input_backward, input_forward,
     ln_stats, step_views,
 )
 
@@ -150,24 +150,16 @@ def _backward_loop(ctx, spec: Spec, x: Tensor, h0: Tensor, p: dict, Z: Tensor, B
     da_ = step_views(dA.unflatten(-1, (3, H)), bs)
     db3_ = step_views(dBh.unflatten(-1, (3, H)), bs)
     db_ = step_views(dBh, bs)
-    dhp_ = [None] + [DH[t - 1, : (B if bs is None else bs[t])] for t in range(1, T)]
-    if ln:
-        rr_, mu_, rs_, dr_ = (step_views(v, bs) for v in (Rr, mu, rs, dR))
-
     dh0 = h0.new_zeros(B, H) if ctx.needs_input_grad[2] else None
-    for t in range(T - 1, -1, -1):
+
+    def step(t, target):
         dh = dh_[t]
         dh3 = dh.unsqueeze(1)
         torch.mul(P_[t], dh3, out=da_[t])
         torch.mul(Q_[t], dh3, out=db3_[t])
-        if ln:
-            rec = ln_backward(db_[t], rr_[t], mu_[t], rs_[t], p["ln_weight_hh"])
-            dr_[t].copy_(rec)
-        else:
-            rec = db_[t]
-        target = dhp_[t] if t > 0 else dh0
         if target is not None:
-            target.addcmul_(dh, z_[t])
-            target.addmm_(rec, W_hh)
+            target.addcmul_(dh, z_[t])  # h_t = n + z (h_{t-1} - n): the direct path
+        return db_[t]
 
+    backward_through_time(step, DH, bs, W_hh, dh0, (Rr, mu, rs, p["ln_weight_hh"], dR) if ln else None)
     return dA, dBh, dR, dh0, mu, rs

@@ -29,8 +29,8 @@ from torch import Tensor
 from ...cells.config import LN_EPS
 from . import compiled
 from .common import (
-    Spec, alloc, double_backward, final_rows, inject_final, input_backward, input_forward, ln_backward,
-    ln_stats, step_views,
+    Spec, alloc, backward_through_time, double_backward, final_rows, inject_final, input_backward, input_forward,
+    ln_backward, ln_stats, recurrent_forward, step_views,
 )
 
 __all__ = ["LSTMFunction"]
@@ -82,7 +82,7 @@ class LSTMFunction(torch.autograd.Function):
         f_ = None if coupled else step_views(Z[..., H : 2 * H], bs)
         tc_ = step_views(scratch.expand(T, B, H), bs)
         m_ = step_views(M, bs) if proj else None
-        r_ = step_views(Rr, bs) if ln else None
+        r_ = step_views(Rr, bs) if ln else [None] * T
         if peep:
             w_ci, w_co = p["weight_ci"], p["weight_co"]
             w_cif = None if coupled else torch.stack([w_ci, p["weight_cf"]])  # (2, H) against z_i|z_f
@@ -91,11 +91,7 @@ class LSTMFunction(torch.autograd.Function):
 
         for t in range(T):
             z, h, c, cn = z_[t], h_[t], c_[t], cn_[t]
-            if ln:
-                torch.mm(h, W_hhT, out=r_[t])
-                torch.add(a_[t], F.layer_norm(r_[t], (GH,), p["ln_weight_hh"], b_hh, LN_EPS), out=z)
-            else:
-                torch.addmm(a_[t], h, W_hhT, out=z)
+            recurrent_forward(a_[t], h, W_hhT, z, r_[t], p.get("ln_weight_hh"), b_hh)
             if peep:
                 if coupled:
                     i_[t].addcmul_(c, w_ci)
@@ -239,15 +235,13 @@ def _backward_loop(ctx, spec: Spec, x: Tensor, p: dict, Z: Tensor, Cs: Tensor, R
     dzi_ = step_views(dZ[..., :H], bs)
     dzf_ = step_views(dZ[..., H : 2 * H], bs)
     dc_ = step_views(DC.expand(T, B, H), bs)
-    dhp_ = [None] + [DH[t - 1, : (B if bs is None else bs[t])] for t in range(1, T)]
     dm_ = step_views(DM, bs) if proj else dh_
     if ln:
-        cn_, r_, muc_, rsc_, muh_, rsh_ = (step_views(b, bs) for b in (c_new, Rr, mu_c, rs_c, mu_h, rs_h))
-        dr_ = step_views(dR, bs)
+        cn_, muc_, rsc_ = (step_views(b, bs) for b in (c_new, mu_c, rs_c))
     W_hr = p.get("weight_hr")
+    dh0 = x.new_zeros(B, cfg.state_size) if ctx.needs_input_grad[2] else None
 
-    rec = None
-    for t in range(T - 1, -1, -1):
+    def step(t, target):
         dc = dc_[t]
         if proj:
             torch.mm(dh_[t], W_hr, out=dm_[t])
@@ -265,12 +259,7 @@ def _backward_loop(ctx, spec: Spec, x: Tensor, p: dict, Z: Tensor, Cs: Tensor, R
             dc.addcmul_(dzi_[t], p["weight_ci"])
             if not coupled:
                 dc.addcmul_(dzf_[t], p["weight_cf"])
-        if ln:
-            rec = ln_backward(dz_[t], r_[t], muh_[t], rsh_[t], p["ln_weight_hh"])
-            dr_[t].copy_(rec)
-        else:
-            rec = dz_[t]
-        if t > 0:
-            dhp_[t].addmm_(rec, W_hh)
-    dh0 = rec @ W_hh if ctx.needs_input_grad[2] else None
+        return dz_[t]
+
+    backward_through_time(step, DH, bs, W_hh, dh0, (Rr, mu_h, rs_h, p["ln_weight_hh"], dR) if ln else None)
     return dZ, DH, DC, DM, dR, dh0, K, c_hat, mu_h, rs_h

@@ -8,13 +8,11 @@ Backward, per step in reverse: dz = dh * (1 - h_t^2) (relu: dh * [h_t > 0]);  dh
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
-from ...cells.config import LN_EPS
 from .common import (
-    Spec, alloc, double_backward, final_rows, inject_final, input_backward, input_forward, ln_backward,
-    ln_stats, step_views,
+    Spec, alloc, backward_through_time, double_backward, final_rows, inject_final, input_backward, input_forward,
+    ln_stats, recurrent_forward, step_views,
 )
 
 __all__ = ["RNNFunction"]
@@ -34,13 +32,9 @@ class RNNFunction(torch.autograd.Function):
         Hs[0] = h0
         Rr = alloc(bs, T, B, H, like=x) if ln else None
         a_, h_, hn_ = (step_views(v, bs) for v in (A, Hs[:-1], Hs[1:]))
-        rr_ = step_views(Rr, bs) if ln else None
+        rr_ = step_views(Rr, bs) if ln else [None] * T
         for t in range(T):
-            if ln:
-                torch.mm(h_[t], W_hhT, out=rr_[t])
-                torch.add(a_[t], F.layer_norm(rr_[t], (H,), p["ln_weight_hh"], b_hh, LN_EPS), out=hn_[t])
-            else:
-                torch.addmm(a_[t], h_[t], W_hhT, out=hn_[t])
+            recurrent_forward(a_[t], h_[t], W_hhT, hn_[t], rr_[t], p.get("ln_weight_hh"), b_hh)
             hn_[t].relu_() if relu else hn_[t].tanh_()
 
         ctx.spec = spec
@@ -64,27 +58,18 @@ class RNNFunction(torch.autograd.Function):
         W_hh = p["weight_hh"]
         Y = Hs[1:]
         P = (Y > 0).to(Y.dtype) if cfg.family == "rnn_relu" else 1 - Y * Y  # dh -> dz, time-parallel
-        if ln:
-            mu, rs = ln_stats(Rr)
+        mu, rs = ln_stats(Rr) if ln else (None, None)
 
         dZ = alloc(bs, T, B, H, like=x)
         dR = alloc(bs, T, B, H, like=x) if ln else None
         DH = inject_final(dY, dh_n, spec)
         dh_, P_, dz_ = (step_views(v, bs) for v in (DH, P, dZ))
-        dhp_ = [None] + [DH[t - 1, : (B if bs is None else bs[t])] for t in range(1, T)]
-        if ln:
-            rr_, mu_, rs_, dr_ = (step_views(v, bs) for v in (Rr, mu, rs, dR))
-        rec = None
-        for t in range(T - 1, -1, -1):
-            torch.mul(dh_[t], P_[t], out=dz_[t])
-            if ln:
-                rec = ln_backward(dz_[t], rr_[t], mu_[t], rs_[t], p["ln_weight_hh"])
-                dr_[t].copy_(rec)
-            else:
-                rec = dz_[t]
-            if t > 0:
-                dhp_[t].addmm_(rec, W_hh)
-        dh0 = rec @ W_hh if ctx.needs_input_grad[2] else None
+        dh0 = x.new_zeros(B, H) if ctx.needs_input_grad[2] else None
+
+        def step(t, target):  # dz = dh * (1 - h_t^2)  (relu: dh * [h_t > 0])
+            return torch.mul(dh_[t], P_[t], out=dz_[t])
+
+        backward_through_time(step, DH, bs, W_hh, dh0, (Rr, mu, rs, p["ln_weight_hh"], dR) if ln else None)
 
         dx, grads = input_backward(dZ, x, p, cfg, ctx.needs_input_grad[1], tuple(ln_in))
         grads["weight_hh"] = (dR if ln else dZ).reshape(T * B, H).t() @ Hs[:-1].reshape(T * B, H)
