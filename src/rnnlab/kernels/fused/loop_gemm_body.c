@@ -107,6 +107,25 @@ INLINE void gemm_units_SFX(int n, int K, const REAL *A, int lda, const REAL *P, 
                       imin(NR_SFX, W - b * NR_SFX), add);
 }
 
+/* The set-up every time loop opens its parallel region with: this thread packs its share of the recurrent
+ * weights (W: G groups of Wd columns over K rows, into P; tr as pack_SFX) and, when W2 is given, of the
+ * projection's (one group of Wd2 columns over K2 rows, into P2); every thread waits until all panels are
+ * packed; the step is split between the threads (make_split). */
+INLINE split_t loop_setup_SFX(int split, int ln, int B, int H, int R, int tr, const REAL *W, int K, int G, int Wd,
+                              REAL *P, const REAL *W2, int K2, int Wd2, REAL *P2) {
+    const int tid = thread_id(), nth = thread_count();
+    int p0, p1;
+    share(G * panels_SFX(Wd), tid, nth, &p0, &p1);
+    pack_SFX(W, K, G, Wd, tr, P, p0, p1);
+    if (W2) {
+        share(panels_SFX(Wd2), tid, nth, &p0, &p1);
+        pack_SFX(W2, K2, 1, Wd2, tr, P2, p0, p1);
+    }
+    const split_t sp = make_split(split, ln, B, H, R, NR_SFX, tid, nth);
+    BARRIER
+    return sp;
+}
+
 /* Accumulate one thread's partial (count, mean, M2) over v[j] for j in its units of every group. */
 INLINE stat3 part_stats_SFX(const REAL *v, int G, int W, int j0, int j1) {
     stat3 s = {0, 0, 0};

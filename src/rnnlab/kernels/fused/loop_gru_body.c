@@ -54,17 +54,12 @@ void gru_forward_SFX(int nth_req, int split, int T, int B, int H, const int *bs,
     stat3 *pa = ln ? alloc_aligned(sizeof(stat3) * (size_t)nth_req * B) : NULL;
 #pragma omp parallel num_threads(nth_req)
     {
-        const int tid = thread_id(), nth = thread_count();
-        int p0, p1;
-        share(3 * nbH, tid, nth, &p0, &p1);
-        pack_SFX(Whh, H, 3, H, 1, Pw, p0, p1);
-        const split_t sp = make_split(split, ln, B, H, H, NR_SFX, tid, nth);
-        const int j0 = sp.j0, j1 = sp.j1;
-        const stat3 *ca = ln ? (sp.rows ? pa + (size_t)tid * B : pa) : NULL;
-        BARRIER
+        const split_t sp = loop_setup_SFX(split, ln, B, H, H, 1, Whh, H, 3, H, Pw, NULL, 0, 0, NULL);
+        const int tid = sp.tid, j0 = sp.j0, j1 = sp.j1;
+        const stat3 *ca = ln ? pa + sp.own : NULL;
         for (int t = 0; t < T; t++) {
-            const int n = bs[t], lo = sp.rows ? sp.q0 : 0, hi = sp.rows ? imin(sp.q1, n) : n;
-            if (hi <= lo) continue;
+            int lo, hi;
+            if (!step_rows(&sp, bs[t], &lo, &hi)) continue;
             const size_t o3 = (size_t)t * B * G3;
             const REAL *hp = Hs + (size_t)t * B * H;
             REAL *hn = Hs + (size_t)(t + 1) * B * H;
@@ -111,18 +106,13 @@ void gru_backward_SFX(int nth_req, int split, int T, int B, int H, const int *bs
     double *gl_all = GL ? calloc((size_t)nth_req * G3, sizeof(double)) : NULL;
 #pragma omp parallel num_threads(nth_req)
     {
-        const int tid = thread_id(), nth = thread_count();
-        int p0, p1;
-        share(nbH, tid, nth, &p0, &p1);
-        pack_SFX(Whh, G3, 1, H, 0, Pw, p0, p1);
-        const split_t sp = make_split(split, ln, B, H, H, NR_SFX, tid, nth);
-        const int j0 = sp.j0, j1 = sp.j1;
-        const sum2 *ca = ln ? (sp.rows ? pa + (size_t)tid * B : pa) : NULL;
+        const split_t sp = loop_setup_SFX(split, ln, B, H, H, 0, Whh, G3, 1, H, Pw, NULL, 0, 0, NULL);
+        const int tid = sp.tid, nth = thread_count(), j0 = sp.j0, j1 = sp.j1;
+        const sum2 *ca = ln ? pa + sp.own : NULL;
         double *gl = thread_sums(GL, gl_all, G3, sp.rows, tid);
-        BARRIER
         for (int t = T - 1; t >= 0; t--) {
-            const int n = bs[t], lo = sp.rows ? sp.q0 : 0, hi = sp.rows ? imin(sp.q1, n) : n;
-            if (hi <= lo) continue;
+            int lo, hi;
+            if (!step_rows(&sp, bs[t], &lo, &hi)) continue;
             const size_t o3 = (size_t)t * B * G3, o1 = (size_t)t * B * H;
             REAL *target = t > 0 ? DH + (size_t)(t - 1) * B * H : dh0;
             for (int b = lo; b < hi; b++) {

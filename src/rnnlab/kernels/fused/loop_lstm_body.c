@@ -246,23 +246,14 @@ void lstm_forward_SFX(int nth_req, int split, int T, int B, int H, int R, int co
     stat3 *pb = ln ? alloc_aligned(sizeof(stat3) * (size_t)nth_req * B) : NULL;
 #pragma omp parallel num_threads(nth_req)
     {
-        const int tid = thread_id(), nth = thread_count();
-        int p0, p1;
-        share(G * nbH, tid, nth, &p0, &p1);
-        pack_SFX(Whh, R, G, H, 1, Pw, p0, p1);
-        if (proj) {
-            share(nbR, tid, nth, &p0, &p1);
-            pack_SFX(Whr, H, 1, R, 1, Pr, p0, p1);
-        }
-        const split_t sp = make_split(split, ln, B, H, R, NR_SFX, tid, nth);
-        const int j0 = sp.j0, j1 = sp.j1;
+        const split_t sp = loop_setup_SFX(split, ln, B, H, R, 1, Whh, R, G, H, Pw, proj ? Whr : NULL, H, R, Pr);
+        const int tid = sp.tid, j0 = sp.j0, j1 = sp.j1;
         /* the partial statistics this thread combines: every thread's (by units) or its own (by rows) */
-        const stat3 *ca = ln ? (sp.rows ? pa + (size_t)tid * B : pa) : NULL;
-        const stat3 *cb = ln ? (sp.rows ? pb + (size_t)tid * B : pb) : NULL;
-        BARRIER
+        const stat3 *ca = ln ? pa + sp.own : NULL;
+        const stat3 *cb = ln ? pb + sp.own : NULL;
         for (int t = 0; t < T; t++) {
-            const int n = bs[t], lo = sp.rows ? sp.q0 : 0, hi = sp.rows ? imin(sp.q1, n) : n;
-            if (hi <= lo) continue; /* by units hi = n > 0 here, so every thread reaches the barriers */
+            int lo, hi;
+            if (!step_rows(&sp, bs[t], &lo, &hi)) continue;
             REAL *z = Z + (size_t)t * B * GH;
             const REAL *hp = Hs + (size_t)t * B * R;
             REAL *hn = Hs + (size_t)(t + 1) * B * R;
@@ -338,24 +329,15 @@ void lstm_backward_SFX(int nth_req, int split, int T, int B, int H, int R, int c
     double *gl_all = GL ? calloc((size_t)nth_req * nGL, sizeof(double)) : NULL;
 #pragma omp parallel num_threads(nth_req)
     {
-        const int tid = thread_id(), nth = thread_count();
-        int p0, p1;
-        share(nbR, tid, nth, &p0, &p1);
-        pack_SFX(Whh, GH, 1, R, 0, Pw, p0, p1);
-        if (proj) {
-            share(nbH, tid, nth, &p0, &p1);
-            pack_SFX(Whr, R, 1, H, 0, Pr, p0, p1);
-        }
-        const split_t sp = make_split(split, ln, B, H, R, NR_SFX, tid, nth);
-        const int j0 = sp.j0, j1 = sp.j1;
-        const sum2 *ca = ln ? (sp.rows ? pa + (size_t)tid * B : pa) : NULL;
-        const sum2 *cb = ln ? (sp.rows ? pb + (size_t)tid * B : pb) : NULL;
+        const split_t sp = loop_setup_SFX(split, ln, B, H, R, 0, Whh, GH, 1, R, Pw, proj ? Whr : NULL, R, H, Pr);
+        const int tid = sp.tid, nth = thread_count(), j0 = sp.j0, j1 = sp.j1;
+        const sum2 *ca = ln ? pa + sp.own : NULL;
+        const sum2 *cb = ln ? pb + sp.own : NULL;
         double *gp = thread_sums(GP, gp_all, nGP, sp.rows, tid);
         double *gl = thread_sums(GL, gl_all, nGL, sp.rows, tid);
-        BARRIER
         for (int t = T - 1; t >= 0; t--) {
-            const int n = bs[t], lo = sp.rows ? sp.q0 : 0, hi = sp.rows ? imin(sp.q1, n) : n;
-            if (hi <= lo) continue;
+            int lo, hi;
+            if (!step_rows(&sp, bs[t], &lo, &hi)) continue;
             REAL *dh = DH + (size_t)t * B * R;
             REAL *dm = proj ? DM + (size_t)t * B * H : dh;
             if (proj)

@@ -167,16 +167,20 @@ INLINE void combine_stats(const stat3 *parts, int nth, int stride, double eps, d
  * norm, whose three barriers a step by units cost more: so rows from MR rows a thread, MR/2 with layer
  * norm. split: 0 choose, 1 units, 2 rows (the tests force both). */
 typedef struct {
+    int tid;            /* this thread */
     int rows;           /* 1: split by rows */
     int q0, q1;         /* this thread's rows (by rows), else 0, B */
     int b0, b1, j0, j1; /* its unit blocks and units */
     int r0, r1;         /* its blocks of the R output columns */
     int sn;             /* how many threads' partial row sums to combine: 1 by rows */
     int writer;         /* whether it writes the rows' saved statistics */
+    int own;            /* where its partial row sums start: tid * B by rows (its own), else 0 (every thread's) */
 } split_t;
 
 INLINE split_t make_split(int split, int ln, int B, int H, int R, int nr, int tid, int nth) {
     split_t s;
+    s.tid = tid;
+    s.own = 0;
     const int nbH = (H + nr - 1) / nr, nbR = (R + nr - 1) / nr;
     s.rows = split == 2 || (split == 0 && B >= (ln ? MR / 2 : MR) * nth);
     if (s.rows) {
@@ -186,7 +190,7 @@ INLINE split_t make_split(int split, int ln, int B, int H, int R, int nr, int ti
         share((B + blk - 1) / blk, tid, nth, &lo, &hi);
         s.q0 = imin(lo * blk, B);
         s.q1 = imin(hi * blk, B);
-        s.b0 = 0, s.b1 = nbH, s.r0 = 0, s.r1 = nbR, s.sn = 1, s.writer = 1;
+        s.b0 = 0, s.b1 = nbH, s.r0 = 0, s.r1 = nbR, s.sn = 1, s.writer = 1, s.own = tid * B;
     } else {
         s.q0 = 0, s.q1 = B;
         share(nbH, tid, nth, &s.b0, &s.b1);
@@ -196,6 +200,14 @@ INLINE split_t make_split(int split, int ln, int B, int H, int R, int nr, int ti
     s.j0 = imin(s.b0 * nr, H);
     s.j1 = imin(s.b1 * nr, H);
     return s;
+}
+
+/* The rows [*lo, *hi) this thread runs at a step where n rows are active; 0 when it has none (by units it
+ * always has, so every thread reaches the step's barriers). */
+INLINE int step_rows(const split_t *sp, int n, int *lo, int *hi) {
+    *lo = sp->rows ? sp->q0 : 0;
+    *hi = sp->rows ? imin(sp->q1, n) : n;
+    return *hi > *lo;
 }
 
 #define SYNC(sp)      \
