@@ -374,7 +374,7 @@ def environment(args, device: torch.device, dtype) -> dict:
         "device": str(device),
         "dtype": str(dtype).replace("torch.", ""),
         "backends": list(kernels.backend_names()),
-        "auto_order": list(kernels.AUTO_ORDER),
+        "auto_order": "per configuration and grad mode: rnnlab.kernels.auto.preference (auto_backend per row)",
         "shapes": {s: dict(zip("TBH", args.shape_dims[s])) for s in args.shapes},
         "configs": args.configs,
         "modes": args.modes,

@@ -47,7 +47,7 @@ def choose(owner: str, requested: str, options: RunOptions, device: torch.device
         ok, reason = backend.supports(options, device)
         if not ok:
             alt = next((n for n in order if BACKENDS[n].supports(options, device)[0]), None)
-            fix = f"use backend={alt!r} (or 'auto')" if alt else "no registered backend can serve it"
+            fix = f"use backend={alt!r} (or 'auto')" if alt else "no backend can serve it"
             raise ValueError(f"{owner}: backend {requested!r} cannot serve this configuration: {reason}; {fix}")
         return backend, BackendChoice(requested, f"asked for by name: {reason}")
     refusals = []

@@ -10,8 +10,10 @@ state dicts load both ways for every configuration torch has. What torch.nn cann
 - recording that never changes the numbers: `record_gates=True` / `return_states=True` make forward
   return a third value, a `rnnlab.Trace` with every gate and state, (B, T, H) per layer and direction;
 - `backend=`: "reference" (input projection for all steps in one matmul, then a loop over the cell's
-  step), "native" (torch's fused kernels: plain cells only, no recording), "auto" (default: the first of
-  rnnlab.kernels.AUTO_ORDER that can serve). `module.backend_for()` says which runs and why;
+  step), "native" (torch's fused kernels: plain cells only, no recording), "fused" (hand-derived
+  backward through time, compiled time loops on the CPU; serves everything), "auto" (default: the fastest
+  that can serve, by the measured rule in rnnlab/kernels/auto.py). `module.backend_for()` says which runs
+  and why;
 - `init="orthogonal"`: orthogonal recurrent weights, Xavier input weights, forget-gate bias 1;
 - `segment_steps=k`: train long sequences in bounded memory — only the state every k steps is kept and
   each segment is recomputed in backward (about one extra forward pass of time).

@@ -68,4 +68,6 @@ def _supports(options: RunOptions, device: torch.device) -> tuple[bool, str]:
     return True, "hand-derived backward through time; serves every cell, variant and recording option"
 
 
-BACKEND = Backend("fused", run_fused, _supports, "autograd.Function per family with a hand-derived BPTT; serves everything")
+BACKEND = Backend(
+    "fused", run_fused, _supports, "autograd.Function per family with a hand-derived BPTT; serves everything"
+)
