@@ -26,7 +26,7 @@ from ..reference import run_reference
 from . import compiled
 
 __all__ = [
-    "Spec", "alloc", "backward_through_time", "double_backward", "final_rows", "inject_final", "input_backward",
+    "Spec", "alloc", "backward_through_time", "double_backward", "save", "saved", "final_rows", "inject_final", "input_backward",
     "input_forward", "ln_backward", "ln_stats", "recurrent_forward", "step_views",
 ]
 
@@ -46,6 +46,20 @@ class Spec:
     bs: tuple[int, ...] | None
     last: Tensor | None
     record: bool
+
+
+def save(ctx, spec: Spec, inputs: tuple, *buffers) -> None:
+    """Keep what backward needs: the Function's tensor inputs (x, initial state, parameters), then its buffers."""
+    ctx.spec = spec
+    ctx.n_inputs = len(inputs)
+    ctx.save_for_backward(*inputs, *buffers)
+
+
+def saved(ctx) -> tuple[tuple, tuple, dict]:
+    """(inputs, buffers, parameters by role) as `save` kept them."""
+    t = ctx.saved_tensors
+    inputs = t[: ctx.n_inputs]
+    return inputs, t[ctx.n_inputs :], dict(zip(ctx.spec.names, inputs[-len(ctx.spec.names) :]))
 
 
 def step_views(buf: Tensor, bs) -> list[Tensor]:

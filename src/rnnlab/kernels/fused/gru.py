@@ -23,7 +23,7 @@ from ...cells.config import LN_EPS
 from . import compiled
 from .common import (
     Spec, alloc, backward_through_time, double_backward, final_rows, inject_final, input_backward, input_forward,
-    ln_stats, step_views,
+    ln_stats, save, saved, step_views,
 )
 
 __all__ = ["GRUFunction"]
@@ -76,15 +76,13 @@ class GRUFunction(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, dY: Tensor, dh_n: Tensor, *_recorded):
-        saved = ctx.saved_tensors
-        n_in = ctx.n_inputs
+        inputs, buffers, p = saved(ctx)
         if torch.is_grad_enabled():  # create_graph=True: differentiate the reference path instead
-            return double_backward(ctx, saved[:n_in], 1, (dY, dh_n))
+            return double_backward(ctx, inputs, 1, (dY, dh_n))
         spec: Spec = ctx.spec
         cfg, bs = spec.cfg, spec.bs
-        x, h0, *tensors = saved[:n_in]
-        Z, Bh, Hs, Rr, ST, *ln_in = saved[n_in:]
-        p = dict(zip(spec.names, tensors))
+        x, h0 = inputs[:2]
+        Z, Bh, Hs, Rr, ST, *ln_in = buffers
         T, B, _ = x.shape
         H, ln = cfg.hidden_size, cfg.layer_norm
         h_prev = Hs[:-1]
@@ -112,9 +110,7 @@ class GRUFunction(torch.autograd.Function):
 
 def _finish(ctx, spec: Spec, inputs: tuple, Z: Tensor, Bh: Tensor, Hs: Tensor, Rr, ST, ln_in: tuple):
     """Save what backward needs and return the outputs (and the recorded gates, when asked)."""
-    ctx.spec = spec
-    ctx.n_inputs = len(inputs)
-    ctx.save_for_backward(*inputs, Z, Bh, Hs, Rr, ST, *ln_in)
+    save(ctx, spec, inputs, Z, Bh, Hs, Rr, ST, *ln_in)
     Y, h_n = Hs[1:], final_rows(Hs, spec)
     if not spec.record:
         return Y, h_n

@@ -30,7 +30,7 @@ from ...cells.config import LN_EPS
 from . import compiled
 from .common import (
     Spec, alloc, backward_through_time, double_backward, final_rows, inject_final, input_backward, input_forward,
-    ln_backward, ln_stats, recurrent_forward, step_views,
+    ln_backward, ln_stats, recurrent_forward, save, saved, step_views,
 )
 
 __all__ = ["LSTMFunction"]
@@ -121,15 +121,13 @@ class LSTMFunction(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, dY: Tensor, dh_n: Tensor, dc_n: Tensor, *_recorded):
-        saved = ctx.saved_tensors
-        n_in = ctx.n_inputs
+        inputs, buffers, p = saved(ctx)
         if torch.is_grad_enabled():  # create_graph=True: differentiate the reference path instead
-            return double_backward(ctx, saved[:n_in], 2, (dY, dh_n, dc_n))
+            return double_backward(ctx, inputs, 2, (dY, dh_n, dc_n))
         spec: Spec = ctx.spec
         cfg, bs = spec.cfg, spec.bs
-        x, h0, c0, *tensors = saved[:n_in]
-        Z, Hs, Cs, M, Rr, ST, *ln_in = saved[n_in:]
-        p = dict(zip(spec.names, tensors))
+        x = inputs[0]
+        Z, Hs, Cs, M, Rr, ST, *ln_in = buffers
         T, B, I = x.shape
         H, R, G = cfg.hidden_size, cfg.state_size, cfg.num_blocks
         GH, ln, peep, coupled, proj = G * H, cfg.layer_norm, cfg.peephole, cfg.coupled, cfg.proj_size > 0
@@ -182,9 +180,7 @@ class LSTMFunction(torch.autograd.Function):
 
 def _finish(ctx, spec: Spec, inputs: tuple, Z: Tensor, Hs: Tensor, Cs: Tensor, M, Rr, ST, ln_in: tuple):
     """Save what backward needs and return the outputs (and the recording, when asked)."""
-    ctx.spec = spec
-    ctx.n_inputs = len(inputs)
-    ctx.save_for_backward(*inputs, Z, Hs, Cs, M, Rr, ST, *ln_in)
+    save(ctx, spec, inputs, Z, Hs, Cs, M, Rr, ST, *ln_in)
     Y = Hs[1:]
     h_n, c_n = final_rows(Hs, spec), final_rows(Cs, spec)
     if not spec.record:

@@ -12,7 +12,7 @@ from torch import Tensor
 
 from .common import (
     Spec, alloc, backward_through_time, double_backward, final_rows, inject_final, input_backward, input_forward,
-    ln_stats, recurrent_forward, step_views,
+    ln_stats, recurrent_forward, save, saved, step_views,
 )
 
 __all__ = ["RNNFunction"]
@@ -37,22 +37,18 @@ class RNNFunction(torch.autograd.Function):
             recurrent_forward(a_[t], h_[t], W_hhT, hn_[t], rr_[t], p.get("ln_weight_hh"), b_hh)
             hn_[t].relu_() if relu else hn_[t].tanh_()
 
-        ctx.spec = spec
-        ctx.n_inputs = 2 + len(tensors)
-        ctx.save_for_backward(x, h0, *tensors, Hs, Rr, *ln_in)
+        save(ctx, spec, (x, h0, *tensors), Hs, Rr, *ln_in)
         return Hs[1:], final_rows(Hs, spec)
 
     @staticmethod
     def backward(ctx, dY: Tensor, dh_n: Tensor):
-        saved = ctx.saved_tensors
-        n_in = ctx.n_inputs
+        inputs, buffers, p = saved(ctx)
         if torch.is_grad_enabled():  # create_graph=True: differentiate the reference path instead
-            return double_backward(ctx, saved[:n_in], 1, (dY, dh_n))
+            return double_backward(ctx, inputs, 1, (dY, dh_n))
         spec: Spec = ctx.spec
         cfg, bs = spec.cfg, spec.bs
-        x, h0, *tensors = saved[:n_in]
-        Hs, Rr, *ln_in = saved[n_in:]
-        p = dict(zip(spec.names, tensors))
+        x = inputs[0]
+        Hs, Rr, *ln_in = buffers
         T, B, _ = x.shape
         H, ln = cfg.hidden_size, cfg.layer_norm
         W_hh = p["weight_hh"]
