@@ -142,7 +142,7 @@ def main() -> None:
     vocab = CharVocab.from_text(text)
     train_ids, val_ids = split_ids(vocab.encode(text), cfg.data.val_fraction)
     val_ids = val_ids[: cfg.data.eval_chars + 1]
-    print(f"{cfg.data.data}: {len(text):,} characters; model {cfg.model.layers} x LSTM {cfg.model.hidden}, "
+    print(f"{cfg.data.data}: {len(text):,} characters; model {cfg.model.rnn.describe()}, "
           f"batch {cfg.data.batch}, BPTT {cfg.data.seq_len}, lr {cfg.train.lr}, {args.seconds:.0f} s each")
     results: dict[str, list[dict]] = {"rnnlab": [], "torch.nn": []}
     for r in range(args.rounds):

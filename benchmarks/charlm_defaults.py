@@ -15,13 +15,13 @@ import json
 import torch
 
 from rnnlab.data import CharVocab, read_corpus
-from rnnlab.models import CharLMConfig
+from rnnlab.models import CharLMConfig, RecurrentConfig
 from rnnlab.train import CharLMRunConfig, CharLMTask, TextDataConfig, TrainConfig, fit
 
 CANDIDATES = {
-    "lstm256-b32-t100-lr3e-3": (dict(cell="lstm", hidden=256), dict(batch=32, seq_len=100), dict(lr=3e-3)),
-    "lstm512-b32-t100-lr2e-3": (dict(cell="lstm", hidden=512), dict(batch=32, seq_len=100), dict(lr=2e-3)),
-    "lstm384-b64-t64-lr3e-3": (dict(cell="lstm", hidden=384), dict(batch=64, seq_len=64), dict(lr=3e-3)),
+    "lstm256-b32-t100-lr3e-3": (dict(cell="lstm", hidden_size=256), dict(batch=32, seq_len=100), dict(lr=3e-3)),
+    "lstm512-b32-t100-lr2e-3": (dict(cell="lstm", hidden_size=512), dict(batch=32, seq_len=100), dict(lr=2e-3)),
+    "lstm384-b64-t64-lr3e-3": (dict(cell="lstm", hidden_size=384), dict(batch=64, seq_len=64), dict(lr=3e-3)),
 }
 
 
@@ -38,7 +38,7 @@ def main() -> None:
         if args.only and name not in args.only:
             continue
         cfg = CharLMRunConfig(
-            data=TextDataConfig(**data), model=CharLMConfig(**model),
+            data=TextDataConfig(**data), model=CharLMConfig(rnn=RecurrentConfig(init="orthogonal", **model)),
             train=TrainConfig(max_time=args.seconds, eval_every=10**9, patience=None, **train),
         )
         r = fit(CharLMTask(cfg, text=text, vocab=vocab), cfg.train, None, progress=False, log=lambda s: None)

@@ -75,7 +75,7 @@ def forecast(name: str, out: Path) -> list[dict]:
     p, d = task.prep, cfg.data
     v, start = p.series.values, p.test_start
     model = load_forecaster(out / name)
-    rows = {f"rnnlab {cfg.model.cell.upper()} {cfg.model.hidden} ({d.strategy}, residual {cfg.model.residual}"
+    rows = {f"rnnlab {cfg.model.rnn.cell.upper()} {cfg.model.rnn.hidden_size} ({d.strategy}, residual {cfg.model.residual}"
             f"{', log' if d.transform == 'log' else ''})":
             forecast_origins(model.model, model.scaler, v, start, len(v), d.horizon),
             "seasonal naive": seasonal_naive_forecast(v, start, len(v), d.horizon, d.season)}

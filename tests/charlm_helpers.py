@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rnnlab.models import CharLMConfig
+from rnnlab.models import CharLMConfig, RecurrentConfig
 from rnnlab.train import CharLMRunConfig, TextDataConfig, TrainConfig
 
 # A text with structure a tiny model picks up in a few dozen steps (about 4,000 characters).
@@ -18,7 +18,7 @@ def tiny_config(**train) -> CharLMRunConfig:
     t.update(train)
     return CharLMRunConfig(
         data=TextDataConfig(data="tiny", batch=4, seq_len=16, eval_chars=400, val_fraction=0.1),
-        model=CharLMConfig(hidden=24, embed=8),
+        model=CharLMConfig(embed=8, rnn=RecurrentConfig(hidden_size=24, init="orthogonal")),
         train=TrainConfig(**t),
     )
 

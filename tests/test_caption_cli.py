@@ -23,13 +23,7 @@ TINY = ["--batch", "4", "--hidden", "16", "--channels", "4", "--features", "16",
 COLOURS = {"RED": (220, 30, 30), "GREEN": (30, 180, 30), "BLUE": (30, 30, 220)}
 
 
-@pytest.fixture(autouse=True)
-def _in_tmp(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny models run fastest on one thread (and do not oversubscribe a busy machine)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("in_tmp", "one_thread")
 
 
 

@@ -5,12 +5,13 @@ import math
 import pytest
 import torch
 
-from rnnlab.models import CharLM, CharLMConfig
+from rnnlab.models import CharLM, CharLMConfig, RecurrentConfig
 
 
 def model(**kw) -> CharLM:
+    """A tiny CharLM; kw are the recurrent stack's options (RecurrentConfig)."""
     torch.manual_seed(0)
-    return CharLM(CharLMConfig(vocab_size=11, hidden=16, embed=8, **kw))
+    return CharLM(CharLMConfig(vocab_size=11, embed=8, rnn=RecurrentConfig(hidden_size=16, init="orthogonal", **kw)))
 
 
 def test_forward_shapes_loss_and_state():
@@ -36,7 +37,7 @@ def test_state_carries_across_chunks():
 
 @pytest.mark.parametrize("kw", [
     dict(cell="gru"), dict(cell="rnn"), dict(cell="lstm", peephole=True, coupled=True, layer_norm=True, proj_size=8),
-    dict(cell="gru", layer_norm=True, layers=2, dropout=0.1),
+    dict(cell="gru", layer_norm=True, num_layers=2, dropout=0.1),
 ])
 def test_cells_and_variants(kw):
     m = model(**kw)
@@ -54,9 +55,10 @@ def test_recurrent_weights_are_orthogonal():
 
 @pytest.mark.parametrize("kw,match", [
     (dict(cell="lstmm"), "unknown cell 'lstmm'"),
-    (dict(cell="gru", peephole=True), "peephole is an LSTM variant"),
+    (dict(cell="gru", peephole=True), "peephole is only defined for the LSTM"),
+    (dict(bidirectional=True), "a language model reads left to right"),
     (dict(backend="warp"), "unknown backend 'warp'"),
-    (dict(proj_size=16), "proj_size must be in"),
+    (dict(proj_size=16), "proj_size must be smaller than hidden_size=16"),
 ])
 def test_bad_config_says_what_is_allowed(kw, match):
     with pytest.raises(ValueError, match=match):
@@ -81,14 +83,14 @@ def test_top_k_one_is_greedy():
 
 
 def test_orthogonal_init_with_the_char_lm_forget_bias():
-    from rnnlab.models import CharLM, CharLMConfig
+    from rnnlab.models import CharLM, CharLMConfig, RecurrentConfig
 
     H = 16
-    model = CharLM(CharLMConfig(vocab_size=7, hidden=H, embed=8, layers=2))
+    model = CharLM(CharLMConfig(vocab_size=7, embed=8, rnn=RecurrentConfig(hidden_size=H, num_layers=2, init="orthogonal")))
     for layer in range(2):
         b = getattr(model.rnn, f"bias_ih_l{layer}")
         assert torch.all(b[H : 2 * H] == 0.0)
         W = getattr(model.rnn, f"weight_hh_l{layer}")[:H]
         torch.testing.assert_close(W @ W.T, torch.eye(H), atol=1e-5, rtol=0)
-    model = CharLM(CharLMConfig(vocab_size=7, hidden=H, embed=8, forget_bias=1.0))
+    model = CharLM(CharLMConfig(vocab_size=7, embed=8, forget_bias=1.0, rnn=RecurrentConfig(hidden_size=H, init="orthogonal")))
     assert torch.all(model.rnn.bias_ih_l0[H : 2 * H] == 1.0)

@@ -30,7 +30,7 @@ def test_run_folder_holds_config_metrics_plot_and_checkpoints(tmp_path):
     run_fit(tiny_config(), tmp_path / "run")
     run = tmp_path / "run"
     config = json.loads((run / "config.json").read_text())
-    assert config["task"] == "charlm" and config["model"]["hidden"] == 24 and "torch" in config["versions"]
+    assert config["task"] == "charlm" and config["model"]["rnn"]["hidden_size"] == 24 and "torch" in config["versions"]
     rows = (run / "metrics.csv").read_text().splitlines()
     assert rows[0].startswith("step,elapsed_s,lr,chars_per_s,train_loss,train_bpc,val_loss,val_bpc")
     assert [r.split(",")[0] for r in rows[1:]] == ["10", "20", "30"]
@@ -46,7 +46,7 @@ def test_interrupted_and_resumed_run_has_the_same_losses(tmp_path, dropout):
     """Ctrl-C (a real SIGINT) at step 13, then --resume: every later loss equals the uninterrupted run's."""
     def config():
         cfg = tiny_config(max_steps=40, eval_every=10)
-        cfg.model.layers, cfg.model.dropout = 2, dropout  # dropout draws random numbers: RNG state must resume
+        cfg.model.rnn.num_layers, cfg.model.rnn.dropout = 2, dropout  # dropout draws random numbers: RNG state must resume
         return cfg
 
     full = run_fit(config(), tmp_path / "full")
@@ -165,7 +165,7 @@ def test_checkpoint_whose_weights_do_not_match_its_config(tmp_path):
     run = tmp_path / "run"
     run_fit(tiny_config(max_steps=10), run)
     config = json.loads((run / "best" / "config.json").read_text())
-    config["model"]["hidden"] = 32
+    config["model"]["rnn"]["hidden_size"] = 32
     from rnnlab.train.checkpoint import save_checkpoint
     ck = load_checkpoint(run / "best")
     save_checkpoint(run / "bad", model=ck.model, optimizer=ck.optimizer, carry=ck.carry, config=config,

@@ -10,7 +10,7 @@ import torch
 from rnnlab.data import DataError
 from rnnlab.data.sequences import LabelledSequences, LengthBuckets, collate, load_labelled, stratified_split
 from rnnlab.data.tokens import TokenVocab, tokenize
-from rnnlab.models import SequenceClassifier, SequenceClassifierConfig
+from rnnlab.models import RecurrentConfig, SequenceClassifier, SequenceClassifierConfig
 from rnnlab.train import StepLoss, Task, TrainConfig, fit
 from rnnlab.train.classify import ClassifyRunConfig, ClassifyDataConfig, ClassifyTask, prepare_split
 from rnnlab.train.metrics import classification_report
@@ -18,7 +18,7 @@ from rnnlab.train.metrics import classification_report
 LAYERS = [
     dict(cell="lstm"),
     dict(cell="lstm", peephole=True, layer_norm=True, proj_size=3),
-    dict(cell="gru", layers=2),
+    dict(cell="gru", num_layers=2),
     dict(cell="rnn", coupled=False),
 ]
 
@@ -28,8 +28,8 @@ LAYERS = [
 @pytest.mark.parametrize("layer", LAYERS, ids=lambda d: "-".join(f"{k}" for k in d if d[k] is not False))
 def test_pooling_with_lengths_equals_each_sequence_alone(pooling, bidirectional, layer):
     torch.manual_seed(0)
-    cfg = SequenceClassifierConfig(num_classes=3, n_features=4, embed=5, hidden=6, bidirectional=bidirectional,
-                                   pooling=pooling, init="torch", **layer)
+    cfg = SequenceClassifierConfig(num_classes=3, n_features=4, embed=5, pooling=pooling,
+                                   rnn=RecurrentConfig(hidden_size=6, bidirectional=bidirectional, **layer))
     model = SequenceClassifier(cfg).double().eval()
     lengths = torch.tensor([7, 3, 1, 5])
     x = torch.randn(4, 7, 4, dtype=torch.float64)
@@ -42,8 +42,8 @@ def test_pooling_with_lengths_equals_each_sequence_alone(pooling, bidirectional,
 
 def test_last_pooling_is_forward_end_and_reverse_start():
     torch.manual_seed(1)
-    model = SequenceClassifier(SequenceClassifierConfig(num_classes=2, vocab_size=10, embed=4, hidden=5,
-                                                        bidirectional=True, pooling="last")).double()
+    model = SequenceClassifier(SequenceClassifierConfig(num_classes=2, vocab_size=10, embed=4, pooling="last", rnn=RecurrentConfig(
+        hidden_size=5, bidirectional=True, init="orthogonal"))).double()
     x, lengths = torch.randint(1, 10, (3, 6)), torch.tensor([6, 2, 4])
     out, _ = model.rnn(model.inp(x.t()).double(), lengths=lengths)  # (T, B, 2H)
     s = model.features(x, lengths)
@@ -143,7 +143,7 @@ def _toy_numeric(n=60):
 
 
 def test_feature_scaling_uses_the_training_split_only():
-    cfg = ClassifyRunConfig(data=ClassifyDataConfig(data="toy", batch=8), model=SequenceClassifierConfig(hidden=4, embed=4),
+    cfg = ClassifyRunConfig(data=ClassifyDataConfig(data="toy", batch=8), model=SequenceClassifierConfig(embed=4, rnn=RecurrentConfig(hidden_size=4, init="orthogonal")),
                             train=TrainConfig(max_steps=2, max_time=None, eval_every=2, warmup_steps=1))
     data = _toy_numeric()
     split = prepare_split(cfg, data)
@@ -189,7 +189,7 @@ def test_fit_monitor_mode_max_keeps_the_highest_and_early_stops_on_it():
 
 
 def test_classify_task_monitors_accuracy_or_loss():
-    cfg = ClassifyRunConfig(data=ClassifyDataConfig(data="toy", batch=8), model=SequenceClassifierConfig(hidden=4, embed=4))
+    cfg = ClassifyRunConfig(data=ClassifyDataConfig(data="toy", batch=8), model=SequenceClassifierConfig(embed=4, rnn=RecurrentConfig(hidden_size=4, init="orthogonal")))
     task = ClassifyTask(cfg, split=prepare_split(cfg, _toy_numeric()))
     assert (task.monitor, task.monitor_mode) == ("val_acc", "max")
     cfg.monitor = "loss"

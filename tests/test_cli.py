@@ -9,9 +9,7 @@ from charlm_helpers import TINY_CLI, TINY_TEXT, write_tiny
 from helpers import assert_user_error, run_cli as run  # noqa: E402
 
 
-@pytest.fixture(autouse=True)
-def _in_tmp(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)  # a default runs/ folder, if any test makes one, lands in the temporary folder
+pytestmark = pytest.mark.usefixtures("in_tmp")
 
 
 
@@ -116,7 +114,7 @@ def test_unknown_option_values(tmp_path, capsys, option, value, fragment):
 def test_variant_on_the_wrong_cell(tmp_path, capsys):
     code, _, err = run(capsys, "train", "charlm", "--data", write_tiny(tmp_path), "--cell", "gru", "--peephole",
                        *TINY_CLI)
-    assert_user_error(code, err, "peephole is an LSTM variant")
+    assert_user_error(code, err, "--peephole is only defined for the LSTM")
 
 
 def test_prime_with_unseen_characters(trained, capsys):

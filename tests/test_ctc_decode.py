@@ -7,6 +7,7 @@ import math
 import pytest
 import torch
 
+from rnnlab.layers import RecurrentConfig
 from rnnlab.models.ctc import CTCRecognizer, CTCRecognizerConfig, greedy_decode, min_frames, prefix_beam_search
 
 
@@ -88,7 +89,8 @@ def test_min_frames():
 
 def test_recognizer_shapes_loss_and_frames():
     torch.manual_seed(0)
-    model = CTCRecognizer(CTCRecognizerConfig(num_classes=10, channels=4, embed=8, hidden=8, dropout=0.0))
+    model = CTCRecognizer(CTCRecognizerConfig(num_classes=10, channels=4, embed=8,
+                                              rnn=RecurrentConfig(hidden_size=8, bidirectional=True)))
     images = torch.rand(2, 1, 32, 64)
     images[1, :, :, 40:] = 0  # the batch's padding
     widths = torch.tensor([64, 40])

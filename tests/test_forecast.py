@@ -8,7 +8,7 @@ import torch
 from rnnlab.baselines import seasonal_naive_forecast
 from rnnlab.data import DataError
 from rnnlab.data.series import Scaler, Series, load_series, mase_scale, rolling_origins, split_series
-from rnnlab.models import Forecaster, ForecasterConfig
+from rnnlab.models import Forecaster, ForecasterConfig, RecurrentConfig
 from rnnlab.train.forecast import ForecastTask, forecast_config, forecast_origins
 
 
@@ -66,16 +66,17 @@ def test_seasonal_naive_repeats_the_last_season_before_each_origin():
 def test_scaling_is_fitted_on_the_training_part_only():
     rng = np.random.default_rng(0)
     values = 10 + np.sin(np.arange(120) * 2 * np.pi / 4) + rng.normal(0, 0.1, 120)
-    cfg = forecast_config("toy", data_opts=dict(horizon=4, test_size=12, val_size=8),
-                          model_opts=dict(lookback=8, hidden=4, embed=2))
+    cfg = forecast_config("toy", {"data": dict(horizon=4, test_size=12, val_size=8),
+                                  "model": dict(lookback=8, embed=2, rnn=dict(hidden_size=4))})
     task = ForecastTask(cfg, series=_series(values))
     p = task.prep
     assert (p.val_start, p.test_start) == (100, 108)
     assert p.scaler.mean == pytest.approx(values[:100].mean()) and p.scaler.std == pytest.approx(values[:100].std())
     changed = values.copy()
     changed[100:] *= 50  # validation and held-out values must not move the scaling or the training windows
-    other = ForecastTask(forecast_config("toy", data_opts=dict(horizon=4, test_size=12, val_size=8),
-                                         model_opts=dict(lookback=8, hidden=4, embed=2)), series=_series(changed))
+    other = ForecastTask(forecast_config("toy", {"data": dict(horizon=4, test_size=12, val_size=8),
+                                                 "model": dict(lookback=8, embed=2, rnn=dict(hidden_size=4))}),
+                         series=_series(changed))
     assert other.prep.scaler == p.scaler
     assert torch.equal(other.x, task.x) and torch.equal(other.y, task.y)
     # the last training target ends right before validation
@@ -93,7 +94,7 @@ def test_log_scaler_round_trips_and_rejects_non_positive():
 
 def test_forecaster_residual_baselines_and_recursive_forecast():
     torch.manual_seed(0)
-    cfg = ForecasterConfig(lookback=6, horizon=5, season=3, residual="seasonal", hidden=4, embed=2)
+    cfg = ForecasterConfig(lookback=6, horizon=5, season=3, residual="seasonal", embed=2, rnn=RecurrentConfig(hidden_size=4, init="orthogonal"))
     m = Forecaster(cfg)
     w = torch.arange(12, dtype=torch.float32).view(2, 6)
     assert m.baseline(w).tolist() == [[3, 4, 5, 3, 4], [9, 10, 11, 9, 10]]
@@ -101,7 +102,7 @@ def test_forecaster_residual_baselines_and_recursive_forecast():
         m.head.weight.zero_()
     assert m(w)[0].tolist() == m.baseline(w).tolist()  # a zero correction forecasts the baseline itself
     # recursive: one step at a time, each output appended to the window
-    r = Forecaster(ForecasterConfig(lookback=6, horizon=1, residual="last", hidden=4, embed=2))
+    r = Forecaster(ForecasterConfig(lookback=6, horizon=1, residual="last", embed=2, rnn=RecurrentConfig(hidden_size=4, init="orthogonal")))
     f = r.forecast(w, 3)
     step1, _ = r(w)
     step2, _ = r(torch.cat([w[:, 1:], step1], 1))
@@ -112,7 +113,7 @@ def test_forecast_origins_use_only_the_history_before_each_origin():
     torch.manual_seed(0)
     values = np.arange(1.0, 41.0)
     scaler = Scaler.fit(values[:30])
-    m = Forecaster(ForecasterConfig(lookback=5, horizon=4, residual="last", hidden=4, embed=2))
+    m = Forecaster(ForecasterConfig(lookback=5, horizon=4, residual="last", embed=2, rnn=RecurrentConfig(hidden_size=4, init="orthogonal")))
     f = forecast_origins(m, scaler, values, 30, 40, 4)
     later = values.copy()
     later[34:] = 100  # origins 30, 34, 38: only the forecast from 38 may see values from 34 on
@@ -122,7 +123,7 @@ def test_forecast_origins_use_only_the_history_before_each_origin():
 
 
 def test_seasonal_drift_baseline_adds_the_change_of_the_seasonal_mean():
-    m = Forecaster(ForecasterConfig(lookback=6, horizon=4, season=3, residual="seasonal-drift", hidden=4, embed=2))
+    m = Forecaster(ForecasterConfig(lookback=6, horizon=4, season=3, residual="seasonal-drift", embed=2, rnn=RecurrentConfig(hidden_size=4, init="orthogonal")))
     w = torch.tensor([[0.0, 1, 2, 10, 11, 12]])  # the last season's mean is 10 above the one before
     assert m.baseline(w).tolist() == [[20, 21, 22, 30]]
     with pytest.raises(ValueError, match="2 x season"):

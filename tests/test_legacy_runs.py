@@ -49,9 +49,6 @@ def test_old_recognizer_and_captioner_give_the_same_texts():
 
 
 def test_old_charlm_run_samples_and_resumes_from_the_cli(tmp_path, capsys, monkeypatch):
-    import torch
-
-    monkeypatch.setattr(torch, "set_num_threads", lambda n: None)  # --threads 1 must not slow the rest of the suite
     run = tmp_path / "charlm"
     shutil.copytree(OLD / "charlm", run)
     monkeypatch.chdir(tmp_path)

@@ -89,12 +89,8 @@ def test_gradient_norms_of_gated_cells(cell):
 
 
 @pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models run fastest on one thread (two threads crawl on a busy machine); the CLI also sets it."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+def _one_thread(one_thread_module):
+    """Tiny models run fastest on one thread (the conftest fixture, for the whole module)."""
 
 
 def test_an_lstm_learns_a_short_delay_through_fit(one_thread):

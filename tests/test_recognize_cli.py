@@ -22,13 +22,7 @@ TINY = ["--batch", "4", "--hidden", "8", "--channels", "4", "--embed", "8", "--m
         "--warmup-steps", "1", "--quiet", "--threads", "1"]
 
 
-@pytest.fixture(autouse=True)
-def _in_tmp(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny models run fastest on one thread (and do not oversubscribe a busy machine)
-    yield
-    torch.set_num_threads(n)  # --threads 1 sets it for the process
+pytestmark = pytest.mark.usefixtures("in_tmp", "one_thread")
 
 
 
@@ -168,7 +162,7 @@ def test_python_api_checkpoint_round_trip_gives_the_same_model(tmp_path):
     labels = write_lines(tmp_path / "lines", n=8)
     cfg = RecognizeRunConfig()
     cfg.data.data, cfg.data.batch = str(labels), 4
-    cfg.model.hidden, cfg.model.channels, cfg.model.embed = 8, 4, 8
+    cfg.model.rnn.hidden_size, cfg.model.channels, cfg.model.embed = 8, 4, 8
     cfg.train.max_steps, cfg.train.max_time, cfg.train.eval_every, cfg.train.warmup_steps = 3, None, 3, 1
     task = RecognizeTask(cfg)
     fit(task, cfg.train, tmp_path / "run", progress=False, log=lambda s: None)

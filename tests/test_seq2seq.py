@@ -7,16 +7,10 @@ import pytest
 import torch
 
 from rnnlab.data.tokens import BOS, EOS, PAD, TokenVocab
-from rnnlab.models import Decoder, DecoderConfig, Seq2Seq, Seq2SeqConfig
+from rnnlab.models import Decoder, DecoderConfig, RecurrentConfig, Seq2Seq, Seq2SeqConfig
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Small recurrent steps run fastest on one thread (and a busy machine's cores are not oversubscribed)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def sequence_logp(dec, context, seq, max_len):
@@ -33,7 +27,7 @@ def sequence_logp(dec, context, seq, max_len):
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
 def test_beam_search_equals_brute_force(cell):
     torch.manual_seed(0)
-    dec = Decoder(DecoderConfig(vocab_size=6, cell=cell, embed=4, hidden=8), context_size=3).eval()
+    dec = Decoder(DecoderConfig(vocab_size=6, embed=4, rnn=RecurrentConfig(cell=cell, hidden_size=8)), context_size=3).eval()
     with torch.no_grad():
         dec.head.weight.mul_(4)  # peaked enough that greedy and the best sequence can differ
     words, max_len = [4, 5], 4  # the specials other than <eos> get negligible mass only by chance: exclude them
@@ -53,7 +47,7 @@ def test_beam_search_equals_brute_force(cell):
 
 def test_sampling_is_seeded_and_temperature_zero_is_greedy():
     torch.manual_seed(1)
-    dec = Decoder(DecoderConfig(vocab_size=7, embed=4, hidden=8), context_size=2).eval()
+    dec = Decoder(DecoderConfig(vocab_size=7, embed=4, rnn=RecurrentConfig(hidden_size=8)), context_size=2).eval()
     ctx = torch.randn(3, 2)
     draw = lambda s: dec.generate(ctx, 6, method="sample", generator=torch.Generator().manual_seed(s))  # noqa: E731
     assert draw(5) == draw(5)
@@ -77,7 +71,7 @@ def test_seq2seq_learns_to_reverse_digit_strings():
     (chance is about 1 in 10^L)."""
     torch.manual_seed(0)
     g = torch.Generator().manual_seed(0)
-    model = Seq2Seq(Seq2SeqConfig(src_vocab=14, tgt_vocab=14, embed=16, hidden=48))
+    model = Seq2Seq(Seq2SeqConfig(src_vocab=14, tgt_vocab=14, embed=16, rnn=RecurrentConfig(hidden_size=48)))
     opt = torch.optim.Adam(model.parameters(), lr=0.02)
     for _ in range(220):
         src, L, tgt, TL = reversal_batch(g, 64)

@@ -16,12 +16,7 @@ TINY = ["--hidden", "8", "--embed", "4", "--max-steps", "3", "--eval-every", "3"
         "--quiet", "--threads", "1"]
 
 
-@pytest.fixture(autouse=True)
-def _in_tmp(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    threads = torch.get_num_threads()
-    yield
-    torch.set_num_threads(threads)  # --threads 1 in-process must not slow the rest of the suite
+pytestmark = pytest.mark.usefixtures("in_tmp")
 
 
 
@@ -175,7 +170,7 @@ def test_classify_errors(tmp_path, capsys, text_csv):
     assert_user_error(code, err, "unknown built-in", "builtin:vowels")
     code, _, err = run(capsys, "train", "classify", "--data", text_csv, "--pooling", "last", "--cell", "gru",
                        "--peephole", *TINY)
-    assert_user_error(code, err, "peephole is an LSTM variant")
+    assert_user_error(code, err, "--peephole is only defined for the LSTM")
 
 
 def test_forecast_errors(tmp_path, capsys):

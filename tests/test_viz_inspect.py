@@ -18,16 +18,12 @@ from charlm_helpers import TINY_TEXT, tiny_config
 
 
 @pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models run fastest on one thread (two threads crawl on a busy machine)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+def _one_thread(one_thread_module):
+    """Tiny models run fastest on one thread (the conftest fixture, for the whole module)."""
 
 
 @pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory, one_thread):
+def tiny_run(tmp_path_factory, one_thread_module):
     """A tiny LSTM char model trained for 20 steps, saved as a run folder."""
     run = tmp_path_factory.mktemp("inspect") / "run"
     cfg = tiny_config(max_steps=20)
@@ -246,7 +242,7 @@ def test_figures_command_writes_pngs_gif_and_cost(tiny_run, tmp_path, capsys):
 def test_commands_on_a_tiny_gru(tmp_path, capsys):
     pytest.importorskip("matplotlib", reason="the figures need matplotlib")
     cfg = tiny_config(max_steps=5)
-    cfg.model.cell = "gru"
+    cfg.model.rnn.cell = "gru"
     fit(CharLMTask(cfg, text=TINY_TEXT), cfg.train, tmp_path / "gru", progress=False, log=lambda s: None)
     code, _, err = run_cli(capsys, "inspect", tmp_path / "gru", "--prime", "def f(x):\\n", "--quantity", "z",
                            "--out", tmp_path / "g.html")

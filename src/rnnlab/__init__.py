@@ -6,18 +6,21 @@ Shape vocabulary, used in every docstring and shape comment:
 Inside the library tensors are time-major (T, B, I); layers convert batch_first at the boundary.
 
     cells/    the math of one step: RNNCell, LSTMCell, GRUCell and their variants
-    layers/   RNN, LSTM, GRU: the loop over time, lengths, directions, stacking; drop-in for torch.nn
-    kernels/  backends that run one layer-direction ("reference", "native"), chosen by "auto"
+    layers/   RNN, LSTM, GRU: the loop over time, lengths, directions, stacking; drop-in for torch.nn;
+              RecurrentConfig, the one description of a recurrent stack
+    kernels/  backends that run one layer-direction ("reference", "native", "fused"), chosen by "auto"
     trace     gates and states recorded as a value
-    data/     character vocabularies, corpora (files, folders, built-ins), batching for truncated BPTT
-    models/   task heads over the layers: CharLM
-    train/    config dataclasses, the one training loop `fit`, checkpoints, the charlm task
-    cli/      the `rnnlab` command (train, sample, eval)
+    data/     vocabularies, corpora, data sets (built-in and the user's files), batching
+    models/   task heads over the layers: CharLM, SequenceClassifier, Forecaster, CTCRecognizer, Captioner,
+              Seq2Seq, MemoryNet
+    train/    run configs, the one training loop `fit`, checkpoints, the tasks and their registry
+    viz/      recordings and results -> pages and pictures
+    cli/      the `rnnlab` command (train, sample, eval, predict, forecast, recognize, caption, inspect, ...)
 """
 
 from .cells import CellConfig, GRUCell, LSTMCell, RNNCell
 from .kernels import backend_report
-from .layers import GRU, LSTM, RNN
+from .layers import GRU, LSTM, RNN, RecurrentConfig
 from .trace import DirectionTrace, Trace
 from .data import CharVocab
 from .models import CharLM, CharLMConfig
@@ -27,5 +30,5 @@ __version__ = "0.1.0"
 
 __all__ = [
     "CellConfig", "CharLM", "CharLMConfig", "CharVocab", "DirectionTrace", "GRU", "GRUCell", "LSTM", "LSTMCell",
-    "RNN", "RNNCell", "Trace", "__version__", "backend_report", "fit", "load_charlm",
+    "RNN", "RNNCell", "RecurrentConfig", "Trace", "__version__", "backend_report", "fit", "load_charlm",
 ]

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
-__all__ = ["reject_unknown_options", "shape_str"]
+__all__ = ["check_positive_ints", "reject_unknown_options", "shape_str"]
 
 
 def shape_str(shape: Iterable[int]) -> str:
@@ -23,3 +23,12 @@ def reject_unknown_options(owner: str, unknown: dict, known: Iterable[str]) -> N
         close = difflib.get_close_matches(name, known, n=1)
         parts.append(f"{name!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
     raise TypeError(f"{owner}: unknown option {', '.join(parts)}; known options: {', '.join(known)}")
+
+
+def check_positive_ints(owner: str, obj: object, fields: Iterable[str], name: Callable[[str], str] = str) -> None:
+    """Raise ValueError naming the first of `fields` of `obj` that is not an int >= 1 (name(field): how the
+    option is named: the keyword, or the command line's flag)."""
+    for field in fields:
+        value = getattr(obj, field)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ValueError(f"{owner}: {name(field)} must be an integer >= 1, got {value!r}")

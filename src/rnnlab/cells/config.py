@@ -14,6 +14,7 @@ Packed layouts (rows of `weight_ih`/`weight_hh`, G blocks of H rows each):
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 __all__ = ["CellConfig", "FAMILIES", "GATE_NAMES", "LN_EPS", "check_config"]
@@ -109,34 +110,38 @@ class CellConfig:
         return shapes
 
 
-def check_config(cfg: CellConfig, owner: str) -> None:
-    """Raise a ValueError/TypeError naming `owner` when `cfg` is not a valid combination."""
+def check_config(cfg: CellConfig, owner: str, name: Callable[[str], str] = str) -> None:
+    """Raise a ValueError/TypeError naming `owner` when `cfg` is not a valid combination.
+
+    name(field) is how the message names an option: the keyword itself by default; the command line
+    passes its flags (`--proj-size`), so each user reads the name they typed."""
     if cfg.family not in FAMILIES:
         raise ValueError(f"{owner}: unknown cell family {cfg.family!r}; expected one of {FAMILIES}")
-    for name in ("input_size", "hidden_size", "proj_size"):
-        value = getattr(cfg, name)
+    for field in ("input_size", "hidden_size", "proj_size"):
+        value = getattr(cfg, field)
         if not isinstance(value, int) or isinstance(value, bool):
-            raise TypeError(f"{owner}: {name} must be an int, got {type(value).__name__} ({value!r})")
+            raise TypeError(f"{owner}: {name(field)} must be an int, got {type(value).__name__} ({value!r})")
     if cfg.input_size <= 0:
-        raise ValueError(f"{owner}: input_size must be > 0, got {cfg.input_size}")
+        raise ValueError(f"{owner}: {name('input_size')} must be > 0, got {cfg.input_size}")
     if cfg.hidden_size <= 0:
-        raise ValueError(f"{owner}: hidden_size must be > 0, got {cfg.hidden_size}")
-    for name in ("bias", "peephole", "coupled", "layer_norm"):
-        value = getattr(cfg, name)
+        raise ValueError(f"{owner}: {name('hidden_size')} must be > 0, got {cfg.hidden_size}")
+    for field in ("bias", "peephole", "coupled", "layer_norm"):
+        value = getattr(cfg, field)
         if not isinstance(value, bool):
-            raise TypeError(f"{owner}: {name} must be True or False, got {value!r}")
+            raise TypeError(f"{owner}: {name(field)} must be True or False, got {value!r}")
     if not cfg.is_lstm:
         lstm_only = [n for n in ("peephole", "coupled") if getattr(cfg, n)]
         if cfg.proj_size != 0:
             lstm_only.insert(0, "proj_size")
         if lstm_only:
             raise ValueError(
-                f"{owner}: {', '.join(lstm_only)} is only defined for the LSTM; "
-                f"remove it or use rnnlab.LSTM / rnnlab.LSTMCell"
+                f"{owner}: {', '.join(map(name, lstm_only))} is only defined for the LSTM; "
+                f"remove it or use an LSTM (rnnlab.LSTM / rnnlab.LSTMCell, cell 'lstm')"
             )
     if cfg.proj_size < 0:
-        raise ValueError(f"{owner}: proj_size must be >= 0 (0 disables the projection), got {cfg.proj_size}")
+        raise ValueError(f"{owner}: {name('proj_size')} must be >= 0 (0 disables the projection), got {cfg.proj_size}")
     if cfg.proj_size >= cfg.hidden_size:
         raise ValueError(
-            f"{owner}: proj_size must be smaller than hidden_size={cfg.hidden_size}, got {cfg.proj_size}"
+            f"{owner}: {name('proj_size')} must be smaller than {name('hidden_size')}={cfg.hidden_size}, "
+            f"got {cfg.proj_size}"
         )

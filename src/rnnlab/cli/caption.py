@@ -7,7 +7,7 @@ import argparse
 import numpy as np
 
 from ..data.images import read_image_rgb
-from ..train.caption import caption_images, load_captioner
+from ..train import caption_images, load_captioner
 from ..train.device import resolve_device
 from .common import UserError
 

@@ -6,7 +6,9 @@ import argparse
 import sys
 from collections.abc import Iterable
 
-__all__ = ["Parser", "UserError", "stream"]
+from ..data import read_corpus
+
+__all__ = ["Parser", "UserError", "read_input", "stream"]
 
 
 class UserError(Exception):
@@ -30,3 +32,14 @@ def stream(chars: Iterable[str], out=None) -> None:
     for ch in chars:
         out.write(ch)
         out.flush()
+
+
+def read_input(args: argparse.Namespace) -> str:
+    """The text to run the model over: --prime (with \\n and \\t escapes) or --text, cut to --max-chars."""
+    if args.max_chars < 2:
+        raise UserError(f"--max-chars must be >= 2, got {args.max_chars}")
+    if args.prime is not None:
+        text = args.prime.replace("\\n", "\n").replace("\\t", "\t")
+    else:
+        text = read_corpus(args.text, args.encoding)
+    return text[: args.max_chars]

@@ -5,9 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..train.caption import (
-    BUILTIN_CAPTIONS, evaluate_captions, load_caption_split, load_captioned_images, load_captioner,
-)
+from ..train import load_captioner
+from ..train.caption import BUILTIN_CAPTIONS, evaluate_captions, load_caption_split, load_captioned_images
 from ..train.device import resolve_device
 from ..viz.contact_sheet import contact_sheet
 from .common import UserError

@@ -12,11 +12,12 @@ import numpy as np
 from ..baselines import sequence_baseline, text_baseline
 from ..data import DataError
 from ..data.sequences import LabelledSequences, load_labelled
-from ..train.classify import LoadedClassifier, load_classifier, prepare_split
-from ..train.metrics import classification_report, confusion_table
-from ..viz.plots import confusion_png
+from ..train import load_classifier
+from ..train.classify import prepare_split
+from ..train.metrics import classification_report
+from .reports import print_report
 
-__all__ = ["EXAMPLES", "add_options", "print_report", "run", "score_split"]
+__all__ = ["EXAMPLES", "add_options", "run"]
 
 EXAMPLES = """
   rnnlab eval runs/classify-20250101-120000                # on the run's test split
@@ -30,21 +31,6 @@ def add_options(p) -> None:
     p.add_argument("--baselines", action="store_true", help="also train and score the scikit-learn baseline "
                    "(classify) or seasonal naive and Holt-Winters (forecast) on the same split")
     p.add_argument("--plot", metavar="PNG", help="where to write the picture (default: in the run folder)")
-
-
-def score_split(loaded: LoadedClassifier, split, idx) -> dict:
-    d = split.data
-    probs = loaded.predict_proba([d.items[i] for i in idx])
-    return classification_report(d.targets[idx], probs.argmax(1), len(loaded.labels))
-
-
-def print_report(report: dict, names: list[str], png: Path | None) -> None:
-    print(f"accuracy {report['accuracy']:.4f}   macro-F1 {report['macro_f1']:.4f}")
-    print(confusion_table(report, names))
-    if png is not None:
-        written = confusion_png(report, names, png)
-        print(f"confusion matrix: {written}" if written else
-              "note: confusion.png skipped, matplotlib is not installed (pip install matplotlib)")
 
 
 def _targets_in(data: LabelledSequences, labels: list[str]) -> np.ndarray:
@@ -87,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
             what = f"logistic regression on {what}"
         b = classification_report(targets, base, len(loaded.labels))
         print(f"\n{'model':<48} accuracy  macro-F1")
-        name = f"rnnlab {'bi' if cfg.model.bidirectional else ''}{cfg.model.cell.upper()} {cfg.model.hidden} (this run)"
+        name = f"rnnlab {cfg.model.rnn.describe()} (this run)"
         print(f"{name:<48} {report['accuracy']:8.4f}  {report['macro_f1']:8.4f}")
         print(f"{what:<48} {b['accuracy']:8.4f}  {b['macro_f1']:8.4f}")
         print(f"(both on the same {len(items):,} sequences; the baseline trained on the run's training split, "

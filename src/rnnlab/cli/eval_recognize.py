@@ -7,9 +7,8 @@ import argparse
 from ..train.device import resolve_device
 from .common import UserError
 from ..data.batching import split_rows
-from ..train.recognize import (
-    BUILTIN_LINES, builtin_test_samples, check_alphabet, evaluate_lines, load_line_samples, load_recognizer,
-)
+from ..train import load_recognizer
+from ..train.recognize import BUILTIN_LINES, builtin_test_samples, check_alphabet, evaluate_lines, load_line_samples
 
 __all__ = ["EXAMPLES", "add_options", "run"]
 

@@ -7,8 +7,7 @@ import json
 from pathlib import Path
 
 from ..train import load_charlm
-from .common import UserError
-from .inspect import read_input
+from .common import UserError, read_input
 
 __all__ = ["add_parser"]
 
@@ -67,12 +66,12 @@ def run(args: argparse.Namespace) -> int:
     unseen = loaded.vocab.unseen(text)
     if unseen:
         raise UserError(f"the text has characters the model never saw: {''.join(unseen[:10])!r}")
-    m = loaded.config.model
+    embed, m = loaded.config.model.embed, loaded.config.model.rnn
     step = len(text) - 1 if args.step is None else args.step
     if not 0 <= step < len(text):
         raise UserError(f"--step {args.step}: the text has steps 0..{len(text) - 1}")
-    if not 0 <= args.layer < m.layers:
-        raise UserError(f"--layer {args.layer}: the model has layers 0..{m.layers - 1}")
+    if not 0 <= args.layer < m.num_layers:
+        raise UserError(f"--layer {args.layer}: the model has layers 0..{m.num_layers - 1}")
     if args.units < 1 or args.unroll < 1:
         raise UserError("--units and --unroll must be >= 1")
     out = Path(args.out)
@@ -90,12 +89,12 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(f"(no gate-by-gate LSTM step: the model is a {m.cell.upper()})")
     variants = [n for n in ("peephole", "coupled", "layer_norm", "proj_size") if getattr(m, n)]
-    rows = cost_figure(m.cell, m.embed, m.hidden, out / "cost.png", layers=m.layers)
+    rows = cost_figure(m.cell, embed, m.hidden_size, out / "cost.png", layers=m.num_layers)
     table = [{"T": r["T"], **{f"{who}_{kind}": vars(r[f"{who}_{kind}"]) for who in ("rnn", "ff")
                               for kind in ("formula", "measured")}} for r in rows]
     note = f"formulas for the plain cell; the model's variants {variants} add their own terms" if variants else ""
-    (out / "cost.json").write_text(json.dumps({"cell": m.cell, "input": m.embed, "hidden": m.hidden,
-                                               "layers": m.layers, "batch": 1, "note": note, "rows": table},
+    (out / "cost.json").write_text(json.dumps({"cell": m.cell, "input": embed, "hidden": m.hidden_size,
+                                               "layers": m.num_layers, "batch": 1, "note": note, "rows": table},
                                               indent=1), encoding="utf-8")
     written += ["cost.png", "cost.json"]
     agree = all(r["rnn_formula"] == r["rnn_measured"] and r["ff_formula"] == r["ff_measured"] for r in rows)

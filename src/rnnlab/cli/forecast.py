@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from ..data import DataError
-from ..train.forecast import load_forecaster
+from ..train import load_forecaster
 
 __all__ = ["add_parser"]
 

@@ -5,10 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..data import read_corpus
 from ..train import load_charlm
 from ..train.charlm import evaluate_ids
-from .common import UserError
+from .common import UserError, read_input
 
 __all__ = ["add_parser", "read_input"]
 
@@ -46,17 +45,6 @@ def add_parser(commands) -> None:
     p.set_defaults(run=run)
 
 
-def read_input(args: argparse.Namespace) -> str:
-    """The text to run the model over: --prime (with \\n and \\t escapes) or --text, cut to --max-chars."""
-    if args.max_chars < 2:
-        raise UserError(f"--max-chars must be >= 2, got {args.max_chars}")
-    if args.prime is not None:
-        text = args.prime.replace("\\n", "\n").replace("\\t", "\t")
-    else:
-        text = read_corpus(args.text, args.encoding)
-    return text[: args.max_chars]
-
-
 def run(args: argparse.Namespace) -> int:
     from ..viz import interpretable_units, record_charlm, render_page
 
@@ -66,17 +54,17 @@ def run(args: argparse.Namespace) -> int:
     if unseen:
         raise UserError(f"the text has characters the model never saw: {''.join(unseen[:10])!r}; "
                         f"remove them or inspect another text")
-    m = loaded.config.model
+    m = loaded.config.model.rnn
     names = {"lstm": ["c", "h", "i", "f", "g", "o"], "gru": ["h", "r", "z", "n"], "rnn": ["h"]}[m.cell]
     if args.quantity is not None and args.quantity not in names:
         raise UserError(f"--quantity {args.quantity!r}: a {m.cell} records {', '.join(names)}")
-    if not 0 <= args.layer < m.layers:
-        raise UserError(f"--layer {args.layer}: the model has layers 0..{m.layers - 1}")
-    if args.unit is not None and not 0 <= args.unit < (m.proj_size or m.hidden if args.quantity == "h" else m.hidden):
-        raise UserError(f"--unit {args.unit}: the model has units 0..{m.hidden - 1}")
+    if not 0 <= args.layer < m.num_layers:
+        raise UserError(f"--layer {args.layer}: the model has layers 0..{m.num_layers - 1}")
+    if args.unit is not None and not 0 <= args.unit < (m.proj_size or m.hidden_size if args.quantity == "h" else m.hidden_size):
+        raise UserError(f"--unit {args.unit}: the model has units 0..{m.hidden_size - 1}")
     score = evaluate_ids(loaded.model, loaded.vocab.encode(text), 1, len(text))
     info = {"run": str(loaded.checkpoint.path), "step": loaded.checkpoint.state.get("step"),
-            "model": f"{m.layers} x {m.cell.upper()} {m.hidden}" + (f" proj {m.proj_size}" if m.proj_size else ""),
+            "model": m.describe(),
             "bits/char on this text": f"{score['bpc']:.3f}", "characters": len(text)}
     rec = record_charlm(loaded.model, loaded.vocab, text, info=info)
     units = interpretable_units(rec)
@@ -86,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
     if out.parent != Path(""):
         out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(page, encoding="utf-8")
-    print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB): {len(text)} characters, {m.layers} x {m.hidden} units")
+    print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB): {len(text)} characters, {m.num_layers} x {m.hidden_size} units")
     for u in units[:5]:
         print(f"  unit {u.unit:4d} (layer {u.layer}, dir {u.direction}, {u.quantity}) tracks {u.feature:13s} "
               f"|r| = {u.score:.3f}")

@@ -10,7 +10,7 @@ import numpy as np
 
 from ..data import DataError
 from ..data.sequences import load_labelled
-from ..train.classify import load_classifier
+from ..train import load_classifier
 from .common import UserError
 
 __all__ = ["add_parser"]

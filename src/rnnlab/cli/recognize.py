@@ -6,7 +6,7 @@ import argparse
 
 from ..data.images import read_line_image
 from ..train.device import resolve_device
-from ..train.recognize import load_recognizer, transcribe
+from ..train import load_recognizer, transcribe
 from .common import UserError
 
 __all__ = ["add_parser"]

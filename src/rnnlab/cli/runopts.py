@@ -1,61 +1,24 @@
-"""Options and run-folder handling shared by `rnnlab train classify` and `rnnlab train forecast` (the run
-options, TRAIN_OPTS and `given` by recognize and caption too, through train_shared.py): the
-recurrent model's options, the training budget, --out / --resume, and how a resumed run's options are checked."""
+"""What every `rnnlab train <task>` shares: the run options, resolving the run (a fresh one, or --resume)
+once for every task, and running `fit` with the command line's words around it."""
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable
 
 import torch
 
-from ..kernels import backend_names
-from ..models import CELLS
-from ..train import fit, load_checkpoint
+from .._fields import flag_of
+from ..train import fit, load_checkpoint, override
 from ..train.checkpoint import find_checkpoint
+from ..train.config import preset_config
+from ..train.task import TaskKind
 from .common import UserError
+from .options import config_fields, flag_namer, given_overrides
 
-__all__ = ["MODEL_OPTS", "TRAIN_OPTS", "add_model_options", "add_run_options", "add_train_options", "given",
-           "resolve_run", "run_fit", "set_threads"]
-
-MODEL_OPTS = ["cell", "hidden", "layers", "embed", "dropout", "peephole", "coupled", "layer_norm", "proj_size",
-              "backend", "init"]
-TRAIN_OPTS = ["lr", "weight_decay", "clip", "warmup_steps", "max_steps", "max_time", "eval_every", "patience",
-              "seed", "device"]
-
-
-def add_model_options(p, defaults) -> None:
-    g = p.add_argument_group("model")
-    g.add_argument("--cell", choices=list(CELLS), help=f"recurrent cell (default {defaults.cell})")
-    g.add_argument("--hidden", type=int, metavar="H", help=f"units per layer (default {defaults.hidden})")
-    g.add_argument("--layers", type=int, metavar="L", help=f"stacked layers (default {defaults.layers})")
-    g.add_argument("--embed", type=int, help=f"embedding / input projection width (default {defaults.embed})")
-    g.add_argument("--dropout", type=float, help=f"dropout probability (default {defaults.dropout})")
-    g.add_argument("--peephole", action="store_true", default=None, help="LSTM peephole connections")
-    g.add_argument("--coupled", action="store_true", default=None, help="LSTM coupled input-forget gate")
-    g.add_argument("--layer-norm", action="store_true", default=None, help="layer-normalised cell")
-    g.add_argument("--proj-size", type=int, metavar="P", help="LSTM projection size (default 0: none)")
-    g.add_argument("--init", choices=["orthogonal", "torch"], help=f"weight initialisation (default {defaults.init})")
-    g.add_argument("--backend", choices=list(backend_names()), help=f"recurrent backend (default {defaults.backend})")
-
-
-def add_train_options(p, defaults) -> None:
-    g = p.add_argument_group("training")
-    g.add_argument("--lr", type=float, help=f"AdamW peak learning rate (default {defaults.lr})")
-    g.add_argument("--weight-decay", type=float, help=f"AdamW weight decay (default {defaults.weight_decay})")
-    g.add_argument("--clip", type=float, help=f"gradient-norm clipping (default {defaults.clip})")
-    g.add_argument("--warmup-steps", type=int, help=f"learning-rate warm-up (default {defaults.warmup_steps})")
-    g.add_argument("--max-time", type=float, metavar="SECONDS", help="time budget (default: the data set's preset, "
-                   f"else {defaults.max_time:.0f}; none when only --max-steps is given)")
-    g.add_argument("--max-steps", type=int, help="step budget (default: none; the schedule then follows steps)")
-    g.add_argument("--eval-every", type=int, metavar="STEPS", help="steps between validations (default: preset)")
-    g.add_argument("--patience", type=int, help="validations without improvement before stopping (default: preset)")
-    g.add_argument("--seed", type=int, help=f"random seed: initial weights, split, batches (default {defaults.seed})")
-    g.add_argument("--device", help=f"cpu, cuda, cuda:N, mps or auto (default {defaults.device})")
+__all__ = ["add_run_options", "resolve_run", "run_fit", "set_threads"]
 
 
 def add_run_options(p, task: str) -> None:
@@ -67,10 +30,6 @@ def add_run_options(p, task: str) -> None:
                    "on a machine busy with other jobs)")
 
 
-def given(args: argparse.Namespace, names: list[str]) -> dict:
-    return {n: getattr(args, n) for n in names if getattr(args, n, None) is not None}
-
-
 def set_threads(args: argparse.Namespace) -> None:
     if args.threads is not None:
         if args.threads < 1:
@@ -78,41 +37,60 @@ def set_threads(args: argparse.Namespace) -> None:
         torch.set_num_threads(args.threads)
 
 
-def resolve_run(args: argparse.Namespace, task: str, from_dict: Callable[[dict], Any],
-                fresh: Callable[[dict], Any], data_opts: list[str],
-                model_opts: list[str] = MODEL_OPTS) -> tuple[Any, Path, str | None]:
-    """(config, run folder, checkpoint to resume from or None). A resumed run keeps its data and model
-    options (a different one given on the command line is an error); training options may change.
-    fresh(train_options) builds a new run's config from the command line."""
-    budget = given(args, ["max_steps", "max_time"])
-    if budget:  # a budget on the command line replaces the whole default or saved budget
-        budget = {"max_steps": budget.get("max_steps"), "max_time": budget.get("max_time")}
+def resolve_run(args: argparse.Namespace, kind: TaskKind):
+    """(run config, run folder, checkpoint folder to resume from or None) from the command line.
+
+    Fresh: the task's defaults, the data set's preset, then the options given; the model's options are checked
+    (each error names its flag) before any data is read. --resume: the saved config; its data and model
+    options cannot change (one given that differs is an error), its training options can."""
+    default = kind.config()
+    given = given_overrides(args, default)
+    train = given.pop("train", {})
+    if "max_steps" in train or "max_time" in train:  # a budget given replaces the whole default or saved budget
+        train = {**train, "max_steps": train.get("max_steps"), "max_time": train.get("max_time")}
     if args.resume:
         ck_dir = find_checkpoint(args.resume, prefer=("last", "best"))
         saved = load_checkpoint(ck_dir)
-        if saved.config.get("task") != task:
-            raise UserError(f"--resume: {ck_dir} is a {saved.config.get('task')!r} run, not {task!r}")
-        cfg = from_dict(saved.config)
-        for section, names in (("model", model_opts), ("data", data_opts)):
-            for name, value in given(args, names).items():
-                if getattr(getattr(cfg, section), name) != value:
-                    flag = "--" + name.replace("_", "-")
-                    raise UserError(f"--resume: the run was trained with {flag} {getattr(getattr(cfg, section), name)}"
-                                    f", not {value}; drop {flag} to continue it, or start a new run")
-        cfg.train = dataclasses.replace(cfg.train, **{**given(args, TRAIN_OPTS), **budget})
-        loop = saved.state.get("loop", {})
-        t = cfg.train
+        if saved.config.get("task") != kind.name:
+            raise UserError(f"--resume: {ck_dir} is a {saved.config.get('task')!r} run, not {kind.name!r}")
+        cfg = kind.config.from_dict(saved.config)
+        _same_as_saved(cfg, given, default)
+        cfg = override(cfg, {"train": train})
+        loop, t = saved.state.get("loop", {}), cfg.train
         if (t.max_steps is not None and loop.get("step", 0) >= t.max_steps) or \
                 (t.max_time is not None and loop.get("elapsed", 0.0) >= t.max_time):
             raise UserError(f"--resume: {ck_dir} already used its budget ({loop.get('step')} steps, "
                             f"{loop.get('elapsed', 0):.0f} s); give a larger --max-time or --max-steps to train longer")
         return cfg, Path(args.out) if args.out else ck_dir.parent, str(ck_dir)
-    cfg = fresh({**given(args, TRAIN_OPTS), **budget})
+    cfg = preset_config(kind.config, kind.presets, given.get("data", {}).get("data"), {**given, "train": train})
+    cfg.model.check(name=flag_namer(default), sizes=False)  # before reading the data, which sets the sizes
     cfg.train.check()
-    run_dir = Path(args.out) if args.out else Path("runs") / time.strftime(f"{task}-%Y%m%d-%H%M%S")
+    run_dir = Path(args.out) if args.out else Path("runs") / time.strftime(f"{kind.name}-%Y%m%d-%H%M%S")
     if (run_dir / "last").exists() or (run_dir / "best").exists():
         raise UserError(f"{run_dir} already holds a run; continue it with --resume {run_dir}, or choose another --out")
     return cfg, run_dir, None
+
+
+def _same_as_saved(cfg, given: dict, default) -> None:
+    """A resumed run keeps its data and model: an option given with another value than the saved one is an
+    error naming the flag."""
+    flags = {path: flag_of(f) for path, f, *_ in config_fields(default)}
+    for path, value in _leaves(given):
+        saved = cfg
+        for part in path.split("."):
+            saved = getattr(saved, part)
+        if saved != value:
+            flag = flags[path]
+            raise UserError(f"--resume: the run was trained with {flag} {saved}, not {value}; drop {flag} to "
+                            f"continue it, or start a new run")
+
+
+def _leaves(d: dict, prefix: str = ""):
+    for k, v in d.items():
+        if isinstance(v, dict):
+            yield from _leaves(v, f"{prefix}{k}.")
+        else:
+            yield f"{prefix}{k}", v
 
 
 def run_fit(task, cfg, run_dir: Path, resume: str | None, args: argparse.Namespace, command: str):

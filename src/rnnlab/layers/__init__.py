@@ -1,7 +1,10 @@
-"""Layers: the loop over time, lengths, reverse direction, stacking; drop-in torch.nn classes."""
+"""Layers: the loop over time, lengths, reverse direction, stacking; drop-in torch.nn classes; RecurrentConfig,
+the one description of a recurrent stack that the models nest and the command line's options come from."""
 
 from .base import RecurrentBase
+from .config import CELLS, RecurrentConfig
 from .modules import GRU, LSTM, RNN
 from .sequence import check_lengths, reverse_index, reverse_time
 
-__all__ = ["GRU", "LSTM", "RNN", "RecurrentBase", "check_lengths", "reverse_index", "reverse_time"]
+__all__ = ["CELLS", "GRU", "LSTM", "RNN", "RecurrentBase", "RecurrentConfig", "check_lengths", "reverse_index",
+           "reverse_time"]

@@ -13,34 +13,35 @@ from dataclasses import asdict, dataclass
 
 from torch import Tensor, nn
 
+from .._fields import opt
+from .._validate import check_positive_ints
+from ..layers import RecurrentConfig
 from .seq2seq import Decoder, DecoderConfig
 
 __all__ = ["Captioner", "CaptionerConfig"]
 
 
-@dataclass
+@dataclass(slots=True)
 class CaptionerConfig:
-    vocab_size: int = 0     # V, set from the captions (including the 4 special tokens)
-    image_size: int = 64    # S: images are scaled to S x S
-    channels: int = 32      # F of the first conv block; then 2F, 4F, 4F
-    features: int = 256     # K: the image's feature vector
-    cell: str = "lstm"      # decoder: lstm | gru
-    embed: int = 64
-    hidden: int = 256
-    layers: int = 1
-    dropout: float = 0.2    # on the image features, the embeddings and before the output layer
-    backend: str = "auto"
+    vocab_size: int = opt(0, "V, set from the captions (including the 4 special tokens)", cli=False)
+    image_size: int = opt(64, "S: images are scaled to S x S (a multiple of 16)")
+    channels: int = opt(32, "F, channels of the first conv block; then 2F, 4F, 4F")
+    features: int = opt(256, "K, the image's feature vector")
+    embed: int = opt(64, "token embedding width")
+    # the decoder; dropout (rnn.dropout) on the image features, the embeddings and before the output layer
+    rnn: RecurrentConfig = opt(default_factory=lambda: RecurrentConfig(hidden_size=256, dropout=0.2))
 
     def decoder(self) -> DecoderConfig:
-        return DecoderConfig(self.vocab_size, self.cell, self.embed, self.hidden, self.layers, self.dropout, self.backend)
+        return DecoderConfig(self.vocab_size, self.embed, self.rnn)
 
-    def check(self) -> None:
-        self.decoder().check("Captioner")
-        for name in ("image_size", "channels", "features"):
-            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
-                raise ValueError(f"Captioner: {name} must be an integer >= 1, got {getattr(self, name)!r}")
+    def check(self, owner: str = "Captioner", name=str, sizes: bool = True) -> None:
+        """Raise ValueError naming the option (name(field): the keyword, or the command line's flag).
+        sizes=False skips the sizes the data sets (vocabulary, classes): the command line checks the options
+        before it reads the data."""
+        self.decoder().check(owner, name, sizes)
+        check_positive_ints(owner, self, ("image_size", "channels", "features"), name)
         if self.image_size % 16:
-            raise ValueError(f"Captioner: image_size must be a multiple of 16, got {self.image_size}")
+            raise ValueError(f"{owner}: {name('image_size')} must be a multiple of 16, got {self.image_size}")
 
 
 def _block(cin: int, cout: int) -> nn.Sequential:
@@ -57,7 +58,7 @@ class Captioner(nn.Module):
         self.config = c = config
         f = c.channels
         self.cnn = nn.Sequential(_block(3, f), _block(f, 2 * f), _block(2 * f, 4 * f), _block(4 * f, 4 * f),
-                                 nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(c.dropout),
+                                 nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(c.rnn.dropout),
                                  nn.Linear(4 * f, c.features), nn.ReLU())
         self.decoder = Decoder(c.decoder(), context_size=c.features)
 
@@ -75,4 +76,4 @@ class Captioner(nn.Module):
         return self.decoder.generate(self.encode(images), max_len, **kw)
 
     def extra_repr(self) -> str:
-        return ", ".join(f"{k}={v}" for k, v in asdict(self.config).items())
+        return ", ".join(f"{k}={v}" for k, v in asdict(self.config).items() if k != "rnn")  # the layer prints itself

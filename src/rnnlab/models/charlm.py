@@ -5,9 +5,10 @@
     logits_t = W h_t + b                           (B, T, C)      C = vocabulary size
     loss     = mean cross-entropy(logits_t, x_{t+1}) in nats (bits per character = loss / ln 2)
 
-Recurrent weights are initialised orthogonally by default (init="orthogonal": orthogonal W_hh blocks,
-Xavier W_ih, LSTM forget-gate bias 1); init="torch" gives torch.nn's uniform initialisation. Dropout, when set, is applied to the embeddings, between layers and before the
-output layer.
+The recurrent stack is `config.rnn` (rnnlab.layers.RecurrentConfig: cell, sizes, variants, backend). Its
+weights are initialised orthogonally by default (init="orthogonal": orthogonal W_hh blocks, Xavier W_ih,
+LSTM forget-gate bias `forget_bias`); init="torch" gives torch.nn's uniform initialisation. Dropout
+(`rnn.dropout`), when set, is applied to the embeddings, between layers and before the output layer.
 """
 
 from __future__ import annotations
@@ -19,53 +20,34 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..cells import INIT_SCHEMES
-from ..kernels import backend_names
-from ..layers import GRU, LSTM, RNN
+from .._fields import opt
+from .._validate import check_positive_ints
+from ..layers import CELLS, RecurrentConfig
 
 __all__ = ["CELLS", "CharLM", "CharLMConfig"]
 
-CELLS = {"lstm": LSTM, "gru": GRU, "rnn": RNN}
 
-
-@dataclass
+@dataclass(slots=True)
 class CharLMConfig:
     """The model's shape. Defaults are the quick start's (`rnnlab train charlm`), measured to learn fastest
     on 2 CPU cores within a few minutes; see README "Character-level language model"."""
 
-    vocab_size: int = 0        # C, set from the data
-    cell: str = "lstm"         # rnn | lstm | gru
-    hidden: int = 256          # H, units per layer (256 beat 384 and 512 within the 3-minute CPU budget)
-    layers: int = 1            # L
-    embed: int = 64            # embedding width
-    dropout: float = 0.0       # on embeddings, between layers and before the output layer
-    peephole: bool = False     # LSTM variants (see rnnlab.LSTM)
-    coupled: bool = False
-    layer_norm: bool = False   # LSTM, GRU and RNN
-    proj_size: int = 0         # LSTM only: R = proj_size
-    backend: str = "auto"      # rnnlab.kernels.backend_names()
-    init: str = "orthogonal"   # recurrent weights: "orthogonal" (orthogonal W_hh, Xavier W_ih) | "torch" (torch.nn's uniform)
-    forget_bias: float = 0.0   # LSTM forget-gate bias with init="orthogonal" (the layer's own default is 1; see below)
+    vocab_size: int = opt(0, "C, set from the data", cli=False)
+    embed: int = opt(64, "embedding width")
+    # LSTM forget-gate bias with init="orthogonal" (the layer's own default is 1; see CharLM.__init__)
+    forget_bias: float = opt(0.0, "LSTM forget-gate bias at init (with --init orthogonal)")
+    # 1 x 256: 256 beat 384 and 512 within the 3-minute CPU budget; dropout also on embeddings and outputs
+    rnn: RecurrentConfig = opt(default_factory=lambda: RecurrentConfig(hidden_size=256, init="orthogonal"))
 
-    def check(self) -> None:
-        """Raise ValueError naming the option and its allowed values."""
-        if self.cell not in CELLS:
-            raise ValueError(f"CharLM: unknown cell {self.cell!r}; expected one of {', '.join(CELLS)}")
-        if self.cell != "lstm":
-            for name in ("peephole", "coupled", "proj_size"):
-                if getattr(self, name):
-                    raise ValueError(f"CharLM: {name} is an LSTM variant; use cell='lstm' or drop {name}")
-        for name in ("vocab_size", "hidden", "layers", "embed"):
-            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
-                raise ValueError(f"CharLM: {name} must be an integer >= 1, got {getattr(self, name)!r}")
-        if not 0 <= self.dropout < 1:
-            raise ValueError(f"CharLM: dropout must be in [0, 1), got {self.dropout}")
-        if self.proj_size < 0 or self.proj_size >= self.hidden and self.proj_size:
-            raise ValueError(f"CharLM: proj_size must be in [0, hidden={self.hidden}), got {self.proj_size}")
-        if self.init not in INIT_SCHEMES:
-            raise ValueError(f"CharLM: unknown init {self.init!r}; expected one of {', '.join(INIT_SCHEMES)}")
-        if self.backend not in backend_names():
-            raise ValueError(f"CharLM: unknown backend {self.backend!r}; expected one of {', '.join(backend_names())}")
+    def check(self, owner: str = "CharLM", name=str, sizes: bool = True) -> None:
+        """Raise ValueError naming the option (name(field): the keyword, or the command line's flag).
+        sizes=False skips the sizes the data sets (vocabulary, classes): the command line checks the options
+        before it reads the data."""
+        self.rnn.check(owner, name)
+        if self.rnn.bidirectional:
+            raise ValueError(f"{owner}: a language model reads left to right; {name('bidirectional')} would let it "
+                             f"see the characters it predicts; drop it")
+        check_positive_ints(owner, self, ("vocab_size", "embed")[not sizes:], name)
 
 
 class CharLM(nn.Module):
@@ -81,27 +63,20 @@ class CharLM(nn.Module):
     def __init__(self, config: CharLMConfig) -> None:
         super().__init__()
         config.check()
-        self.config = config
-        c = config
-        variants = dict(layer_norm=c.layer_norm)
-        if c.cell == "lstm":
-            variants.update(peephole=c.peephole, coupled=c.coupled, proj_size=c.proj_size)
+        self.config = c = config
+        r = c.rnn
         self.embed = nn.Embedding(c.vocab_size, c.embed)
-        # dropout between layers only where there are layers in between (the layer warns otherwise)
-        self.rnn = CELLS[c.cell](
-            c.embed, c.hidden, c.layers, dropout=c.dropout if c.layers > 1 else 0.0,
-            init=c.init, backend=c.backend, **variants,
-        )
-        if c.cell == "lstm" and not c.coupled and c.init == "orthogonal":
+        self.rnn = r.build(c.embed)
+        if r.cell == "lstm" and not r.coupled and r.init == "orthogonal":
             # Measured on builtin:pystdlib with the quick-start budget (benchmarks/CHARLM.md): forget-gate
             # bias 1 (the layer's orthogonal default, made for long-memory tasks) cost 0.08 bits/char after
             # 2 minutes against torch.nn's init; bias 0 matched it. So the char LM starts from 0.
             with torch.no_grad():
                 for name, p in self.rnn.named_parameters():
                     if name.startswith("bias_ih"):
-                        p[c.hidden : 2 * c.hidden] = c.forget_bias
-        self.drop = nn.Dropout(c.dropout)
-        self.head = nn.Linear(c.proj_size or c.hidden, c.vocab_size)
+                        p[r.hidden_size : 2 * r.hidden_size] = c.forget_bias
+        self.drop = nn.Dropout(r.dropout)
+        self.head = nn.Linear(r.output_size, c.vocab_size)
 
     def forward(self, x: Tensor, targets: Tensor | None = None, state=None, *, return_state: bool = False):
         if x.dim() != 2 or x.dtype not in (torch.int64, torch.int32):
@@ -157,4 +132,4 @@ class CharLM(nn.Module):
             self.train(was_training)
 
     def extra_repr(self) -> str:
-        return ", ".join(f"{k}={v}" for k, v in asdict(self.config).items() if k != "vocab_size")
+        return ", ".join(f"{k}={v}" for k, v in asdict(self.config).items() if k != "rnn")  # the layer prints itself

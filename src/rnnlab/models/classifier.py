@@ -21,59 +21,40 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..cells import INIT_SCHEMES
-from ..kernels import backend_names
-from .charlm import CELLS
+from .._fields import opt
+from .._validate import check_positive_ints
+from ..layers import RecurrentConfig
 
 __all__ = ["POOLING", "SequenceClassifier", "SequenceClassifierConfig", "pool"]
 
 POOLING = ("last", "mean", "max")
 
 
-@dataclass
+@dataclass(slots=True)
 class SequenceClassifierConfig:
-    num_classes: int = 0       # C, set from the data
-    vocab_size: int = 0        # token ids in (text); 0 when the input is feature vectors
-    n_features: int = 0        # F, features per step (numeric sequences); 0 for text
-    embed: int = 64            # embedding / input projection width
-    cell: str = "lstm"         # rnn | lstm | gru
-    hidden: int = 128          # H
-    layers: int = 1            # L
-    bidirectional: bool = False
-    pooling: str = "last"      # last | mean | max
-    dropout: float = 0.0       # on the embedding, between layers and before the output layer
-    peephole: bool = False     # LSTM variants
-    coupled: bool = False
-    layer_norm: bool = False
-    proj_size: int = 0
-    backend: str = "auto"
-    init: str = "orthogonal"
+    num_classes: int = opt(0, "C, set from the data", cli=False)
+    vocab_size: int = opt(0, "token ids in (text); 0 when the input is feature vectors", cli=False)
+    n_features: int = opt(0, "F, features per step (numeric sequences); 0 for text", cli=False)
+    embed: int = opt(64, "embedding / input projection width")
+    pooling: str = opt("last", "summary over time: the final states, or the mean or max over valid steps",
+                       choices=POOLING)
+    # dropout (rnn.dropout) also on the embedding and before the output layer
+    rnn: RecurrentConfig = opt(default_factory=lambda: RecurrentConfig(hidden_size=128, init="orthogonal"))
 
-    def check(self) -> None:
-        if self.cell not in CELLS:
-            raise ValueError(f"SequenceClassifier: unknown cell {self.cell!r}; expected one of {', '.join(CELLS)}")
-        if self.cell != "lstm":
-            for name in ("peephole", "coupled", "proj_size"):
-                if getattr(self, name):
-                    raise ValueError(f"SequenceClassifier: {name} is an LSTM variant; use cell='lstm' or drop {name}")
+    def check(self, owner: str = "SequenceClassifier", name=str, sizes: bool = True) -> None:
+        """Raise ValueError naming the option (name(field): the keyword, or the command line's flag).
+        sizes=False skips the sizes the data sets (vocabulary, classes): the command line checks the options
+        before it reads the data."""
+        self.rnn.check(owner, name)
         if self.pooling not in POOLING:
-            raise ValueError(f"SequenceClassifier: unknown pooling {self.pooling!r}; expected one of {', '.join(POOLING)}")
+            raise ValueError(f"{owner}: unknown {name('pooling')} {self.pooling!r}; expected one of {', '.join(POOLING)}")
+        check_positive_ints(owner, self, ("embed",), name)
+        if not sizes:
+            return
         if (self.vocab_size > 0) == (self.n_features > 0):
-            raise ValueError("SequenceClassifier: give exactly one of vocab_size (token ids) or n_features (vectors)")
-        for name in ("num_classes", "hidden", "layers", "embed"):
-            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
-                raise ValueError(f"SequenceClassifier: {name} must be an integer >= 1, got {getattr(self, name)!r}")
+            raise ValueError(f"{owner}: give exactly one of vocab_size (token ids) or n_features (vectors)")
         if self.num_classes < 2:
-            raise ValueError(f"SequenceClassifier: num_classes must be >= 2, got {self.num_classes}")
-        if not 0 <= self.dropout < 1:
-            raise ValueError(f"SequenceClassifier: dropout must be in [0, 1), got {self.dropout}")
-        if self.proj_size < 0 or (self.proj_size and self.proj_size >= self.hidden):
-            raise ValueError(f"SequenceClassifier: proj_size must be in [0, hidden={self.hidden}), got {self.proj_size}")
-        if self.init not in INIT_SCHEMES:
-            raise ValueError(f"SequenceClassifier: unknown init {self.init!r}; expected one of {', '.join(INIT_SCHEMES)}")
-        if self.backend not in backend_names():
-            raise ValueError(f"SequenceClassifier: unknown backend {self.backend!r}; expected one of "
-                             f"{', '.join(backend_names())}")
+            raise ValueError(f"{owner}: num_classes must be >= 2, got {self.num_classes}")
 
 
 def pool(out: Tensor, h_n: Tensor, lengths: Tensor | None, mode: str, directions: int) -> Tensor:
@@ -107,14 +88,10 @@ class SequenceClassifier(nn.Module):
             self.inp = nn.Embedding(c.vocab_size, c.embed, padding_idx=0)
         else:
             self.inp = nn.Linear(c.n_features, c.embed)
-        variants = dict(layer_norm=c.layer_norm)
-        if c.cell == "lstm":
-            variants.update(peephole=c.peephole, coupled=c.coupled, proj_size=c.proj_size)
-        self.rnn = CELLS[c.cell](c.embed, c.hidden, c.layers, dropout=c.dropout if c.layers > 1 else 0.0,
-                                 bidirectional=c.bidirectional, init=c.init, backend=c.backend, **variants)
-        self.drop = nn.Dropout(c.dropout)
-        self.directions = 2 if c.bidirectional else 1
-        self.head = nn.Linear(self.directions * (c.proj_size or c.hidden), c.num_classes)
+        self.rnn = c.rnn.build(c.embed)
+        self.drop = nn.Dropout(c.rnn.dropout)
+        self.directions = c.rnn.directions
+        self.head = nn.Linear(c.rnn.output_size, c.num_classes)
 
     def features(self, x: Tensor, lengths: Tensor | None = None) -> Tensor:
         """The pooled summary s (B, D*R) that the output layer reads."""
@@ -135,4 +112,4 @@ class SequenceClassifier(nn.Module):
         return logits, loss
 
     def extra_repr(self) -> str:
-        return ", ".join(f"{k}={v}" for k, v in asdict(self.config).items() if v)
+        return ", ".join(f"{k}={v}" for k, v in asdict(self.config).items() if k != "rnn")  # the layer prints itself

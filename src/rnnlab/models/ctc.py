@@ -5,7 +5,7 @@ trained with connectionist temporal classification (Graves et al., 2006); and th
     f        = CNN(x)                         (B, F, H/8, W/4)   3 conv blocks; pooling halves H three
                                                                  times and W twice
     z_t      = W_in [f[:, :, :, t] flattened over height]        (B, T=W/4, E)   one vector per column
-    h_t      = BiRNN(z)_t                     (B, T, 2R)        rnnlab LSTM/GRU, bidirectional, lengths=
+    h_t      = BiRNN(z)_t                     (B, T, 2R)        config.rnn: bidirectional by default, lengths=
     scores_t = W_out h_t + b                  (B, T, C+1)       class 0 is the CTC blank
     loss     = CTCLoss(log_softmax(scores), labels)   mean over the batch of per-label-character loss
 
@@ -28,8 +28,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..kernels import backend_names
-from ..layers import GRU, LSTM
+from .._fields import opt
+from .._validate import check_positive_ints
+from ..layers import RecurrentConfig
 
 __all__ = ["CTCRecognizer", "CTCRecognizerConfig", "WIDTH_STRIDE", "greedy_decode", "min_frames",
            "prefix_beam_search"]
@@ -38,30 +39,25 @@ WIDTH_STRIDE = 4   # image columns per frame (two 2x poolings along the width)
 BLANK = 0
 
 
-@dataclass
+@dataclass(slots=True)
 class CTCRecognizerConfig:
-    num_classes: int = 0       # C: characters of the alphabet (set from the data); the model adds the blank
-    height: int = 32           # H: images are scaled to this height (multiple of 8)
-    channels: int = 32         # F of the first conv block; the next two have 2F and 3F
-    embed: int = 128           # E: per-column vector fed to the recurrent layer
-    cell: str = "lstm"         # lstm | gru
-    hidden: int = 128          # R: units per direction
-    layers: int = 1
-    dropout: float = 0.1       # before the recurrent layer and the output layer
-    backend: str = "auto"
+    num_classes: int = opt(0, "C: characters of the alphabet (set from the data); the model adds the blank", cli=False)
+    height: int = opt(32, "H: images are scaled to this height (multiple of 8)")
+    channels: int = opt(32, "F, channels of the first conv block; the next two have 2F and 3F")
+    embed: int = opt(128, "E, the per-column vector fed to the recurrent layer")
+    # R units per direction, both directions (a character depends on its neighbours on both sides);
+    # dropout (rnn.dropout) before the recurrent layer and the output layer
+    rnn: RecurrentConfig = opt(default_factory=lambda: RecurrentConfig(hidden_size=128, bidirectional=True,
+                                                                       dropout=0.1))
 
-    def check(self) -> None:
-        if self.cell not in ("lstm", "gru"):
-            raise ValueError(f"CTCRecognizer: cell must be 'lstm' or 'gru', got {self.cell!r}")
-        for name in ("num_classes", "channels", "embed", "hidden", "layers"):
-            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
-                raise ValueError(f"CTCRecognizer: {name} must be an integer >= 1, got {getattr(self, name)!r}")
+    def check(self, owner: str = "CTCRecognizer", name=str, sizes: bool = True) -> None:
+        """Raise ValueError naming the option (name(field): the keyword, or the command line's flag).
+        sizes=False skips the sizes the data sets (vocabulary, classes): the command line checks the options
+        before it reads the data."""
+        self.rnn.check(owner, name)
+        check_positive_ints(owner, self, ("num_classes", "channels", "embed")[not sizes:], name)
         if self.height < 8 or self.height % 8:
-            raise ValueError(f"CTCRecognizer: height must be a multiple of 8, got {self.height}")
-        if not 0 <= self.dropout < 1:
-            raise ValueError(f"CTCRecognizer: dropout must be in [0, 1), got {self.dropout}")
-        if self.backend not in backend_names():
-            raise ValueError(f"CTCRecognizer: unknown backend {self.backend!r}; expected one of {', '.join(backend_names())}")
+            raise ValueError(f"{owner}: {name('height')} must be a multiple of 8, got {self.height}")
 
 
 def min_frames(label: list[int] | str) -> int:
@@ -84,11 +80,9 @@ class CTCRecognizer(nn.Module):
         self.cnn = nn.Sequential(_block(1, c.channels, (2, 2)), _block(c.channels, 2 * c.channels, (2, 2)),
                                  _block(2 * c.channels, 3 * c.channels, (2, 1)))
         self.proj = nn.Linear(3 * c.channels * (c.height // 8), c.embed)
-        layer = LSTM if c.cell == "lstm" else GRU
-        self.rnn = layer(c.embed, c.hidden, c.layers, bidirectional=True, dropout=c.dropout if c.layers > 1 else 0.0,
-                         backend=c.backend)
-        self.drop = nn.Dropout(c.dropout)
-        self.head = nn.Linear(2 * c.hidden, c.num_classes + 1)
+        self.rnn = c.rnn.build(c.embed)
+        self.drop = nn.Dropout(c.rnn.dropout)
+        self.head = nn.Linear(c.rnn.output_size, c.num_classes + 1)
         self.ctc = nn.CTCLoss(blank=BLANK, zero_infinity=True, reduction="mean")
 
     def forward(self, images: Tensor, widths: Tensor, labels: Tensor | None = None,
@@ -99,7 +93,7 @@ class CTCRecognizer(nn.Module):
         B, Fc, Hc, T = f.shape
         z = self.proj(f.permute(3, 0, 1, 2).reshape(T, B, Fc * Hc))  # (T, B, E), time-major for the layer
         frames = (widths // WIDTH_STRIDE).clamp(1, T).to(torch.int64)
-        h, _ = self.rnn(self.drop(z), lengths=frames)  # (T, B, 2R)
+        h, _ = self.rnn(self.drop(z), lengths=frames)  # (T, B, D*R)
         log_probs = F.log_softmax(self.head(self.drop(h)).float(), dim=-1)  # (T, B, C+1)
         loss = None
         if labels is not None:
@@ -109,7 +103,7 @@ class CTCRecognizer(nn.Module):
         return log_probs.transpose(0, 1), frames, loss
 
     def extra_repr(self) -> str:
-        return ", ".join(f"{k}={v}" for k, v in asdict(self.config).items())
+        return ", ".join(f"{k}={v}" for k, v in asdict(self.config).items() if k != "rnn")  # the layer prints itself
 
 
 def greedy_decode(log_probs: Tensor, frames: Tensor | None = None) -> list[list[int]]:

@@ -23,59 +23,42 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..cells import INIT_SCHEMES
-from ..kernels import backend_names
-from .charlm import CELLS
+from .._fields import opt
+from .._validate import check_positive_ints
+from ..layers import RecurrentConfig
 
 __all__ = ["RESIDUALS", "Forecaster", "ForecasterConfig"]
 
 RESIDUALS = ("none", "last", "seasonal", "seasonal-drift")
 
 
-@dataclass
+@dataclass(slots=True)
 class ForecasterConfig:
-    lookback: int = 52         # L, past values the model reads
-    horizon: int = 1           # H, values it outputs at once (1 with strategy="recursive")
-    season: int = 1            # m, the seasonal period, for residual="seasonal"
-    residual: str = "last"     # none | last | seasonal (see the module docstring)
-    embed: int = 16            # input projection width
-    cell: str = "lstm"
-    hidden: int = 64
-    layers: int = 1
-    dropout: float = 0.0
-    peephole: bool = False
-    coupled: bool = False
-    layer_norm: bool = False
-    proj_size: int = 0
-    backend: str = "auto"
-    init: str = "orthogonal"
+    lookback: int = opt(52, "L, past values the model reads", metavar="L")
+    horizon: int = opt(1, "H, values it outputs at once (1 with strategy recursive)", cli=False)
+    season: int = opt(1, "m, the seasonal period, for residual seasonal", cli=False)
+    residual: str = opt("last", "the network corrects the seasonal naive (seasonal) or naive (last) forecast, or "
+                                "predicts outright (none); auto: seasonal when the season fits in the lookback, "
+                                "else last", choices=("auto", *RESIDUALS))
+    embed: int = opt(16, "input projection width")
+    rnn: RecurrentConfig = opt(default_factory=lambda: RecurrentConfig(hidden_size=64, init="orthogonal"))
 
-    def check(self) -> None:
-        if self.cell not in CELLS:
-            raise ValueError(f"Forecaster: unknown cell {self.cell!r}; expected one of {', '.join(CELLS)}")
-        if self.cell != "lstm":
-            for name in ("peephole", "coupled", "proj_size"):
-                if getattr(self, name):
-                    raise ValueError(f"Forecaster: {name} is an LSTM variant; use cell='lstm' or drop {name}")
-        for name in ("lookback", "horizon", "season", "embed", "hidden", "layers"):
-            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
-                raise ValueError(f"Forecaster: {name} must be an integer >= 1, got {getattr(self, name)!r}")
+    def check(self, owner: str = "Forecaster", name=str, sizes: bool = True) -> None:
+        """Raise ValueError naming the option (name(field): the keyword, or the command line's flag).
+        sizes=False skips what the data sets (horizon, season, and "auto" residual resolved from them)."""
+        self.rnn.check(owner, name)
+        check_positive_ints(owner, self, ("lookback", "embed", "horizon", "season")[: 4 if sizes else 2], name)
+        if not sizes and self.residual == "auto":
+            return
         if self.residual not in RESIDUALS:
-            raise ValueError(f"Forecaster: unknown residual {self.residual!r}; expected one of {', '.join(RESIDUALS)}")
+            raise ValueError(f"{owner}: unknown {name('residual')} {self.residual!r}; expected one of "
+                             f"{', '.join(RESIDUALS)}")
         if self.residual == "seasonal-drift" and self.lookback < 2 * self.season:
-            raise ValueError(f"Forecaster: residual 'seasonal-drift' needs lookback >= 2 x season ({2 * self.season}), "
-                             f"got lookback {self.lookback}")
+            raise ValueError(f"{owner}: residual 'seasonal-drift' needs {name('lookback')} >= 2 x season "
+                             f"({2 * self.season}), got {self.lookback}")
         if self.residual == "seasonal" and self.lookback < self.season:
-            raise ValueError(f"Forecaster: residual 'seasonal' needs lookback >= season ({self.season}), "
-                             f"got lookback {self.lookback}")
-        if not 0 <= self.dropout < 1:
-            raise ValueError(f"Forecaster: dropout must be in [0, 1), got {self.dropout}")
-        if self.proj_size < 0 or (self.proj_size and self.proj_size >= self.hidden):
-            raise ValueError(f"Forecaster: proj_size must be in [0, hidden={self.hidden}), got {self.proj_size}")
-        if self.init not in INIT_SCHEMES:
-            raise ValueError(f"Forecaster: unknown init {self.init!r}; expected one of {', '.join(INIT_SCHEMES)}")
-        if self.backend not in backend_names():
-            raise ValueError(f"Forecaster: unknown backend {self.backend!r}; expected one of {', '.join(backend_names())}")
+            raise ValueError(f"{owner}: residual 'seasonal' needs {name('lookback')} >= season ({self.season}), "
+                             f"got {self.lookback}")
 
 
 class Forecaster(nn.Module):
@@ -85,14 +68,10 @@ class Forecaster(nn.Module):
         super().__init__()
         config.check()
         self.config = c = config
-        variants = dict(layer_norm=c.layer_norm)
-        if c.cell == "lstm":
-            variants.update(peephole=c.peephole, coupled=c.coupled, proj_size=c.proj_size)
         self.inp = nn.Linear(1, c.embed)
-        self.rnn = CELLS[c.cell](c.embed, c.hidden, c.layers, dropout=c.dropout if c.layers > 1 else 0.0,
-                                 init=c.init, backend=c.backend, **variants)
-        self.drop = nn.Dropout(c.dropout)
-        self.head = nn.Linear(c.proj_size or c.hidden, c.horizon)
+        self.rnn = c.rnn.build(c.embed)
+        self.drop = nn.Dropout(c.rnn.dropout)
+        self.head = nn.Linear(c.rnn.output_size, c.horizon)
         if c.residual != "none":
             with torch.no_grad():  # start as the baseline forecast: a zero correction
                 self.head.weight.mul_(0.1)
@@ -120,7 +99,9 @@ class Forecaster(nn.Module):
             raise ValueError(f"Forecaster: expected a window of shape (B, L={c.lookback}), got {tuple(window.shape)}")
         x = self.inp(window.t().unsqueeze(-1))  # (L, B, embed), time-major
         _, state = self.rnn(self.drop(x))
-        h = (state[0] if isinstance(state, tuple) else state)[-1]  # (B, R): the last layer's final state
+        h_n = state[0] if isinstance(state, tuple) else state  # (L*D, B, R)
+        D = self.config.rnn.directions
+        h = torch.cat(list(h_n[-D:]), dim=-1)  # (B, D*R): the last layer's final state (each direction's)
         out = self.baseline(window) + self.head(self.drop(h))  # (B, H)
         loss = F.mse_loss(out, targets) if targets is not None else None
         return out, loss
@@ -144,4 +125,4 @@ class Forecaster(nn.Module):
             self.train(was_training)
 
     def extra_repr(self) -> str:
-        return ", ".join(f"{k}={v}" for k, v in asdict(self.config).items() if v)
+        return ", ".join(f"{k}={v}" for k, v in asdict(self.config).items() if k != "rnn")  # the layer prints itself

@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .charlm import CELLS
+from ..layers import RecurrentConfig
 
 __all__ = ["MemoryNet", "recurrent_parameters"]
 
@@ -30,10 +30,10 @@ class MemoryNet(nn.Module):
     def __init__(self, cell: str, vocab: int, hidden: int, classes: int, *, backend: str = "auto",
                  init: str = "orthogonal", chrono: int | None = None) -> None:
         super().__init__()
-        if cell not in CELLS:
-            raise ValueError(f"MemoryNet: unknown cell {cell!r}; expected one of {', '.join(CELLS)}")
+        rnn = RecurrentConfig(cell=cell, hidden_size=hidden, init=init, backend=backend)
+        rnn.check("MemoryNet")
         self.cell, self.vocab = cell, vocab
-        self.rnn = CELLS[cell](vocab, hidden, init=init, backend=backend)
+        self.rnn = rnn.build(vocab)
         self.head = nn.Linear(hidden, classes)
         if chrono is not None and cell != "rnn":
             with torch.no_grad():

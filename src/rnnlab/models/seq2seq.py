@@ -3,9 +3,9 @@
 Decoder: a conditional language model. A context vector c (an image's features for the Captioner, the
 encoded source sequence for Seq2Seq) starts the recurrent state; then each step reads the previous token.
 
-    h_0 (and c_0) = tanh(W_h c + b_h)  per layer            (L, B, H)
+    h_0 (and c_0) = tanh(W_h c + b_h)  per layer            (L, B, R) (and (L, B, H))
     e_t           = E[y_{t-1}]        (y_0 = <bos>)          (B, T, embed)
-    h_t           = RNN(e_t, h_{t-1})                        rnnlab LSTM or GRU
+    h_t           = RNN(e_t, h_{t-1})                        config.rnn: any rnnlab cell and variant
     p(y_t | y_<t, c) = softmax(W_o h_t + b_o)                (B, T, V)
 
 Training uses teacher forcing: the true previous token is fed at every step, and the loss is the mean
@@ -20,41 +20,37 @@ that starts the Decoder.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .._fields import opt
+from .._validate import check_positive_ints
 from ..data.tokens import BOS, EOS, PAD
-from ..kernels import backend_names
-from ..layers import GRU, LSTM
+from ..layers import RecurrentConfig
 
 __all__ = ["Decoder", "DecoderConfig", "Seq2Seq", "Seq2SeqConfig"]
 
-_CELLS = {"lstm": LSTM, "gru": GRU}
 
-
-@dataclass
+@dataclass(slots=True)
 class DecoderConfig:
-    vocab_size: int = 0     # V, set from the data (including the 4 special tokens)
-    cell: str = "lstm"      # lstm | gru
-    embed: int = 64
-    hidden: int = 256       # H
-    layers: int = 1         # L
-    dropout: float = 0.0    # on embeddings and before the output layer (and between layers)
-    backend: str = "auto"
+    vocab_size: int = opt(0, "V, set from the data (including the 4 special tokens)", cli=False)
+    embed: int = opt(64, "token embedding width")
+    # H, L; dropout (rnn.dropout) on embeddings and before the output layer (and between layers)
+    rnn: RecurrentConfig = opt(default_factory=lambda: RecurrentConfig(hidden_size=256))
 
-    def check(self, who: str = "Decoder") -> None:
-        if self.cell not in _CELLS:
-            raise ValueError(f"{who}: cell must be one of {', '.join(_CELLS)}, got {self.cell!r}")
-        for name in ("vocab_size", "embed", "hidden", "layers"):
-            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
-                raise ValueError(f"{who}: {name} must be an integer >= 1, got {getattr(self, name)!r}")
-        if not 0 <= self.dropout < 1:
-            raise ValueError(f"{who}: dropout must be in [0, 1), got {self.dropout}")
-        if self.backend not in backend_names():
-            raise ValueError(f"{who}: unknown backend {self.backend!r}; expected one of {', '.join(backend_names())}")
+    def check(self, owner: str = "Decoder", name=str, sizes: bool = True) -> None:
+        """Raise ValueError naming the option (name(field): the keyword, or the command line's flag).
+        sizes=False skips the sizes the data sets (vocabulary, classes): the command line checks the options
+        before it reads the data."""
+        self.rnn.check(owner, name)
+        if self.rnn.bidirectional:
+            raise ValueError(f"{owner}: a decoder writes left to right, one token after another; "
+                             f"{name('bidirectional')} is not possible; drop it")
+        check_positive_ints(owner, self, ("vocab_size", "embed")[not sizes:], name)
 
 
 class Decoder(nn.Module):
@@ -64,20 +60,21 @@ class Decoder(nn.Module):
         super().__init__()
         config.check()
         self.config = c = config
+        r = c.rnn
         self.embed = nn.Embedding(c.vocab_size, c.embed, padding_idx=PAD)
-        self.rnn = _CELLS[c.cell](c.embed, c.hidden, c.layers, dropout=c.dropout if c.layers > 1 else 0.0,
-                                  backend=c.backend)
-        n_states = 2 if c.cell == "lstm" else 1
-        self.init_state = nn.Linear(context_size, n_states * c.layers * c.hidden)
-        self.drop = nn.Dropout(c.dropout)
-        self.head = nn.Linear(c.hidden, c.vocab_size)
+        self.rnn = r.build(c.embed)
+        # h_0 of every layer (R each), and c_0 (H each) for the LSTM
+        self.state_sizes = (r.state_size, r.hidden_size) if r.cell == "lstm" else (r.hidden_size,)
+        self.init_state = nn.Linear(context_size, r.num_layers * sum(self.state_sizes))
+        self.drop = nn.Dropout(r.dropout)
+        self.head = nn.Linear(r.state_size, c.vocab_size)
 
     def initial_state(self, context: Tensor):
         """The recurrent state the context starts: h (L, B, H), or (h, c) for the LSTM."""
-        c = self.config
-        s = torch.tanh(self.init_state(context)).view(context.shape[0], -1, c.layers, c.hidden)
-        s = s.permute(1, 2, 0, 3).contiguous()  # (states, L, B, H)
-        return (s[0], s[1]) if c.cell == "lstm" else s[0]
+        B, L = context.shape[0], self.config.rnn.num_layers
+        s = torch.tanh(self.init_state(context)).split([L * n for n in self.state_sizes], dim=1)
+        states = [part.view(B, L, n).transpose(0, 1).contiguous() for part, n in zip(s, self.state_sizes)]
+        return tuple(states) if len(states) == 2 else states[0]  # (L, B, R) [, (L, B, H)]
 
     def step(self, tokens: Tensor, state) -> tuple[Tensor, object]:
         """One step: tokens (B,) -> log-probabilities (B, V), new state."""
@@ -179,16 +176,25 @@ class Decoder(nn.Module):
         return sorted(finished, key=norm, reverse=True)
 
 
-@dataclass
+@dataclass(slots=True)
 class Seq2SeqConfig:
-    src_vocab: int = 0       # source tokens (including the specials)
-    tgt_vocab: int = 0       # target tokens (including the specials)
-    cell: str = "lstm"
-    embed: int = 32
-    hidden: int = 128        # encoder units per direction; the decoder has 2x (it starts from both directions)
-    layers: int = 1
-    dropout: float = 0.0
-    backend: str = "auto"
+    src_vocab: int = opt(0, "source tokens (including the specials)", cli=False)
+    tgt_vocab: int = opt(0, "target tokens (including the specials)", cli=False)
+    embed: int = opt(32, "token embedding width (source and target)")
+    # the encoder: H units per direction, both directions; the decoder has 2H (it starts from both directions)
+    rnn: RecurrentConfig = opt(default_factory=lambda: RecurrentConfig(hidden_size=128))
+
+    def encoder(self) -> RecurrentConfig:
+        return dataclasses.replace(self.rnn, bidirectional=True)
+
+    def decoder(self) -> DecoderConfig:
+        r = self.rnn
+        return DecoderConfig(self.tgt_vocab, self.embed, dataclasses.replace(
+            r, hidden_size=2 * r.hidden_size, proj_size=2 * r.proj_size, bidirectional=False))
+
+    def check(self, owner: str = "Seq2Seq", name=str) -> None:
+        self.encoder().check(owner, name)
+        check_positive_ints(owner, self, ("src_vocab", "tgt_vocab", "embed"), name)
 
 
 class Seq2Seq(nn.Module):
@@ -196,16 +202,14 @@ class Seq2Seq(nn.Module):
 
     def __init__(self, config: Seq2SeqConfig) -> None:
         super().__init__()
+        config.check()
         self.config = c = config
-        DecoderConfig(c.src_vocab, c.cell, c.embed, c.hidden, c.layers, c.dropout, c.backend).check("Seq2Seq")
         self.src_embed = nn.Embedding(c.src_vocab, c.embed, padding_idx=PAD)
-        self.encoder = _CELLS[c.cell](c.embed, c.hidden, c.layers, bidirectional=True,
-                                      dropout=c.dropout if c.layers > 1 else 0.0, backend=c.backend)
-        self.decoder = Decoder(DecoderConfig(c.tgt_vocab, c.cell, c.embed, 2 * c.hidden, c.layers, c.dropout,
-                                             c.backend), context_size=2 * c.hidden)
+        self.encoder = c.encoder().build(c.embed)
+        self.decoder = Decoder(c.decoder(), context_size=c.encoder().output_size)
 
     def encode(self, src: Tensor, src_lengths: Tensor) -> Tensor:
-        """The context (B, 2H): the top layer's final forward and backward states."""
+        """The context (B, 2R): the top layer's final forward and backward states."""
         _, state = self.encoder(self.src_embed(src.t()), lengths=src_lengths)
         h = state[0] if isinstance(state, tuple) else state  # (L*2, B, H)
         return torch.cat([h[-2], h[-1]], dim=-1)

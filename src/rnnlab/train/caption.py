@@ -10,10 +10,9 @@ from the training captions and saved in every checkpoint.
 
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 import torch
@@ -25,54 +24,43 @@ from ..data.emoji import caption_of, emoji_code_points, emoji_split, render_emoj
 from ..data.images import read_image_rgb, read_labels
 from ..data.tokens import EOS, TokenVocab
 from ..models.captioner import Captioner, CaptionerConfig
-from .checkpoint import Checkpoint, CheckpointError, load_checkpoint
-from .config import TrainConfig, from_dict
+from .._fields import opt
+from .checkpoint import Checkpoint
+from .config import RunConfig, TrainConfig
 from .device import resolve_device
 from .seq_metrics import bleu, wer
-from .task import StepLoss, Task
+from .task import StepLoss, Task, TaskKind
 
 __all__ = [
-    "BUILTIN_CAPTIONS", "CaptionDataConfig", "CaptionRunConfig", "CaptionTask", "CaptionedImage", "LoadedCaptioner",
-    "caption_images", "evaluate_captions", "load_caption_split", "load_captioner",
+    "BUILTIN_CAPTIONS", "KIND", "CaptionDataConfig", "CaptionRunConfig", "CaptionTask", "CaptionedImage",
+    "LoadedCaptioner", "caption_images", "evaluate_captions", "load_caption_split",
 ]
 
 BUILTIN_CAPTIONS = "builtin:emoji"
 
 
-@dataclass
+@dataclass(slots=True)
 class CaptionDataConfig:
-    data: str = BUILTIN_CAPTIONS   # builtin:emoji, or a TSV/CSV of `filename, caption` (or its folder)
-    level: str = "word"            # tokens: "word" or "char"
-    batch: int = 32
-    val_fraction: float = 0.1      # user data: share of the images held out for validation
-    max_len: int = 24              # longest caption generated (tokens)
-    shift: int = 6                 # training images are shifted by up to this many pixels (0: no augmentation)
-    limit: int | None = None       # builtin:emoji: use only the first N emoji (tests, quick looks)
+    data: str = opt(BUILTIN_CAPTIONS, f"{BUILTIN_CAPTIONS}, or a TSV/CSV of `filename, caption` (or its folder)",
+                    metavar="PATH")
+    level: str = opt("word", "caption tokens: words or characters", choices=("word", "char"))
+    batch: int = opt(32, "B: image-caption pairs per batch", metavar="B")
+    val_fraction: float = opt(0.1, "your data: share of the images held out for validation")
+    max_len: int = opt(24, "longest generated caption, in tokens")
+    shift: int = opt(6, "augmentation: training images are shifted by up to this many pixels (0: none)")
+    limit: int | None = opt(None, "builtin:emoji: use only the first N emoji (a quick look)")
 
 
 def _caption_train() -> TrainConfig:
     return TrainConfig(lr=2e-3, max_time=300.0, eval_every=200, warmup_steps=100, patience=6, weight_decay=0.05)
 
 
-@dataclass
-class CaptionRunConfig:
-    task: str = "caption"
-    data: CaptionDataConfig = field(default_factory=CaptionDataConfig)
-    model: CaptionerConfig = field(default_factory=CaptionerConfig)
-    train: TrainConfig = field(default_factory=_caption_train)
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> CaptionRunConfig:
-        d = dict(d)
-        if d.get("task") != "caption":
-            raise ValueError(f"config: task is {d.get('task')!r}, expected 'caption'")
-        d.pop("versions", None)
-        return from_dict(cls, {**d, "data": from_dict(CaptionDataConfig, d.get("data", {})),
-                               "model": from_dict(CaptionerConfig, d.get("model", {})),
-                               "train": from_dict(TrainConfig, d.get("train", {}))})
+@dataclass(slots=True)
+class CaptionRunConfig(RunConfig):
+    task: ClassVar[str] = "caption"
+    data: CaptionDataConfig = opt(default_factory=CaptionDataConfig)
+    model: CaptionerConfig = opt(default_factory=CaptionerConfig)
+    train: TrainConfig = opt(default_factory=_caption_train)
 
 
 class CaptionedImage(NamedTuple):
@@ -181,6 +169,13 @@ class CaptionTask(Task):
     def extra_state(self) -> dict[str, Any]:
         return {"vocab": self.vocab.to_json()}
 
+    def summary(self) -> str:
+        m = self.config.model
+        params = sum(p.numel() for p in self.model.parameters())
+        return (f"{len(self.train)} training images ({self.pairs} captions), {len(self.val)} validation images; "
+                f"{len(self.vocab)} {self.config.data.level} tokens; model: CNN -> {m.features} features -> "
+                f"{m.rnn.describe()}, {params / 1e6:.2f} M parameters, device {self.device}")
+
 
 @torch.no_grad()
 def caption_images(model: Captioner, vocab: TokenVocab, images: np.ndarray | Tensor, *, method: str = "greedy",
@@ -233,23 +228,12 @@ class LoadedCaptioner:
     checkpoint: Checkpoint
 
 
-def load_captioner(path: str | Path, device: str = "cpu") -> LoadedCaptioner:
-    """A trained Captioner and its vocabulary from a run folder (best/, else last/) or a checkpoint folder."""
-    ck = load_checkpoint(path)
-    if ck.config.get("task") != "caption":
-        raise CheckpointError(f"{ck.path}: a {ck.config.get('task')!r} checkpoint, not a captioner")
-    try:
-        config = CaptionRunConfig.from_dict(ck.config)
-        vocab = TokenVocab.from_json(ck.state["vocab"])
-    except (ValueError, KeyError) as e:
-        raise CheckpointError(f"{ck.path}: config.json or state.json does not describe a captioner ({e})") from None
+def _read_state(state: dict, config: CaptionRunConfig) -> dict:
+    vocab = TokenVocab.from_json(state["vocab"], kind="decoder")
     if config.model.vocab_size != len(vocab):
-        raise CheckpointError(f"{ck.path}: the vocabulary has {len(vocab)} tokens but the model {config.model.vocab_size}")
-    try:
-        model = Captioner(config.model)
-        model.load_state_dict(ck.model)
-    except (RuntimeError, ValueError) as e:
-        raise CheckpointError(f"{ck.path}: the weights do not match the checkpoint's config "
-                              f"({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
-    model.to(resolve_device(device)).eval()
-    return LoadedCaptioner(model, vocab, config, ck)
+        raise ValueError(f"the vocabulary has {len(vocab)} tokens but the model {config.model.vocab_size}")
+    return {"vocab": vocab}
+
+
+KIND = TaskKind("caption", "an image captioner", CaptionRunConfig, CaptionTask, Captioner, LoadedCaptioner,
+                _read_state, restore=("vocab",))

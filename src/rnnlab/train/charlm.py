@@ -6,20 +6,19 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import torch
 from torch import Tensor
 
 from ..data import CharVocab, DataError, TextStreams, eval_batches, read_corpus, split_ids
-from ..models import CharLM, CharLMConfig
-from .checkpoint import Checkpoint, CheckpointError, load_checkpoint
+from ..models import CharLM
+from .checkpoint import Checkpoint
 from .config import CharLMRunConfig
 from .device import resolve_device
-from .task import StepLoss, Task
+from .task import StepLoss, Task, TaskKind
 
-__all__ = ["CharLMTask", "LoadedCharLM", "evaluate_ids", "load_charlm", "sample_text"]
+__all__ = ["KIND", "CharLMTask", "LoadedCharLM", "evaluate_ids", "sample_text"]
 
 LN2 = math.log(2.0)
 
@@ -68,6 +67,11 @@ class CharLMTask(Task):
     def extra_state(self) -> dict[str, Any]:
         return {"vocab": self.vocab.to_json()}
 
+    def summary(self) -> str:
+        params = sum(p.numel() for p in self.model.parameters())
+        return (f"{self.chars:,} characters, {len(self.vocab)} distinct; model: {self.config.model.rnn.describe()}, "
+                f"{params / 1e6:.2f} M parameters, backend {self.model.rnn.backend_for().name}, device {self.device}")
+
 
 @torch.no_grad()
 def evaluate_ids(model: CharLM, ids: Tensor, batch: int = 32, seq_len: int = 100) -> dict[str, float]:
@@ -92,28 +96,15 @@ class LoadedCharLM:
     checkpoint: Checkpoint
 
 
-def load_charlm(path: str | Path, device: str = "cpu") -> LoadedCharLM:
-    """A trained CharLM, its vocabulary and config, from a run folder (its best/, else last/) or a checkpoint."""
-    ck = load_checkpoint(path)
-    if ck.config.get("task") != "charlm":
-        raise CheckpointError(f"{ck.path}: a {ck.config.get('task')!r} checkpoint, not a character language model")
-    try:
-        config = CharLMRunConfig.from_dict(ck.config)
-        vocab = CharVocab.from_json(ck.state["vocab"])
-    except (ValueError, KeyError) as e:
-        raise CheckpointError(f"{ck.path}: config.json or state.json does not describe a CharLM ({e})") from None
+def _read_state(state: dict, config: CharLMRunConfig) -> dict:
+    vocab = CharVocab.from_json(state["vocab"])
     if config.model.vocab_size != len(vocab):
-        raise CheckpointError(
-            f"{ck.path}: the vocabulary has {len(vocab)} characters but the model {config.model.vocab_size}"
-        )
-    try:
-        model = CharLM(config.model)
-        model.load_state_dict(ck.model)
-    except (RuntimeError, ValueError) as e:
-        first = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise CheckpointError(f"{ck.path}: the weights do not match the checkpoint's config ({first})") from None
-    model.to(resolve_device(device)).eval()
-    return LoadedCharLM(model, vocab, config, ck)
+        raise ValueError(f"the vocabulary has {len(vocab)} characters but the model {config.model.vocab_size}")
+    return {"vocab": vocab}
+
+
+KIND = TaskKind("charlm", "a character language model", CharLMRunConfig, CharLMTask, CharLM, LoadedCharLM,
+                _read_state, restore=("vocab",))
 
 
 def sample_text(

@@ -8,10 +8,8 @@ names and the feature normalisation are fitted on the training split and saved i
 
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -22,33 +20,36 @@ from ..data.sequences import (
 )
 from ..data.tokens import TokenVocab
 from ..models import SequenceClassifier, SequenceClassifierConfig
-from .checkpoint import Checkpoint, CheckpointError, load_checkpoint
-from .config import TrainConfig, from_dict
+from .._fields import opt
+from .checkpoint import Checkpoint
+from .config import RunConfig, TrainConfig, preset_config
 from .device import resolve_device
 from .metrics import classification_report
-from .task import StepLoss, Task
+from .task import StepLoss, Task, TaskKind
 
 __all__ = [
-    "CLASSIFY_PRESETS", "ClassifyDataConfig", "ClassifyRunConfig", "ClassifyTask", "LoadedClassifier",
-    "classify_config", "load_classifier", "prepare_split",
+    "CLASSIFY_PRESETS", "KIND", "ClassifyDataConfig", "ClassifyRunConfig", "ClassifyTask", "LoadedClassifier",
+    "classify_config", "prepare_split",
 ]
 
 
-@dataclass
+@dataclass(slots=True)
 class ClassifyDataConfig:
-    data: str = "builtin:sentiment"  # builtin:sentiment | sentiment-movies | vowels | mnist-rows, or a CSV/JSONL
-    tokens: str = "word"             # text: char | word
-    min_count: int = 2               # text: tokens seen fewer times in training become <unk>
-    max_len: int = 0                 # keep each sequence's first N steps (0: all)
-    text_column: str = "text"        # user files: which columns hold what (see rnnlab.data.sequences)
-    label_column: str = "label"
-    sequence_column: str = "sequence"
-    id_column: str = "id"
-    step_column: str = "step"
-    encoding: str = "utf-8"
-    val_fraction: float = 0.1        # stratified, seeded by train.seed
-    test_fraction: float = 0.1       # ignored where the data set has its own test split (vowels)
-    batch: int = 32
+    data: str = opt("builtin:sentiment", "builtin:sentiment | builtin:sentiment-movies | builtin:vowels | "
+                                         "builtin:mnist-rows, or a CSV / JSONL file", metavar="PATH")
+    tokens: str = opt("word", "text: characters or words", choices=("char", "word"))
+    min_count: int = opt(2, "text: tokens seen fewer times in training become <unk>")
+    max_len: int = opt(0, "keep each sequence's first N steps (0: all)")
+    # user files: which columns hold what (see rnnlab.data.sequences)
+    text_column: str = opt("text", "user files: the text column")
+    label_column: str = opt("label", "user files: the label column")
+    sequence_column: str = opt("sequence", "user files: a column holding a JSON list of vectors per row")
+    id_column: str = opt("id", "long-format CSV: the sequence id column")
+    step_column: str = opt("step", "long-format CSV: the step column")
+    encoding: str = opt("utf-8", "user files: text encoding")
+    val_fraction: float = opt(0.1, "validation share (stratified, seeded by --seed)")
+    test_fraction: float = opt(0.1, "test share (vowels keeps its own test split)")
+    batch: int = opt(32, "B: sequences per batch", metavar="B")
 
     def columns(self) -> Columns:
         return Columns(self.text_column, self.label_column, self.sequence_column, self.id_column, self.step_column)
@@ -60,60 +61,43 @@ def _train_defaults(**kw) -> TrainConfig:
     return TrainConfig(**base)
 
 
-@dataclass
-class ClassifyRunConfig:
+@dataclass(slots=True)
+class ClassifyRunConfig(RunConfig):
     """Everything that defines a `rnnlab train classify` run (written to config.json)."""
 
-    task: str = "classify"
-    monitor: str = "acc"             # validation metric that picks `best` and early-stops: acc | f1 (higher
-                                     # wins) | loss (lower wins; steadier on a small validation split)
-    data: ClassifyDataConfig = field(default_factory=ClassifyDataConfig)
-    model: SequenceClassifierConfig = field(default_factory=SequenceClassifierConfig)
-    train: TrainConfig = field(default_factory=_train_defaults)
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> ClassifyRunConfig:
-        d = dict(d)
-        if d.get("task") != "classify":
-            raise ValueError(f"config: task is {d.get('task')!r}, expected 'classify'")
-        d.pop("versions", None)
-        return from_dict(cls, {**d, "data": from_dict(ClassifyDataConfig, d.get("data", {})),
-                               "model": from_dict(SequenceClassifierConfig, d.get("model", {})),
-                               "train": from_dict(TrainConfig, d.get("train", {}))})
+    task: ClassVar[str] = "classify"
+    monitor: str = opt("acc", "validation metric for the best checkpoint and early stopping: acc, f1 (higher "
+                              "wins) or loss (lower wins; steadier on a small validation split)",
+                       choices=("acc", "f1", "loss"))
+    data: ClassifyDataConfig = opt(default_factory=ClassifyDataConfig)
+    model: SequenceClassifierConfig = opt(default_factory=SequenceClassifierConfig)
+    train: TrainConfig = opt(default_factory=_train_defaults)
 
 
 # Defaults per built-in data set (measured: docs/TASKS.md); the user's options override them.
-CLASSIFY_PRESETS: dict[str, dict[str, dict[str, Any]]] = {
+CLASSIFY_PRESETS: dict[str, dict[str, Any]] = {
     "builtin:sentiment": dict(data=dict(tokens="word", min_count=2, batch=64),
-                              model=dict(cell="gru", embed=128, hidden=128, pooling="max", dropout=0.2),
+                              model=dict(embed=128, pooling="max", rnn=dict(cell="gru", hidden_size=128, dropout=0.2)),
                               train=dict(max_steps=3000, max_time=None, eval_every=200, patience=6)),
     "builtin:sentiment-movies": dict(data=dict(tokens="word", min_count=2, batch=32),
-                                     model=dict(cell="gru", embed=64, hidden=64, bidirectional=True, pooling="mean",
-                                                dropout=0.5),
+                                     model=dict(embed=64, pooling="mean", rnn=dict(cell="gru", hidden_size=64,
+                                                                                   bidirectional=True, dropout=0.5)),
                                      train=dict(max_steps=3000, max_time=None, eval_every=100, patience=8,
                                                 weight_decay=0.1)),
     "builtin:vowels": dict(data=dict(batch=16, val_fraction=0.15),
-                           model=dict(cell="gru", embed=32, hidden=128, bidirectional=True, pooling="last", dropout=0.5),
+                           model=dict(embed=32, pooling="last", rnn=dict(cell="gru", hidden_size=128,
+                                                                         bidirectional=True, dropout=0.5)),
                            train=dict(max_steps=1500, max_time=None, eval_every=25, patience=None, warmup_steps=20),
                            monitor="loss"),
     "builtin:mnist-rows": dict(data=dict(batch=64),
-                               model=dict(embed=64, hidden=128, pooling="last"),
+                               model=dict(embed=64, pooling="last", rnn=dict(hidden_size=128)),
                                train=dict(max_steps=1500, max_time=None, eval_every=100, patience=8)),
 }
 
 
-def classify_config(data: str, *, data_opts: dict | None = None, model_opts: dict | None = None,
-                    train_opts: dict | None = None, monitor: str | None = None) -> ClassifyRunConfig:
-    """A run config: the defaults, then the data set's preset, then the given options."""
-    preset = CLASSIFY_PRESETS.get(data, {})
-    cfg = ClassifyRunConfig(monitor=monitor or preset.get("monitor", "acc"))
-    cfg.data = dataclasses.replace(cfg.data, data=data, **{**preset.get("data", {}), **(data_opts or {})})
-    cfg.model = dataclasses.replace(cfg.model, **{**preset.get("model", {}), **(model_opts or {})})
-    cfg.train = dataclasses.replace(cfg.train, **{**preset.get("train", {}), **(train_opts or {})})
-    return cfg
+def classify_config(data: str, overrides: dict[str, Any] | None = None) -> ClassifyRunConfig:
+    """A run config: the defaults, then the data set's preset, then `overrides` ({"model.rnn.cell": "gru"})."""
+    return preset_config(ClassifyRunConfig, CLASSIFY_PRESETS, data, overrides)
 
 
 @dataclass
@@ -248,6 +232,17 @@ class ClassifyTask(Task):
     def extra_state(self) -> dict[str, Any]:
         return {"labels": self.label_names, "encoder": self.encoder.to_json()}
 
+    def summary(self) -> str:
+        d, c = self.split.data, self.config
+        counts = ", ".join(f"{n} {int((d.targets == i).sum()):,}" for i, n in enumerate(d.label_names))
+        what = (f"{len(self.encoder.vocab):,} {c.data.tokens} tokens (min count {c.data.min_count})"
+                if d.kind == "text" else f"{d.n_features} features per step")
+        params = sum(p.numel() for p in self.model.parameters())
+        return (f"{len(d.items):,} sequences, {len(d.label_names)} classes ({counts}); {what}; split train "
+                f"{len(self.split.train):,} / val {len(self.split.val):,} / test {len(self.split.test):,}\n"
+                f"model: {c.model.rnn.describe()}, {c.model.pooling} pooling, {params / 1e6:.2f} M parameters, "
+                f"backend {self.model.rnn.backend_for().name}")
+
 
 @dataclass
 class LoadedClassifier:
@@ -261,23 +256,9 @@ class LoadedClassifier:
         return predict_proba(self.model, self.encoder.encode(items))
 
 
-def load_classifier(path: str | Path, device: str = "cpu") -> LoadedClassifier:
-    """A trained classifier, its encoder (vocabulary or feature scaling) and label names, from a run folder
-    (its best/, else last/) or a checkpoint folder."""
-    ck = load_checkpoint(path)
-    if ck.config.get("task") != "classify":
-        raise CheckpointError(f"{ck.path}: a {ck.config.get('task')!r} checkpoint, not a sequence classifier")
-    try:
-        config = ClassifyRunConfig.from_dict(ck.config)
-        encoder = Encoder.from_json(ck.state["encoder"])
-        labels = list(ck.state["labels"])
-    except (ValueError, KeyError, TypeError) as e:
-        raise CheckpointError(f"{ck.path}: config.json or state.json does not describe a classifier ({e})") from None
-    try:
-        model = SequenceClassifier(config.model)
-        model.load_state_dict(ck.model)
-    except (RuntimeError, ValueError) as e:
-        first = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise CheckpointError(f"{ck.path}: the weights do not match the checkpoint's config ({first})") from None
-    model.to(resolve_device(device)).eval()
-    return LoadedClassifier(model, encoder, labels, config, ck)
+def _read_state(state: dict, config: ClassifyRunConfig) -> dict:
+    return {"encoder": Encoder.from_json(state["encoder"]), "labels": list(state["labels"])}
+
+
+KIND = TaskKind("classify", "a sequence classifier", ClassifyRunConfig, ClassifyTask, SequenceClassifier,
+                LoadedClassifier, _read_state, restore=("encoder",), presets=CLASSIFY_PRESETS)

@@ -1,52 +1,52 @@
-"""Every default of a training run, in one place: data, model (rnnlab.models.CharLMConfig), training.
+"""What every run config shares: the training options, the run config's frame, and reading one back.
 
-Configs are typed dataclasses; a run folder's config.json is their resolved values, and reading one back
-rejects unknown keys (a typo in a hand-edited config is an error, not a silently ignored option).
+A task's run config is a dataclass subclassing `RunConfig` with four fields: `task` (its name), `data` (the
+task's data options), `model` (the model head's config, which nests a rnnlab.layers.RecurrentConfig as
+`model.rnn`) and `train` (TrainConfig, below). Every field is declared with rnnlab._fields.opt, so the
+command line's options come from these declarations. A run folder's config.json is `to_dict()`;
+`from_dict` reads it back by the fields' types and rejects unknown keys (a typo in a hand-edited config is
+an error, not a silently ignored option). Configs written before RecurrentConfig (flat `hidden`, `layers`,
+`cell`, ... in `model`) are read into the nested form.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import platform
-from dataclasses import dataclass, field
-from typing import Any, TypeVar
+import typing
+from dataclasses import dataclass
+from typing import Any, ClassVar, TypeVar
 
 import torch
 
+from .._fields import opt
+from ..layers import RecurrentConfig
 from ..models.charlm import CharLMConfig
 
-__all__ = ["CharLMRunConfig", "TextDataConfig", "TrainConfig", "from_dict", "versions"]
+__all__ = ["CharLMRunConfig", "RunConfig", "TextDataConfig", "TrainConfig", "from_dict", "override", "preset_config",
+           "versions"]
 
 C = TypeVar("C")
 
 
-@dataclass
-class TextDataConfig:
-    data: str = "builtin:pystdlib"  # a file, a folder of text files, or builtin:pystdlib | pydoc | kjv
-    encoding: str = "utf-8"          # how the files are decoded
-    val_fraction: float = 0.05       # the last 5% of the text is held out for validation
-    seq_len: int = 100               # T: characters per chunk (truncated BPTT length)
-    batch: int = 32                  # B: parallel streams
-    eval_chars: int = 100_000        # validation characters scored at each evaluation (the split's first ones)
-
-
-@dataclass
+@dataclass(slots=True)
 class TrainConfig:
-    lr: float = 3e-3                 # AdamW peak learning rate
-    weight_decay: float = 0.01       # AdamW decoupled weight decay, on matrices only (not biases, gains)
-    beta1: float = 0.9
-    beta2: float = 0.99
-    clip: float = 1.0                # gradient-norm clipping threshold
-    warmup_steps: int = 100          # linear warm-up from lr/warmup_steps to lr
-    decay: str = "cosine"            # "cosine" (to min_lr_ratio * lr at the end of the budget) | "none"
-    min_lr_ratio: float = 0.1
-    max_steps: int | None = None     # stop after this many steps; if set, the schedule follows steps
-    max_time: float | None = 180.0   # stop after this many seconds (wall clock, evaluations included)
-    eval_every: int = 200            # steps between evaluations (each logs a line and saves `last`)
-    patience: int | None = 10        # stop after this many evaluations without improvement (None: never)
-    min_delta: float = 0.0           # an improvement must beat the best by more than this
-    seed: int = 0                    # seeds the model's init, dropout and data offsets
-    device: str = "cpu"
+    lr: float = opt(3e-3, "AdamW peak learning rate")
+    weight_decay: float = opt(0.01, "AdamW decoupled weight decay, on matrices only (not biases, gains)")
+    beta1: float = opt(0.9, "AdamW beta1")
+    beta2: float = opt(0.99, "AdamW beta2")
+    clip: float = opt(1.0, "gradient-norm clipping threshold")
+    warmup_steps: int = opt(100, "linear learning-rate warm-up from lr/warmup_steps to lr")
+    decay: str = opt("cosine", "cosine: to min_lr_ratio x lr at the end of the budget; none: constant",
+                     choices=("cosine", "none"))
+    min_lr_ratio: float = opt(0.1, "the cosine decay's floor, as a fraction of lr")
+    max_steps: int | None = opt(None, "step budget; the schedule then follows steps (runs are exactly reproducible)")
+    max_time: float | None = opt(180.0, "time budget in seconds, evaluations included", metavar="SECONDS")
+    eval_every: int = opt(200, "steps between evaluations (each logs a line and saves last/)", metavar="STEPS")
+    patience: int | None = opt(10, "evaluations without improvement before stopping (early stopping)")
+    min_delta: float = opt(0.0, "an improvement must beat the best by more than this")
+    seed: int = opt(0, "random seed: initial weights, dropout, data order and splits")
+    device: str = opt("cpu", "cpu, cuda, cuda:N, mps or auto")
 
     def check(self) -> None:
         if self.lr <= 0 or self.clip <= 0:
@@ -63,43 +63,102 @@ class TrainConfig:
             raise ValueError("training: eval_every must be >= 1 and warmup_steps >= 0")
 
 
-@dataclass
-class CharLMRunConfig:
-    """Everything that defines a `rnnlab train charlm` run (written to the run folder's config.json)."""
+@dataclass(slots=True)
+class RunConfig:
+    """The frame of every task's run config (subclasses declare task, data, model and train)."""
 
-    task: str = "charlm"
-    data: TextDataConfig = field(default_factory=TextDataConfig)
-    model: CharLMConfig = field(default_factory=CharLMConfig)
-    train: TrainConfig = field(default_factory=TrainConfig)
+    task: ClassVar[str]
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        return {"task": self.task, **{k: v for k, v in dataclasses.asdict(self).items() if k != "task"}}
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> CharLMRunConfig:
-        d = dict(d)
-        if d.get("task") != "charlm":
-            raise ValueError(f"config: task is {d.get('task')!r}, expected 'charlm'")
-        d.pop("versions", None)
-        return from_dict(cls, {
-            **d,
-            "data": from_dict(TextDataConfig, d.get("data", {})),
-            "model": from_dict(CharLMConfig, d.get("model", {})),
-            "train": from_dict(TrainConfig, d.get("train", {})),
-        })
+    def from_dict(cls: type[C], d: dict[str, Any]) -> C:
+        """The config a config.json holds; ValueError if it is another task's or has unknown keys."""
+        if not isinstance(d, dict) or d.get("task") != cls.task:
+            got = d.get("task") if isinstance(d, dict) else None
+            raise ValueError(f"config: task is {got!r}, expected {cls.task!r}")
+        d = {k: v for k, v in d.items() if k not in ("task", "versions")}
+        return from_dict(cls, d)
+
+
+@dataclass(slots=True)
+class TextDataConfig:
+    data: str = opt("builtin:pystdlib", "a text file, a folder of text files, or builtin:pystdlib | builtin:pydoc "
+                                        "| builtin:kjv", metavar="PATH")
+    encoding: str = opt("utf-8", "text encoding of the files")
+    val_fraction: float = opt(0.05, "share of the text held out for validation (its end)")
+    seq_len: int = opt(100, "T: characters per chunk (truncated BPTT length)", metavar="T")
+    batch: int = opt(32, "B: parallel streams per batch", metavar="B")
+    eval_chars: int = opt(100_000, "validation characters scored at each evaluation (the split's first ones)")
+
+
+@dataclass(slots=True)
+class CharLMRunConfig(RunConfig):
+    """Everything that defines a `rnnlab train charlm` run (written to the run folder's config.json)."""
+
+    task: ClassVar[str] = "charlm"
+    data: TextDataConfig = opt(default_factory=TextDataConfig)
+    model: CharLMConfig = opt(default_factory=CharLMConfig)
+    train: TrainConfig = opt(default_factory=TrainConfig)
 
 
 def from_dict(cls: type[C], d: dict[str, Any]) -> C:
-    """Build dataclass `cls` from `d`; an unknown key is an error naming the known ones."""
+    """Build dataclass `cls` from `d`, nested dataclass fields from nested objects (by the fields' types);
+    an unknown key is an error naming the known ones."""
     if isinstance(d, cls):
         return d
     if not isinstance(d, dict):
         raise ValueError(f"config: {cls.__name__} must be a JSON object, got {type(d).__name__}")
-    known = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(d) - known)
+    d = dict(d)
+    types = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    if "rnn" in fields and "rnn" not in d:  # written before RecurrentConfig: the stack's options lay flat
+        d["rnn"] = RecurrentConfig.take_legacy(d, cls().rnn)
+    unknown = sorted(set(d) - set(fields))
     if unknown:
-        raise ValueError(f"config: unknown key(s) {unknown} in {cls.__name__}; known: {sorted(known)}")
-    return cls(**d)
+        raise ValueError(f"config: unknown key(s) {unknown} in {cls.__name__}; known: {sorted(fields)}")
+    return cls(**{k: from_dict(types[k], v) if dataclasses.is_dataclass(types[k]) else v for k, v in d.items()})
+
+
+def override(cfg: C, changes: dict[str, Any]) -> C:
+    """A copy of dataclass `cfg` with `changes` applied; a nested dict, or a dotted name, changes a nested
+    dataclass field by field ({"model": {"rnn": {"cell": "gru"}}} or {"model.rnn.cell": "gru"}). An unknown
+    name is a ValueError naming the known ones."""
+    changes = _nest(changes)
+    fields = {f.name for f in dataclasses.fields(cfg)}
+    unknown = sorted(set(changes) - fields)
+    if unknown:
+        raise ValueError(f"config: unknown option(s) {unknown} for {type(cfg).__name__}; known: {sorted(fields)}")
+    new = {}
+    for name, value in changes.items():
+        current = getattr(cfg, name)
+        new[name] = override(current, value) if dataclasses.is_dataclass(current) and isinstance(value, dict) else value
+    return dataclasses.replace(cfg, **new)
+
+
+def _nest(changes: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in changes.items():
+        *parents, name = key.split(".")
+        node = out
+        for p in parents:
+            node = node.setdefault(p, {})
+        if isinstance(value, dict) and isinstance(node.get(name), dict):
+            node[name].update(value)
+        else:
+            node[name] = value
+    return out
+
+
+def preset_config(cls: type[C], presets: dict[str, dict], data: str | None = None,
+                  overrides: dict[str, Any] | None = None) -> C:
+    """A run config: the defaults, then the preset of the data set `data` (if it has one), then `overrides`
+    (nested or dotted, as `override` takes them)."""
+    cfg = cls()
+    data = data if data is not None else cfg.data.data
+    cfg = override(cfg, {"data": {"data": data}})
+    return override(override(cfg, presets.get(data, {})), overrides or {})
 
 
 def versions() -> dict[str, str]:

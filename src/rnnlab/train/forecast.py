@@ -11,10 +11,8 @@ ever seen). MASE divides by the in-sample seasonal-naive MAE of everything befor
 
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -23,32 +21,34 @@ from ..data import DataError
 from ..data.sequences import LengthBuckets
 from ..data.series import Scaler, Series, load_series, mase_scale, rolling_origins, split_series
 from ..models import Forecaster, ForecasterConfig
-from .checkpoint import Checkpoint, CheckpointError, load_checkpoint
-from .config import TrainConfig, from_dict
+from .._fields import opt
+from .checkpoint import Checkpoint
+from .config import RunConfig, TrainConfig, preset_config
 from .device import resolve_device
 from .metrics import forecast_errors
-from .task import StepLoss, Task
+from .task import StepLoss, Task, TaskKind
 
 __all__ = [
     "FORECAST_PRESETS", "ForecastDataConfig", "ForecastRunConfig", "ForecastTask", "LoadedForecaster",
-    "forecast_config", "forecast_origins", "load_forecaster", "prepare_series",
+    "KIND", "forecast_config", "forecast_origins", "prepare_series",
 ]
 
 
-@dataclass
+@dataclass(slots=True)
 class ForecastDataConfig:
-    data: str = "builtin:co2"        # builtin:co2 | sunspots | airline, or a CSV
-    column: str | None = None        # CSV: the column to forecast (None: the only numeric one)
-    time_column: str | None = None   # CSV: time stamps, for dates in forecast.csv
-    missing: str = "interpolate"     # interpolate | drop | error
-    season: int = 0                  # seasonal period m (0: the data set's own; 1 for a CSV)
-    horizon: int = 12                # H, steps forecast from each origin
-    test_size: int = 0               # held-out tail (0: 2 seasons, at least H)
-    val_size: int = 0                # validation before it (0: as the tail)
-    transform: str = "none"          # none | log (then scaled with the training part's mean and std)
-    strategy: str = "direct"         # direct (H outputs at once) | recursive (1 output, fed back)
-    batch: int = 32
-    encoding: str = "utf-8"
+    data: str = opt("builtin:co2", "builtin:co2 | builtin:sunspots | builtin:airline, or a CSV", metavar="PATH")
+    column: str | None = opt(None, "CSV: the column to forecast (none: the only numeric one)", metavar="NAME")
+    time_column: str | None = opt(None, "CSV: time stamps, for dates in forecasts", metavar="NAME")
+    missing: str = opt("interpolate", "what to do with missing values", choices=("interpolate", "drop", "error"))
+    season: int = opt(0, "seasonal period m (0: the data set's own; 1 for a CSV)", metavar="M")
+    horizon: int = opt(12, "H, steps forecast from each origin", metavar="H")
+    test_size: int = opt(0, "held-out tail (0: 2 seasons, at least H)", metavar="N")
+    val_size: int = opt(0, "validation part before it (0: as the tail)", metavar="N")
+    transform: str = opt("none", "log before scaling with the training part's mean and std", choices=("none", "log"))
+    strategy: str = opt("direct", "direct: H outputs at once; recursive: one step, fed back",
+                        choices=("direct", "recursive"))
+    batch: int = opt(32, "B: windows per batch", metavar="B")
+    encoding: str = opt("utf-8", "CSV text encoding")
 
 
 def _train_defaults(**kw) -> TrainConfig:
@@ -57,50 +57,33 @@ def _train_defaults(**kw) -> TrainConfig:
     return TrainConfig(**base)
 
 
-@dataclass
-class ForecastRunConfig:
-    task: str = "forecast"
-    data: ForecastDataConfig = field(default_factory=ForecastDataConfig)
+@dataclass(slots=True)
+class ForecastRunConfig(RunConfig):
+    task: ClassVar[str] = "forecast"
+    data: ForecastDataConfig = opt(default_factory=ForecastDataConfig)
     # residual "auto": "seasonal" when the data has a season that fits in the lookback, else "last"
-    model: ForecasterConfig = field(default_factory=lambda: ForecasterConfig(residual="auto"))
-    train: TrainConfig = field(default_factory=_train_defaults)
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> ForecastRunConfig:
-        d = dict(d)
-        if d.get("task") != "forecast":
-            raise ValueError(f"config: task is {d.get('task')!r}, expected 'forecast'")
-        d.pop("versions", None)
-        return from_dict(cls, {**d, "data": from_dict(ForecastDataConfig, d.get("data", {})),
-                               "model": from_dict(ForecasterConfig, d.get("model", {})),
-                               "train": from_dict(TrainConfig, d.get("train", {}))})
+    model: ForecasterConfig = opt(default_factory=lambda: ForecasterConfig(residual="auto"))
+    train: TrainConfig = opt(default_factory=_train_defaults)
 
 
 # Defaults per built-in series (measured: docs/TASKS.md); the user's options override them.
 FORECAST_PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     # co2: 4 validation origins (val_size 208) pick the checkpoint more steadily than 2 (measured on 3 seeds)
-    "builtin:co2": dict(data=dict(horizon=52, test_size=104, val_size=208), model=dict(lookback=104, residual="seasonal", hidden=32),
+    "builtin:co2": dict(data=dict(horizon=52, test_size=104, val_size=208),
+                        model=dict(lookback=104, residual="seasonal", rnn=dict(hidden_size=32)),
                         train=dict(max_steps=1500, max_time=None, patience=None)),
     "builtin:airline": dict(data=dict(horizon=12, test_size=24, transform="log"),
-                            model=dict(lookback=24, residual="seasonal", hidden=32),
+                            model=dict(lookback=24, residual="seasonal", rnn=dict(hidden_size=32)),
                             train=dict(max_steps=1500, max_time=None)),
-    "builtin:sunspots": dict(data=dict(horizon=11, test_size=22), model=dict(lookback=33, residual="last", hidden=32),
+    "builtin:sunspots": dict(data=dict(horizon=11, test_size=22),
+                             model=dict(lookback=33, residual="last", rnn=dict(hidden_size=32)),
                              train=dict(max_steps=1500, max_time=None)),
 }
 
 
-def forecast_config(data: str, *, data_opts: dict | None = None, model_opts: dict | None = None,
-                    train_opts: dict | None = None) -> ForecastRunConfig:
-    """A run config: the defaults, then the series' preset, then the given options."""
-    preset = FORECAST_PRESETS.get(data, {})
-    cfg = ForecastRunConfig()
-    cfg.data = dataclasses.replace(cfg.data, data=data, **{**preset.get("data", {}), **(data_opts or {})})
-    cfg.model = dataclasses.replace(cfg.model, **{**preset.get("model", {}), **(model_opts or {})})
-    cfg.train = dataclasses.replace(cfg.train, **{**preset.get("train", {}), **(train_opts or {})})
-    return cfg
+def forecast_config(data: str, overrides: dict[str, Any] | None = None) -> ForecastRunConfig:
+    """A run config: the defaults, then the series' preset, then `overrides` ({"data.horizon": 4, ...})."""
+    return preset_config(ForecastRunConfig, FORECAST_PRESETS, data, overrides)
 
 
 @dataclass
@@ -187,6 +170,18 @@ class ForecastTask(Task):
     def config_dict(self) -> dict[str, Any]:
         return self.config.to_dict()
 
+    def summary(self) -> str:
+        p, d, m = self.prep, self.config.data, self.config.model
+        s = p.series
+        handled = {"interpolate": "interpolated", "drop": "dropped"}.get(s.missing_policy, "")
+        params = sum(q.numel() for q in self.model.parameters())
+        return (f"{len(s.values):,} values of {s.name} ({s.index[0]} .. {s.index[-1]}), "
+                f"{s.missing} missing{' (' + handled + ')' if s.missing else ''}; season {d.season}; "
+                f"train {p.val_start} / val {p.test_start - p.val_start} / held-out tail {len(s.values) - p.test_start}; "
+                f"{len(self.x):,} training windows\n"
+                f"model: lookback {m.lookback} -> {m.rnn.describe()} -> {m.horizon} output(s) ({d.strategy}, "
+                f"residual {m.residual}, transform {d.transform}), {params / 1e3:.1f} k parameters")
+
     def extra_state(self) -> dict[str, Any]:
         s = self.prep.series
         # enough of the end of the series to forecast past it from the checkpoint alone
@@ -216,20 +211,9 @@ class LoadedForecaster:
         return self.scaler.inverse(self.model.forecast(w.to(device), steps)[0].cpu().double().numpy())
 
 
-def load_forecaster(path: str | Path, device: str = "cpu") -> LoadedForecaster:
-    ck = load_checkpoint(path)
-    if ck.config.get("task") != "forecast":
-        raise CheckpointError(f"{ck.path}: a {ck.config.get('task')!r} checkpoint, not a forecaster")
-    try:
-        config = ForecastRunConfig.from_dict(ck.config)
-        scaler = Scaler.from_json(ck.state["scaler"])
-    except (ValueError, KeyError, TypeError) as e:
-        raise CheckpointError(f"{ck.path}: config.json or state.json does not describe a forecaster ({e})") from None
-    try:
-        model = Forecaster(config.model)
-        model.load_state_dict(ck.model)
-    except (RuntimeError, ValueError) as e:
-        first = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise CheckpointError(f"{ck.path}: the weights do not match the checkpoint's config ({first})") from None
-    model.to(resolve_device(device)).eval()
-    return LoadedForecaster(model, scaler, config, ck)
+def _read_state(state: dict, config: ForecastRunConfig) -> dict:
+    return {"scaler": Scaler.from_json(state["scaler"])}
+
+
+KIND = TaskKind("forecast", "a forecaster", ForecastRunConfig, ForecastTask, Forecaster, LoadedForecaster,
+                _read_state, presets=FORECAST_PRESETS)

@@ -10,10 +10,9 @@ characters of the training transcriptions, or --alphabet, and is saved in every 
 
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 import torch
@@ -24,30 +23,33 @@ from ..data.batching import ShuffledBatches, split_rows
 from ..data.images import read_labels, read_line_image
 from ..data.mnist_strings import MnistStrings, load_mnist_digits
 from ..models.ctc import WIDTH_STRIDE, CTCRecognizer, CTCRecognizerConfig, greedy_decode, min_frames, prefix_beam_search
-from .checkpoint import Checkpoint, CheckpointError, load_checkpoint
-from .config import TrainConfig, from_dict
+from .._fields import opt
+from .checkpoint import Checkpoint
+from .config import RunConfig, TrainConfig
 from .device import resolve_device
 from .seq_metrics import cer, sequence_accuracy
-from .task import StepLoss, Task
+from .task import StepLoss, Task, TaskKind
 
 __all__ = [
-    "BUILTIN_LINES", "LineBatch", "LineDataConfig", "LoadedRecognizer", "RecognizeRunConfig", "RecognizeTask",
-    "check_alphabet", "collate_lines", "evaluate_lines", "load_line_samples", "load_recognizer", "transcribe",
+    "BUILTIN_LINES", "KIND", "LineBatch", "LineDataConfig", "LoadedRecognizer", "RecognizeRunConfig", "RecognizeTask",
+    "check_alphabet", "collate_lines", "evaluate_lines", "load_line_samples", "transcribe",
 ]
 
 BUILTIN_LINES = "builtin:mnist-strings"
 
 
-@dataclass
+@dataclass(slots=True)
 class LineDataConfig:
-    data: str = BUILTIN_LINES      # builtin:mnist-strings, or a TSV/CSV of `filename, transcription` (or its folder)
-    alphabet: str | None = None    # the characters the model may output (default: those of the training data)
-    batch: int = 32                # B: images per batch
-    val_fraction: float = 0.1      # user data: share of the rows held out for validation
-    val_size: int = 500            # mnist-strings: validation strings (from the validation digit pool)
-    test_size: int = 1000          # mnist-strings: test strings (`rnnlab eval`), from the test digit pool
-    min_len: int = 3               # mnist-strings: digits per string
-    max_len: int = 10
+    data: str = opt(BUILTIN_LINES, f"{BUILTIN_LINES}, or a TSV/CSV of `filename, transcription` (or its folder)",
+                    metavar="PATH")
+    alphabet: str | None = opt(None, "the characters the model may output (default: those of the training "
+                                     "transcriptions; others are then an error naming them)")
+    batch: int = opt(32, "B: images per batch", metavar="B")
+    val_fraction: float = opt(0.1, "your data: share of the rows held out for validation")
+    val_size: int = opt(500, "mnist-strings: validation strings (from the validation digit pool)")
+    test_size: int = opt(1000, "mnist-strings: test strings scored by `rnnlab eval` (from the test digit pool)")
+    min_len: int = opt(3, "mnist-strings: shortest string, in digits")
+    max_len: int = opt(10, "mnist-strings: longest string, in digits")
 
 
 def _recognize_train() -> TrainConfig:
@@ -56,25 +58,12 @@ def _recognize_train() -> TrainConfig:
     return TrainConfig(lr=3e-3, max_steps=1500, max_time=None, eval_every=250, warmup_steps=100, patience=6)
 
 
-@dataclass
-class RecognizeRunConfig:
-    task: str = "recognize"
-    data: LineDataConfig = field(default_factory=LineDataConfig)
-    model: CTCRecognizerConfig = field(default_factory=CTCRecognizerConfig)
-    train: TrainConfig = field(default_factory=_recognize_train)
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> RecognizeRunConfig:
-        d = dict(d)
-        if d.get("task") != "recognize":
-            raise ValueError(f"config: task is {d.get('task')!r}, expected 'recognize'")
-        d.pop("versions", None)
-        return from_dict(cls, {**d, "data": from_dict(LineDataConfig, d.get("data", {})),
-                               "model": from_dict(CTCRecognizerConfig, d.get("model", {})),
-                               "train": from_dict(TrainConfig, d.get("train", {}))})
+@dataclass(slots=True)
+class RecognizeRunConfig(RunConfig):
+    task: ClassVar[str] = "recognize"
+    data: LineDataConfig = opt(default_factory=LineDataConfig)
+    model: CTCRecognizerConfig = opt(default_factory=CTCRecognizerConfig)
+    train: TrainConfig = opt(default_factory=_recognize_train)
 
 
 class Sample(NamedTuple):
@@ -174,6 +163,8 @@ class RecognizeTask(Task):
         self.config = config
         d, t, m = config.data, config.train, config.model
         self.device = resolve_device(t.device)
+        if d.alphabet is not None and len(set(d.alphabet)) != len(d.alphabet):
+            raise DataError(f"--alphabet repeats characters: {d.alphabet!r}; list each character once")
         if d.data == BUILTIN_LINES:
             digits = digits if digits is not None else load_mnist_digits()
             kw = dict(seed=t.seed, min_len=d.min_len, max_len=d.max_len, digits=digits)
@@ -213,6 +204,13 @@ class RecognizeTask(Task):
 
     def extra_state(self) -> dict[str, Any]:
         return {"alphabet": self.vocab.to_json()}
+
+    def summary(self) -> str:
+        params = sum(p.numel() for p in self.model.parameters())
+        data = "fresh strings every batch from the training digit pool" if self.train_size is None else \
+            f"{self.train_size} training images"
+        return (f"{data}, {len(self.val)} validation images; alphabet {''.join(self.vocab.chars)!r}; model: CNN + "
+                f"{self.config.model.rnn.describe()}, {params / 1e6:.2f} M parameters, device {self.device}")
 
 
 @torch.no_grad()
@@ -276,23 +274,12 @@ class LoadedRecognizer:
     checkpoint: Checkpoint
 
 
-def load_recognizer(path: str | Path, device: str = "cpu") -> LoadedRecognizer:
-    """A trained CTCRecognizer and its alphabet from a run folder (best/, else last/) or a checkpoint folder."""
-    ck = load_checkpoint(path)
-    if ck.config.get("task") != "recognize":
-        raise CheckpointError(f"{ck.path}: a {ck.config.get('task')!r} checkpoint, not a handwriting recognizer")
-    try:
-        config = RecognizeRunConfig.from_dict(ck.config)
-        vocab = CharVocab.from_json(ck.state["alphabet"])
-    except (ValueError, KeyError) as e:
-        raise CheckpointError(f"{ck.path}: config.json or state.json does not describe a recognizer ({e})") from None
+def _read_state(state: dict, config: RecognizeRunConfig) -> dict:
+    vocab = CharVocab.from_json(state["alphabet"])
     if config.model.num_classes != len(vocab):
-        raise CheckpointError(f"{ck.path}: the alphabet has {len(vocab)} characters but the model {config.model.num_classes}")
-    try:
-        model = CTCRecognizer(config.model)
-        model.load_state_dict(ck.model)
-    except (RuntimeError, ValueError) as e:
-        raise CheckpointError(f"{ck.path}: the weights do not match the checkpoint's config "
-                              f"({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
-    model.to(resolve_device(device)).eval()
-    return LoadedRecognizer(model, vocab, config, ck)
+        raise ValueError(f"the alphabet has {len(vocab)} characters but the model {config.model.num_classes}")
+    return {"vocab": vocab}
+
+
+KIND = TaskKind("recognize", "a handwriting recognizer", RecognizeRunConfig, RecognizeTask, CTCRecognizer,
+                LoadedRecognizer, _read_state, restore=("vocab",))

@@ -12,11 +12,13 @@ drops it when a batch has `reset_state`, and saves it in checkpoints so that a r
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Protocol
 
 from torch import Tensor, nn
 
-__all__ = ["ResumableBatches", "StepLoss", "Task"]
+__all__ = ["ResumableBatches", "StepLoss", "Task", "TaskKind"]
 
 
 class ResumableBatches(Protocol):
@@ -64,3 +66,23 @@ class Task(ABC):
     def extra_state(self) -> dict[str, Any]:
         """JSON-able extras a checkpoint must carry to use the model (a vocabulary, normalisation stats)."""
         return {}
+
+    def summary(self) -> str:
+        """One or two lines for people: the data and the model (the command line prints them before training)."""
+        return f"{self.name}: {sum(p.numel() for p in self.model.parameters()) / 1e6:.2f} M parameters"
+
+
+@dataclass(frozen=True)
+class TaskKind:
+    """A task's one registration (rnnlab/train/registry.py lists them): what the run lifecycle needs to know
+    of it to train it from the command line, resume it, and load a trained run of it back."""
+
+    name: str                                  # config.json's "task"; `rnnlab train NAME`
+    what: str                                  # how messages name such a run: "a character language model"
+    config: type                               # its RunConfig subclass (rnnlab.train.config)
+    task: Callable[..., Task]                  # Task(config, **restored)
+    model: Callable[[Any], nn.Module]          # the model, from config.model
+    loaded: Callable[..., Any]                 # what load_run returns: (model=, config=, checkpoint=, **extras)
+    read_state: Callable[[dict, Any], dict]    # extras from a checkpoint's state.json and config (a vocabulary)
+    restore: tuple[str, ...] = ()              # extras a resumed Task takes back instead of rebuilding them
+    presets: Mapping[str, dict] = field(default_factory=dict)  # per built-in data set: measured overrides

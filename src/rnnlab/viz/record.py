@@ -86,5 +86,5 @@ def record_charlm(model: CharLM, vocab: CharVocab, text: str, *, top: int = 5, i
     top_probs, top_ids = probs.topk(k, dim=-1)
     nxt = torch.full((len(ids),), float("nan"))
     nxt[:-1] = probs[:-1].cpu().gather(1, ids[1:, None])[:, 0]
-    return Recording(text, model.config.cell, quantities, list(vocab.chars), top_ids.cpu().numpy(),
+    return Recording(text, model.config.rnn.cell, quantities, list(vocab.chars), top_ids.cpu().numpy(),
                      top_probs.cpu().numpy(), nxt.numpy(), dict(info or {}))
