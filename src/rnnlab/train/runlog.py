@@ -1,7 +1,7 @@
 """What a run leaves for people to read: metrics.csv, loss.png and (when installed) TensorBoard events.
 
-The PNG needs matplotlib (`pip install rnnlab[plot]`); without it the run says once that it skipped the
-plot. TensorBoard files are written when the `tensorboard` package is installed.
+The PNG is drawn by rnnlab.viz.plots.loss_png and needs matplotlib (`pip install rnnlab[plot]`); without it
+the run says once that it skipped the plot. TensorBoard files are written when the `tensorboard` package is installed.
 """
 
 from __future__ import annotations
@@ -10,6 +10,8 @@ import csv
 import math
 import os
 from pathlib import Path
+
+from ..viz.plots import loss_png
 
 __all__ = ["MetricsLog"]
 
@@ -67,33 +69,11 @@ class MetricsLog:
         """Write loss.png (the train and validation curves of the plotted metric); None if skipped."""
         if not self.rows:
             return None
-        try:
-            import matplotlib
-
-            matplotlib.use("Agg")
-            import matplotlib.pyplot as plt
-        except ImportError:
-            if not self._warned_plot:
-                self.notify("note: loss.png skipped, matplotlib is not installed (pip install matplotlib)")
-                self._warned_plot = True
-            return None
-        fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
-        steps = [r["step"] for r in self.rows]
-        for key, label in ((f"train_{self.plot_key}", "train"), (f"val_{self.plot_key}", "validation")):
-            pts = [(s, r[key]) for s, r in zip(steps, self.rows) if key in r]
-            if pts:
-                ax.plot(*zip(*pts), marker="." if len(pts) < 30 else None, label=label)
-        ax.set_xlabel("step")
-        ax.set_ylabel(self.plot_label)
-        ax.set_title(self.run.name)
-        ax.grid(alpha=0.3)
-        ax.legend()
-        fig.tight_layout()
-        tmp = self.run / "loss.tmp.png"
-        fig.savefig(tmp)
-        plt.close(fig)
-        os.replace(tmp, self.run / "loss.png")
-        return self.run / "loss.png"
+        written = loss_png(self.rows, self.plot_key, self.plot_label, self.run / "loss.png", title=self.run.name)
+        if written is None and not self._warned_plot:
+            self.notify("note: loss.png skipped, matplotlib is not installed (pip install matplotlib)")
+            self._warned_plot = True
+        return written
 
     def close(self) -> None:
         if self._tb is not None:

@@ -1,5 +1,5 @@
-"""Plots of a task's results, as PNG files: a classifier's confusion matrix, a forecast over the held-out
-tail, the memory experiment's accuracy and gradient norms.
+"""Plots of a task's results, as PNG files: a run's loss curves, a classifier's confusion matrix, a forecast
+over the held-out tail, the memory experiment's accuracy and gradient norms.
 
 Each needs matplotlib (`pip install rnnlab[plot]`), imported when a picture is drawn; without it a function
 writes nothing and returns None, and the caller says so. They read results, never a model or a task.
@@ -7,12 +7,13 @@ writes nothing and returns None, and the caller says so. They read results, neve
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 
-__all__ = ["confusion_png", "forecast_png", "memory_png"]
+__all__ = ["confusion_png", "forecast_png", "loss_png", "memory_png"]
 
 
 class MemoryRecord(Protocol):
@@ -32,6 +33,32 @@ def _pyplot():
     except ImportError:
         return None
     return plt
+
+
+def loss_png(rows: list[dict], key: str, label: str, path: str | Path, title: str = "") -> Path | None:
+    """The train and validation curves of metric `key` over the evaluation rows (metrics.csv's rows), written
+    atomically (a reader never sees half a PNG); None (nothing written) without matplotlib."""
+    plt = _pyplot()
+    if plt is None:
+        return None
+    path = Path(path)
+    fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
+    steps = [r["step"] for r in rows]
+    for column, name in ((f"train_{key}", "train"), (f"val_{key}", "validation")):
+        pts = [(s, r[column]) for s, r in zip(steps, rows) if column in r]
+        if pts:
+            ax.plot(*zip(*pts), marker="." if len(pts) < 30 else None, label=name)
+    ax.set_xlabel("step")
+    ax.set_ylabel(label)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    tmp = path.with_name(path.stem + ".tmp.png")
+    fig.savefig(tmp)
+    plt.close(fig)
+    os.replace(tmp, path)
+    return path
 
 
 def confusion_png(report: dict, names: list[str], path: str | Path, title: str = "") -> Path | None:
