@@ -2,8 +2,8 @@
 
 A task's options come from its run config's fields (cli/options.py): data, model, the recurrent layers
 (RecurrentConfig, the same for every task) and training; --out/--resume/--quiet/--threads from runopts.py.
-What differs per task is in cli/train_<task>.py: its help and examples, any option that is not a config
-field, and what it reports after training (a sample, a test-split score). List such a module in TASKS.
+What differs per task is in cli/train_<task>.py: its examples, any option that is not a config field, and
+what it reports after training (a sample, a test-split score). List such a module in TASKS.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ def add_parser(commands) -> None:
     tasks = train.add_subparsers(dest="task", metavar="TASK", required=True, parser_class=Parser)
     for module in TASKS:
         kind = KINDS[module.TASK]
-        p = tasks.add_parser(kind.name, help=module.HELP, description=module.DESCRIPTION, epilog=module.EXAMPLES)
+        p = tasks.add_parser(kind.name, help=kind.help, description=kind.description, epilog=module.EXAMPLES)
         add_config_options(p, kind.config(), kind.presets)
         add_run_options(p, kind.name)
         if hasattr(module, "add_options"):

@@ -5,13 +5,9 @@ from __future__ import annotations
 
 from ..train.caption import BUILTIN_CAPTIONS, CaptionRunConfig, caption_images
 
-__all__ = ["DESCRIPTION", "EXAMPLES", "HELP", "TASK", "report"]
+__all__ = ["EXAMPLES", "TASK", "report"]
 
 TASK = "caption"
-HELP = "image captioning (CNN encoder + recurrent decoder)"
-DESCRIPTION = ("Train an image captioner: a small CNN trained from scratch encodes the image, its feature vector "
-               "starts a recurrent decoder that writes the caption (teacher forcing). Validation: loss, BLEU and "
-               "word error rate on held-out images.")
 D = CaptionRunConfig()
 EXAMPLES = f"""
 examples:

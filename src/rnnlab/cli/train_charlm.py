@@ -5,12 +5,9 @@ from __future__ import annotations
 from ..train import CharLMRunConfig, sample_text
 from .common import stream
 
-__all__ = ["DESCRIPTION", "EXAMPLES", "HELP", "TASK", "add_options", "report"]
+__all__ = ["EXAMPLES", "TASK", "add_options", "report"]
 
 TASK = "charlm"
-HELP = "character-level language model"
-DESCRIPTION = ("Train a character-level language model (embedding -> recurrent layer -> linear) on a text, with "
-               "truncated BPTT, then print a sample.")
 D = CharLMRunConfig()  # the defaults, shown in the examples
 EXAMPLES = f"""
 examples:

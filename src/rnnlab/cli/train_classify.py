@@ -5,12 +5,9 @@ from __future__ import annotations
 from ..train import load_classifier
 from .reports import print_report, score_split
 
-__all__ = ["DESCRIPTION", "EXAMPLES", "HELP", "TASK", "report"]
+__all__ = ["EXAMPLES", "TASK", "report"]
 
 TASK = "classify"
-HELP = "sequence classification (many-to-one)"
-DESCRIPTION = ("Train a sequence classifier (embedding or feature projection -> recurrent layer -> pooling -> "
-               "linear) on labelled text or numeric sequences, then score it on the test split.")
 EXAMPLES = """
 examples:
   rnnlab train classify --data builtin:sentiment          # tweets: negative / neutral / positive, ~3 min

@@ -5,12 +5,9 @@ from __future__ import annotations
 from ..train import load_forecaster
 from .reports import score_tail
 
-__all__ = ["DESCRIPTION", "EXAMPLES", "HELP", "TASK", "report"]
+__all__ = ["EXAMPLES", "TASK", "report"]
 
 TASK = "forecast"
-HELP = "time-series forecasting (many-to-one)"
-DESCRIPTION = ("Train a forecaster (a window of past values -> recurrent layer -> the next H values) on a series, "
-               "then score it on the held-out tail with MAE, RMSE and MASE.")
 EXAMPLES = """
 examples:
   rnnlab train forecast --data builtin:co2                 # weekly CO2, 52 weeks ahead, 2 years held out

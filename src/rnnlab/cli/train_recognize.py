@@ -4,13 +4,9 @@ from __future__ import annotations
 
 from ..train.recognize import BUILTIN_LINES, RecognizeRunConfig
 
-__all__ = ["DESCRIPTION", "EXAMPLES", "HELP", "TASK", "report"]
+__all__ = ["EXAMPLES", "TASK", "report"]
 
 TASK = "recognize"
-HELP = "handwriting recognition (CNN + bidirectional RNN + CTC)"
-DESCRIPTION = ("Train a handwriting recognizer: a small CNN reads the image's columns, a bidirectional recurrent "
-               "layer reads them in both directions, CTC aligns the output with the transcription. Validation: "
-               "character error rate (greedy decoding).")
 D = RecognizeRunConfig()
 EXAMPLES = f"""
 examples:

@@ -85,9 +85,11 @@ class RecurrentConfig:
                           self.coupled, self.layer_norm)
 
     # ----- the one check -----------------------------------------------------------------------------
-    def check(self, owner: str = "RecurrentConfig", name: Callable[[str], str] = str, input_size: int = 1) -> None:
+    def check(self, owner: str = "RecurrentConfig", name: Callable[[str], str] = str, input_size: int = 1, *,
+              one_way: str | None = None) -> None:
         """Raise ValueError/TypeError `owner: <option> ...` for the first invalid field. name(field) is how the
-        option is named in the message: the keyword by default, the flag on the command line."""
+        option is named in the message: the keyword by default, the flag on the command line. one_way: the
+        reason a model cannot read both ways (a language model, a decoder), for the message."""
         if self.cell not in CELLS:
             raise ValueError(f"{owner}: unknown {name('cell')} {self.cell!r}; expected one of {', '.join(CELLS)}")
         n = self.num_layers
@@ -112,6 +114,8 @@ class RecurrentConfig:
         if k is not None and (not isinstance(k, int) or isinstance(k, bool) or k < 1):
             raise ValueError(f"{owner}: {name('segment_steps')} must be None or an int >= 1, got {k!r}")
         check_config(self.cell_config(input_size), owner, name)
+        if one_way and self.bidirectional:
+            raise ValueError(f"{owner}: {one_way}; {name('bidirectional')} is not possible, drop it")
 
     # ----- the layer ---------------------------------------------------------------------------------
     def build(self, input_size: int, *, batch_first: bool = False, device=None, dtype=None):

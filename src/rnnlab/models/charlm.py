@@ -43,10 +43,8 @@ class CharLMConfig:
         """Raise ValueError naming the option (name(field): the keyword, or the command line's flag).
         sizes=False skips the sizes the data sets (vocabulary, classes): the command line checks the options
         before it reads the data."""
-        self.rnn.check(owner, name)
-        if self.rnn.bidirectional:
-            raise ValueError(f"{owner}: a language model reads left to right; {name('bidirectional')} would let it "
-                             f"see the characters it predicts; drop it")
+        self.rnn.check(owner, name, one_way="a language model reads left to right (both ways it would see the "
+                                           "characters it predicts)")
         check_positive_ints(owner, self, ("vocab_size", "embed")[not sizes:], name)
 
 

@@ -46,10 +46,7 @@ class DecoderConfig:
         """Raise ValueError naming the option (name(field): the keyword, or the command line's flag).
         sizes=False skips the sizes the data sets (vocabulary, classes): the command line checks the options
         before it reads the data."""
-        self.rnn.check(owner, name)
-        if self.rnn.bidirectional:
-            raise ValueError(f"{owner}: a decoder writes left to right, one token after another; "
-                             f"{name('bidirectional')} is not possible; drop it")
+        self.rnn.check(owner, name, one_way="a decoder writes left to right, one token after another")
         check_positive_ints(owner, self, ("vocab_size", "embed")[not sizes:], name)
 
 

@@ -25,11 +25,10 @@ from ..data.images import read_image_rgb, read_labels
 from ..data.tokens import EOS, TokenVocab
 from ..models.captioner import Captioner, CaptionerConfig
 from .._fields import opt
-from .checkpoint import Checkpoint
 from .config import RunConfig, TrainConfig
 from .device import resolve_device
 from .seq_metrics import bleu, wer
-from .task import StepLoss, Task, TaskKind
+from .task import Loaded, StepLoss, Task, TaskKind, same_size
 
 __all__ = [
     "BUILTIN_CAPTIONS", "KIND", "CaptionDataConfig", "CaptionRunConfig", "CaptionTask", "CaptionedImage",
@@ -51,16 +50,13 @@ class CaptionDataConfig:
     limit: int | None = opt(None, "builtin:emoji: use only the first N emoji (a quick look)")
 
 
-def _caption_train() -> TrainConfig:
-    return TrainConfig(lr=2e-3, max_time=300.0, eval_every=200, warmup_steps=100, patience=6, weight_decay=0.05)
-
-
 @dataclass(slots=True)
 class CaptionRunConfig(RunConfig):
     task: ClassVar[str] = "caption"
     data: CaptionDataConfig = opt(default_factory=CaptionDataConfig)
     model: CaptionerConfig = opt(default_factory=CaptionerConfig)
-    train: TrainConfig = opt(default_factory=_caption_train)
+    train: TrainConfig = opt(default_factory=lambda: TrainConfig(lr=2e-3, max_time=300.0, eval_every=200,
+                                                                 warmup_steps=100, patience=6, weight_decay=0.05))
 
 
 class CaptionedImage(NamedTuple):
@@ -221,19 +217,19 @@ def evaluate_captions(model: Captioner, vocab: TokenVocab, items: list[Captioned
 
 
 @dataclass
-class LoadedCaptioner:
-    model: Captioner
-    vocab: TokenVocab
-    config: CaptionRunConfig
-    checkpoint: Checkpoint
+class LoadedCaptioner(Loaded):
+    vocab: TokenVocab  # model: Captioner, config: CaptionRunConfig
 
 
 def _read_state(state: dict, config: CaptionRunConfig) -> dict:
     vocab = TokenVocab.from_json(state["vocab"], kind="decoder")
-    if config.model.vocab_size != len(vocab):
-        raise ValueError(f"the vocabulary has {len(vocab)} tokens but the model {config.model.vocab_size}")
+    same_size(len(vocab), config.model.vocab_size, "vocabulary")
     return {"vocab": vocab}
 
 
-KIND = TaskKind("caption", "an image captioner", CaptionRunConfig, CaptionTask, Captioner, LoadedCaptioner,
-                _read_state, restore=("vocab",))
+KIND = TaskKind(
+    "caption", "an image captioner", "image captioning (CNN encoder + recurrent decoder)",
+    "Train an image captioner: a small CNN trained from scratch encodes the image, its feature vector starts a "
+    "recurrent decoder that writes the caption (teacher forcing). Validation: loss, BLEU and word error rate on "
+    "held-out images.",
+    CaptionRunConfig, CaptionTask, Captioner, LoadedCaptioner, _read_state, restore=("vocab",))

@@ -13,10 +13,9 @@ from torch import Tensor
 
 from ..data import CharVocab, DataError, TextStreams, eval_batches, read_corpus, split_ids
 from ..models import CharLM
-from .checkpoint import Checkpoint
 from .config import CharLMRunConfig
 from .device import resolve_device
-from .task import StepLoss, Task, TaskKind
+from .task import Loaded, StepLoss, Task, TaskKind, same_size
 
 __all__ = ["KIND", "CharLMTask", "LoadedCharLM", "evaluate_ids", "sample_text"]
 
@@ -89,22 +88,21 @@ def evaluate_ids(model: CharLM, ids: Tensor, batch: int = 32, seq_len: int = 100
 
 
 @dataclass
-class LoadedCharLM:
-    model: CharLM
-    vocab: CharVocab
-    config: CharLMRunConfig
-    checkpoint: Checkpoint
+class LoadedCharLM(Loaded):
+    vocab: CharVocab  # model: CharLM, config: CharLMRunConfig
 
 
 def _read_state(state: dict, config: CharLMRunConfig) -> dict:
     vocab = CharVocab.from_json(state["vocab"])
-    if config.model.vocab_size != len(vocab):
-        raise ValueError(f"the vocabulary has {len(vocab)} characters but the model {config.model.vocab_size}")
+    same_size(len(vocab), config.model.vocab_size, "vocabulary")
     return {"vocab": vocab}
 
 
-KIND = TaskKind("charlm", "a character language model", CharLMRunConfig, CharLMTask, CharLM, LoadedCharLM,
-                _read_state, restore=("vocab",))
+KIND = TaskKind(
+    "charlm", "a character language model", "character-level language model",
+    "Train a character-level language model (embedding -> recurrent layer -> linear) on a text, with truncated "
+    "BPTT, then print a sample.",
+    CharLMRunConfig, CharLMTask, CharLM, LoadedCharLM, _read_state, restore=("vocab",))
 
 
 def sample_text(

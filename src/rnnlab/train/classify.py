@@ -21,11 +21,10 @@ from ..data.sequences import (
 from ..data.tokens import TokenVocab
 from ..models import SequenceClassifier, SequenceClassifierConfig
 from .._fields import opt
-from .checkpoint import Checkpoint
 from .config import RunConfig, TrainConfig, preset_config
 from .device import resolve_device
 from .metrics import classification_report
-from .task import StepLoss, Task, TaskKind
+from .task import Loaded, StepLoss, Task, TaskKind
 
 __all__ = [
     "CLASSIFY_PRESETS", "KIND", "ClassifyDataConfig", "ClassifyRunConfig", "ClassifyTask", "LoadedClassifier",
@@ -55,12 +54,6 @@ class ClassifyDataConfig:
         return Columns(self.text_column, self.label_column, self.sequence_column, self.id_column, self.step_column)
 
 
-def _train_defaults(**kw) -> TrainConfig:
-    base = dict(lr=3e-3, max_time=180.0, eval_every=100, patience=8, warmup_steps=50)
-    base.update(kw)
-    return TrainConfig(**base)
-
-
 @dataclass(slots=True)
 class ClassifyRunConfig(RunConfig):
     """Everything that defines a `rnnlab train classify` run (written to config.json)."""
@@ -71,7 +64,8 @@ class ClassifyRunConfig(RunConfig):
                        choices=("acc", "f1", "loss"))
     data: ClassifyDataConfig = opt(default_factory=ClassifyDataConfig)
     model: SequenceClassifierConfig = opt(default_factory=SequenceClassifierConfig)
-    train: TrainConfig = opt(default_factory=_train_defaults)
+    train: TrainConfig = opt(default_factory=lambda: TrainConfig(lr=3e-3, max_time=180.0, eval_every=100,
+                                                                 patience=8, warmup_steps=50))
 
 
 # Defaults per built-in data set (measured: docs/TASKS.md); the user's options override them.
@@ -245,12 +239,9 @@ class ClassifyTask(Task):
 
 
 @dataclass
-class LoadedClassifier:
-    model: SequenceClassifier
-    encoder: Encoder
+class LoadedClassifier(Loaded):
+    encoder: Encoder   # vocabulary or feature scaling; model: SequenceClassifier, config: ClassifyRunConfig
     labels: list[str]
-    config: ClassifyRunConfig
-    checkpoint: Checkpoint
 
     def predict_proba(self, items: list) -> np.ndarray:
         return predict_proba(self.model, self.encoder.encode(items))
@@ -260,5 +251,9 @@ def _read_state(state: dict, config: ClassifyRunConfig) -> dict:
     return {"encoder": Encoder.from_json(state["encoder"]), "labels": list(state["labels"])}
 
 
-KIND = TaskKind("classify", "a sequence classifier", ClassifyRunConfig, ClassifyTask, SequenceClassifier,
-                LoadedClassifier, _read_state, restore=("encoder",), presets=CLASSIFY_PRESETS)
+KIND = TaskKind(
+    "classify", "a sequence classifier", "sequence classification (many-to-one)",
+    "Train a sequence classifier (embedding or feature projection -> recurrent layer -> pooling -> linear) on "
+    "labelled text or numeric sequences, then score it on the test split.",
+    ClassifyRunConfig, ClassifyTask, SequenceClassifier, LoadedClassifier, _read_state, restore=("encoder",),
+    presets=CLASSIFY_PRESETS)

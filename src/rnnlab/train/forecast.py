@@ -22,11 +22,10 @@ from ..data.sequences import LengthBuckets
 from ..data.series import Scaler, Series, load_series, mase_scale, rolling_origins, split_series
 from ..models import Forecaster, ForecasterConfig
 from .._fields import opt
-from .checkpoint import Checkpoint
 from .config import RunConfig, TrainConfig, preset_config
 from .device import resolve_device
 from .metrics import forecast_errors
-from .task import StepLoss, Task, TaskKind
+from .task import Loaded, StepLoss, Task, TaskKind
 
 __all__ = [
     "FORECAST_PRESETS", "ForecastDataConfig", "ForecastRunConfig", "ForecastTask", "LoadedForecaster",
@@ -51,19 +50,14 @@ class ForecastDataConfig:
     encoding: str = opt("utf-8", "CSV text encoding")
 
 
-def _train_defaults(**kw) -> TrainConfig:
-    base = dict(lr=3e-3, max_time=120.0, eval_every=50, patience=10, warmup_steps=30)
-    base.update(kw)
-    return TrainConfig(**base)
-
-
 @dataclass(slots=True)
 class ForecastRunConfig(RunConfig):
     task: ClassVar[str] = "forecast"
     data: ForecastDataConfig = opt(default_factory=ForecastDataConfig)
     # residual "auto": "seasonal" when the data has a season that fits in the lookback, else "last"
     model: ForecasterConfig = opt(default_factory=lambda: ForecasterConfig(residual="auto"))
-    train: TrainConfig = opt(default_factory=_train_defaults)
+    train: TrainConfig = opt(default_factory=lambda: TrainConfig(lr=3e-3, max_time=120.0, eval_every=50,
+                                                                 patience=10, warmup_steps=30))
 
 
 # Defaults per built-in series (measured: docs/TASKS.md); the user's options override them.
@@ -192,11 +186,8 @@ class ForecastTask(Task):
 
 
 @dataclass
-class LoadedForecaster:
-    model: Forecaster
-    scaler: Scaler
-    config: ForecastRunConfig
-    checkpoint: Checkpoint
+class LoadedForecaster(Loaded):
+    scaler: Scaler  # model: Forecaster, config: ForecastRunConfig
 
     def future(self, steps: int, history: np.ndarray | None = None) -> np.ndarray:
         """`steps` values after the end of `history` (default: the end of the training data's series)."""
@@ -215,5 +206,8 @@ def _read_state(state: dict, config: ForecastRunConfig) -> dict:
     return {"scaler": Scaler.from_json(state["scaler"])}
 
 
-KIND = TaskKind("forecast", "a forecaster", ForecastRunConfig, ForecastTask, Forecaster, LoadedForecaster,
-                _read_state, presets=FORECAST_PRESETS)
+KIND = TaskKind(
+    "forecast", "a forecaster", "time-series forecasting (many-to-one)",
+    "Train a forecaster (a window of past values -> recurrent layer -> the next H values) on a series, then score "
+    "it on the held-out tail with MAE, RMSE and MASE.",
+    ForecastRunConfig, ForecastTask, Forecaster, LoadedForecaster, _read_state, presets=FORECAST_PRESETS)

@@ -24,11 +24,10 @@ from ..data.images import read_labels, read_line_image
 from ..data.mnist_strings import MnistStrings, load_mnist_digits
 from ..models.ctc import WIDTH_STRIDE, CTCRecognizer, CTCRecognizerConfig, greedy_decode, min_frames, prefix_beam_search
 from .._fields import opt
-from .checkpoint import Checkpoint
 from .config import RunConfig, TrainConfig
 from .device import resolve_device
 from .seq_metrics import cer, sequence_accuracy
-from .task import StepLoss, Task, TaskKind
+from .task import Loaded, StepLoss, Task, TaskKind, same_size
 
 __all__ = [
     "BUILTIN_LINES", "KIND", "LineBatch", "LineDataConfig", "LoadedRecognizer", "RecognizeRunConfig", "RecognizeTask",
@@ -52,18 +51,15 @@ class LineDataConfig:
     max_len: int = opt(10, "mnist-strings: longest string, in digits")
 
 
-def _recognize_train() -> TrainConfig:
-    # A step budget, so the result does not depend on the machine's speed. Measured (README "Handwriting
-    # recognition"): 1,500 steps of 32 fresh strings reach a test CER of 2.5 % on mnist-strings.
-    return TrainConfig(lr=3e-3, max_steps=1500, max_time=None, eval_every=250, warmup_steps=100, patience=6)
-
-
 @dataclass(slots=True)
 class RecognizeRunConfig(RunConfig):
     task: ClassVar[str] = "recognize"
     data: LineDataConfig = opt(default_factory=LineDataConfig)
     model: CTCRecognizerConfig = opt(default_factory=CTCRecognizerConfig)
-    train: TrainConfig = opt(default_factory=_recognize_train)
+    # A step budget, so the result does not depend on the machine's speed. Measured (README "Handwriting
+    # recognition"): 1,500 steps of 32 fresh strings reach a test CER of 2.5 % on mnist-strings.
+    train: TrainConfig = opt(default_factory=lambda: TrainConfig(lr=3e-3, max_steps=1500, max_time=None,
+                                                                 eval_every=250, warmup_steps=100, patience=6))
 
 
 class Sample(NamedTuple):
@@ -267,19 +263,19 @@ def builtin_test_samples(config: RecognizeRunConfig, split: str = "test", limit:
 
 
 @dataclass
-class LoadedRecognizer:
-    model: CTCRecognizer
-    vocab: CharVocab
-    config: RecognizeRunConfig
-    checkpoint: Checkpoint
+class LoadedRecognizer(Loaded):
+    vocab: CharVocab  # the alphabet; model: CTCRecognizer, config: RecognizeRunConfig
 
 
 def _read_state(state: dict, config: RecognizeRunConfig) -> dict:
     vocab = CharVocab.from_json(state["alphabet"])
-    if config.model.num_classes != len(vocab):
-        raise ValueError(f"the alphabet has {len(vocab)} characters but the model {config.model.num_classes}")
+    same_size(len(vocab), config.model.num_classes, "alphabet")
     return {"vocab": vocab}
 
 
-KIND = TaskKind("recognize", "a handwriting recognizer", RecognizeRunConfig, RecognizeTask, CTCRecognizer,
-                LoadedRecognizer, _read_state, restore=("vocab",))
+KIND = TaskKind(
+    "recognize", "a handwriting recognizer", "handwriting recognition (CNN + bidirectional RNN + CTC)",
+    "Train a handwriting recognizer: a small CNN reads the image's columns, a bidirectional recurrent layer reads "
+    "them in both directions, CTC aligns the output with the transcription. Validation: character error rate "
+    "(greedy decoding).",
+    RecognizeRunConfig, RecognizeTask, CTCRecognizer, LoadedRecognizer, _read_state, restore=("vocab",))

@@ -18,7 +18,7 @@ from typing import Any, NamedTuple, Protocol
 
 from torch import Tensor, nn
 
-__all__ = ["ResumableBatches", "StepLoss", "Task", "TaskKind"]
+__all__ = ["Loaded", "ResumableBatches", "StepLoss", "Task", "TaskKind", "same_size"]
 
 
 class ResumableBatches(Protocol):
@@ -72,6 +72,22 @@ class Task(ABC):
         return f"{self.name}: {sum(p.numel() for p in self.model.parameters()) / 1e6:.2f} M parameters"
 
 
+@dataclass
+class Loaded:
+    """A trained run back from its folder (rnnlab.train.load_run): the model in eval mode, its run config and
+    the checkpoint it came from. Each task's subclass adds what its checkpoint keeps beside the weights."""
+
+    model: nn.Module
+    config: Any
+    checkpoint: Any
+
+
+def same_size(saved: int, model: int, what: str) -> None:
+    """A checkpoint's vocabulary (alphabet, ...) must have as many entries as its model has rows for."""
+    if saved != model:
+        raise ValueError(f"the {what} has {saved} entries but the model {model}")
+
+
 @dataclass(frozen=True)
 class TaskKind:
     """A task's one registration (rnnlab/train/registry.py lists them): what the run lifecycle needs to know
@@ -79,10 +95,12 @@ class TaskKind:
 
     name: str                                  # config.json's "task"; `rnnlab train NAME`
     what: str                                  # how messages name such a run: "a character language model"
+    help: str                                  # one line: `rnnlab train --help`
+    description: str                           # a paragraph: `rnnlab train NAME --help`
     config: type                               # its RunConfig subclass (rnnlab.train.config)
     task: Callable[..., Task]                  # Task(config, **restored)
     model: Callable[[Any], nn.Module]          # the model, from config.model
-    loaded: Callable[..., Any]                 # what load_run returns: (model=, config=, checkpoint=, **extras)
+    loaded: Callable[..., Loaded]              # what load_run returns: (model=, config=, checkpoint=, **extras)
     read_state: Callable[[dict, Any], dict]    # extras from a checkpoint's state.json and config (a vocabulary)
     restore: tuple[str, ...] = ()              # extras a resumed Task takes back instead of rebuilding them
     presets: Mapping[str, dict] = field(default_factory=dict)  # per built-in data set: measured overrides
