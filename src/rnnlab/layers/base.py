@@ -16,6 +16,7 @@ h (L*D, B, R), c (L*D, B, H), row l*D + d.
 
 from __future__ import annotations
 
+import numbers
 import warnings
 
 import torch
@@ -25,12 +26,11 @@ from torch.utils.checkpoint import checkpoint
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
 from .._validate import reject_unknown_options, shape_str
-from ..cells.config import CellConfig
-from ..cells.initialize import init_parameters_
+from ..cells.config import CellConfig, check_config
+from ..cells.initialize import INIT_SCHEMES, init_parameters_
 from ..kernels import registry
 from ..kernels.contract import BackendChoice, BatchLayout, RunOptions
 from ..trace import DirectionTrace, Trace
-from .config import RecurrentConfig
 from .sequence import check_lengths, reverse_index, reverse_time
 
 __all__ = ["RecurrentBase"]
@@ -70,13 +70,21 @@ class RecurrentBase(nn.Module):
         super().__init__()
         owner = type(self).__name__
         reject_unknown_options(owner, unknown or {}, known_options or _LAYER_OPTIONS)
-        if not isinstance(batch_first, bool):
-            raise TypeError(f"{owner}: batch_first must be True or False, got {batch_first!r}")
-        # the layer's options are a RecurrentConfig: declared and checked there, once for layers and models
-        cell, nonlinearity = ("rnn", family[4:]) if family.startswith("rnn_") else (family, "tanh")
-        self.config = RecurrentConfig(cell, hidden_size, num_layers, bidirectional, dropout, proj_size, peephole,
-                                      coupled, layer_norm, nonlinearity, bias, init, backend, segment_steps)
-        self.config.check(owner, input_size=input_size)
+        if not isinstance(num_layers, int) or isinstance(num_layers, bool) or num_layers < 1:
+            raise ValueError(f"{owner}: num_layers must be an int >= 1, got {num_layers!r}")
+        if not isinstance(dropout, numbers.Number) or isinstance(dropout, bool) or not 0 <= dropout <= 1:
+            raise ValueError(
+                f"{owner}: dropout must be a probability in [0, 1] (applied between layers), got {dropout!r}"
+            )
+        for name, value in (("batch_first", batch_first), ("bidirectional", bidirectional)):
+            if not isinstance(value, bool):
+                raise TypeError(f"{owner}: {name} must be True or False, got {value!r}")
+        if init not in INIT_SCHEMES:
+            raise ValueError(f"{owner}: unknown init {init!r}; expected one of {INIT_SCHEMES}")
+        if segment_steps is not None and (
+            not isinstance(segment_steps, int) or isinstance(segment_steps, bool) or segment_steps < 1
+        ):
+            raise ValueError(f"{owner}: segment_steps must be None or an int >= 1, got {segment_steps!r}")
         if dropout > 0 and num_layers == 1:
             warnings.warn(
                 f"{owner}: dropout={dropout} is applied between layers only, so it does nothing with "
@@ -99,7 +107,8 @@ class RecurrentBase(nn.Module):
         self.init = init
         self.segment_steps = segment_steps
 
-        first = self.config.cell_config(input_size)
+        first = CellConfig(family, input_size, hidden_size, bias, proj_size, peephole, coupled, layer_norm)
+        check_config(first, owner)
         D = 2 if bidirectional else 1
         upper = CellConfig(family, D * first.state_size, hidden_size, bias, proj_size, peephole, coupled, layer_norm)
         self._cells = [first] + [upper] * (num_layers - 1)  # per layer: input size differs
@@ -121,7 +130,8 @@ class RecurrentBase(nn.Module):
                 self._all_weights.append(list(roles.values()))
         self.reset_parameters()
 
-        self.backend = backend  # its name was checked with the other options: forward trusts it
+        registry.check_name(owner, backend)  # the one check of the name: forward trusts it
+        self.backend = backend
         if backend != "auto":  # fail at construction, not at the first forward
             registry.choose(owner, backend, RunOptions(first), torch.device(device or "cpu"))
 
