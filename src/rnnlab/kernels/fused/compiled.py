@@ -1,15 +1,15 @@
 """The fused LSTM's and GRU's time loops in C, compiled on first use with the system's C compiler and cached.
 
 Why: on a CPU a framework op costs ~5 us of dispatch whatever its size, and the fused LSTM issues eight of
-them per forward step and five per backward step; at small batches (BENCHMARKS.md S3, S4) that overhead,
-not arithmetic, set its speed. A BLAS call per step was the next limit: on this project's AMD machine
+them per forward step and five per backward step; at small batches (benchmarks/layers.py's S3, S4) that
+overhead, not arithmetic, set its speed. A BLAS call per step was the next limit: on this project's AMD machine
 torch's matmul (MKL's sgemm, which re-packs W_hh and sets up its threads on every call) reached 45-110
 GFLOP/s on the recurrence's skinny per-step products (B x H times H x 4H), where a standalone prototype
 of the register-blocked micro-kernel in loop_gemm_body.c, with W_hh packed once, reached 175-210. So the
 loops pack W_hh once per call and run that kernel, with OpenMP threads (torch's runtime) sharing each
 step by batch rows (each its own sequences, no barrier) or, with few rows, by hidden units (each a slice of
 every gate for both the product and the pointwise work, a barrier per step; three with layer norm). The
-same kernel serves the layer's time-parallel products (`gemm`; benchmarks/gemm.py compares it).
+same kernel serves the layer's time-parallel products where it measured faster (`gemm`; benchmarks/gemm.py).
 Nothing links against torch at build time, so `pip install rnnlab` stays pure Python.
 
 Where it runs: CPU tensors, float32/float64, every LSTM and GRU variant and combination (peephole,
@@ -253,8 +253,8 @@ def gru_backward(Z: Tensor, Bh: Tensor, Hs: Tensor, Rr: Tensor | None, ST: Tenso
 
 def gemm(A: Tensor, W: Tensor, transposed: bool, bias: Tensor | None = None) -> Tensor:
     """A @ W.T (transposed) or A @ W, plus bias, for 2-D A: a layer's time-parallel products (the input
-    projection of every step, dx) on the loops' own kernel, which measured 10-35 % faster than torch's
-    MKL call at the benchmark shapes here (gemm in loop_gemm_body.c)."""
+    projection of every step, dx) on the loops' own kernel (gemm in loop_gemm_body.c); common._matmul uses
+    it only at the shapes where it measured at least 15 % faster than torch's call (benchmarks/README.md)."""
     A, W = A.contiguous(), W.contiguous()
     b = bias.contiguous() if bias is not None else None
     M, K = A.shape
