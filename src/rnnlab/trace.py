@@ -1,9 +1,9 @@
 """Recording as a value: the gates and states of every step, returned by a layer when asked.
 
 A backend returns one `DirectionTrace` per layer-direction, time-major like everything inside the
-library: gates[name] and states[name] of shape (T, B, H). The layer puts each into the user's frame
-(`to_user_frame`): batch-major (B, T, H), time in the input's order also for the reverse direction,
-padded steps zero. A `Trace` holds them by (layer, direction).
+library: gates[name] and states[name] of shape (T, B, H). The layer (RecurrentBase.forward) puts each
+into the user's frame: time in the input's order also for the reverse direction, padded steps zeroed
+(BatchLayout.zero_padding, as the output), then batch-major (B, T, H). A `Trace` holds them by (layer, direction).
 
     gates   LSTM: i, f, g, o;  GRU: r, z, n;  RNN: none
     states  h (B, T, R) (R = proj_size or H), and for the LSTM c (B, T, H)

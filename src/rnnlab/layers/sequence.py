@@ -1,4 +1,4 @@
-"""Time-axis helpers for layers: valid lengths, reversing padded sequences, putting records in the user's frame."""
+"""Time-axis helpers for layers: checking valid lengths, reversing padded sequences (padding stays at the end)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
-"""What the fused Functions share: batch layout for lengths, per-step views, the double-backward route.
+"""What the fused Functions share: rows per step from the layer's BatchLayout, per-step views, what backward
+keeps (save/saved), the Python loops' skeleton (recurrent_forward, backward_through_time), the input-side
+products, the double-backward route.
 
 Lengths. The backend sorts the batch in the layer's BatchLayout order, longest first (like a PackedSequence),
 so that at step t the sequences still running are the first bs[t] (layout.batch_sizes[t]) rows. Every step
