@@ -2,8 +2,8 @@
 the one description of a recurrent stack that the models nest and the command line's options come from."""
 
 from .base import RecurrentBase
-from .config import CELLS, RecurrentConfig
-from .modules import GRU, LSTM, RNN
+from .config import RecurrentConfig
+from .modules import CELLS, GRU, LSTM, RNN
 from .sequence import check_lengths, reverse_index, reverse_time
 
 __all__ = ["CELLS", "GRU", "LSTM", "RNN", "RecurrentBase", "RecurrentConfig", "check_lengths", "reverse_index",

@@ -16,7 +16,6 @@ h (L*D, B, R), c (L*D, B, H), row l*D + d.
 
 from __future__ import annotations
 
-import numbers
 import warnings
 
 import torch
@@ -26,11 +25,12 @@ from torch.utils.checkpoint import checkpoint
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
 from .._validate import reject_unknown_options, shape_str
-from ..cells.config import CellConfig, check_config
-from ..cells.initialize import INIT_SCHEMES, init_parameters_
+from ..cells.config import CellConfig
+from ..cells.initialize import init_parameters_
 from ..kernels import registry
 from ..kernels.contract import BackendChoice, BatchLayout, RunOptions
 from ..trace import DirectionTrace, Trace
+from .config import RecurrentConfig
 from .sequence import check_lengths, reverse_index, reverse_time
 
 __all__ = ["RecurrentBase"]
@@ -42,49 +42,22 @@ _LAYER_OPTIONS = [
 
 
 class RecurrentBase(nn.Module):
-    """Shared by rnnlab.RNN, LSTM and GRU; see their docstrings for the public arguments."""
+    """Shared by rnnlab.RNN, LSTM and GRU; see their docstrings for the public arguments.
 
-    def __init__(
-        self,
-        family: str,
-        input_size: int,
-        hidden_size: int,
-        num_layers: int = 1,
-        bias: bool = True,
-        batch_first: bool = False,
-        dropout: float = 0.0,
-        bidirectional: bool = False,
-        proj_size: int = 0,
-        device=None,
-        dtype=None,
-        *,
-        peephole: bool = False,
-        coupled: bool = False,
-        layer_norm: bool = False,
-        init: str = "torch",
-        backend: str = "auto",
-        segment_steps: int | None = None,
-        unknown: dict | None = None,
-        known_options: list[str] | None = None,
-    ) -> None:
+    config: the layer's options (RecurrentConfig: declared and checked there, once for layers and models);
+    the subclasses build it from torch's positional arguments."""
+
+    def __init__(self, config: RecurrentConfig, input_size: int, batch_first: bool = False, device=None, dtype=None,
+                 *, unknown: dict | None = None, known_options: list[str] | None = None) -> None:
         super().__init__()
         owner = type(self).__name__
         reject_unknown_options(owner, unknown or {}, known_options or _LAYER_OPTIONS)
-        if not isinstance(num_layers, int) or isinstance(num_layers, bool) or num_layers < 1:
-            raise ValueError(f"{owner}: num_layers must be an int >= 1, got {num_layers!r}")
-        if not isinstance(dropout, numbers.Number) or isinstance(dropout, bool) or not 0 <= dropout <= 1:
-            raise ValueError(
-                f"{owner}: dropout must be a probability in [0, 1] (applied between layers), got {dropout!r}"
-            )
-        for name, value in (("batch_first", batch_first), ("bidirectional", bidirectional)):
-            if not isinstance(value, bool):
-                raise TypeError(f"{owner}: {name} must be True or False, got {value!r}")
-        if init not in INIT_SCHEMES:
-            raise ValueError(f"{owner}: unknown init {init!r}; expected one of {INIT_SCHEMES}")
-        if segment_steps is not None and (
-            not isinstance(segment_steps, int) or isinstance(segment_steps, bool) or segment_steps < 1
-        ):
-            raise ValueError(f"{owner}: segment_steps must be None or an int >= 1, got {segment_steps!r}")
+        if not isinstance(batch_first, bool):
+            raise TypeError(f"{owner}: batch_first must be True or False, got {batch_first!r}")
+        config.check(owner, input_size=input_size)
+        self.config = c = config
+        family, hidden_size, num_layers, bias, dropout = c.family, c.hidden_size, c.num_layers, c.bias, c.dropout
+        bidirectional, proj_size, backend = c.bidirectional, c.proj_size, c.backend
         if dropout > 0 and num_layers == 1:
             warnings.warn(
                 f"{owner}: dropout={dropout} is applied between layers only, so it does nothing with "
@@ -101,16 +74,15 @@ class RecurrentBase(nn.Module):
         self.dropout = float(dropout)
         self.bidirectional = bidirectional
         self.proj_size = proj_size
-        self.peephole = peephole
-        self.coupled = coupled
-        self.layer_norm = layer_norm
-        self.init = init
-        self.segment_steps = segment_steps
+        self.peephole = c.peephole
+        self.coupled = c.coupled
+        self.layer_norm = c.layer_norm
+        self.init = c.init
+        self.segment_steps = c.segment_steps
 
-        first = CellConfig(family, input_size, hidden_size, bias, proj_size, peephole, coupled, layer_norm)
-        check_config(first, owner)
+        first = c.cell_config(input_size)
         D = 2 if bidirectional else 1
-        upper = CellConfig(family, D * first.state_size, hidden_size, bias, proj_size, peephole, coupled, layer_norm)
+        upper = c.cell_config(D * first.state_size)
         self._cells = [first] + [upper] * (num_layers - 1)  # per layer: input size differs
 
         # Parameters under torch's names: <role>_l<layer>[_reverse]; roles are the cell's parameter names.
@@ -130,8 +102,7 @@ class RecurrentBase(nn.Module):
                 self._all_weights.append(list(roles.values()))
         self.reset_parameters()
 
-        registry.check_name(owner, backend)  # the one check of the name: forward trusts it
-        self.backend = backend
+        self.backend = backend  # its name was checked with the other options: forward trusts it
         if backend != "auto":  # fail at construction, not at the first forward
             registry.choose(owner, backend, RunOptions(first), torch.device(device or "cpu"))
 

@@ -23,11 +23,10 @@ from .._fields import opt
 from ..cells.config import CellConfig, check_config
 from ..cells.initialize import INIT_SCHEMES
 from ..kernels import backend_names
-from .modules import GRU, LSTM, RNN
 
-__all__ = ["CELLS", "RecurrentConfig"]
+__all__ = ["CELL_NAMES", "RecurrentConfig"]
 
-CELLS = {"lstm": LSTM, "gru": GRU, "rnn": RNN}
+CELL_NAMES = ("lstm", "gru", "rnn")  # the layer classes, by name: layers/modules.py CELLS
 
 # the names these options had in run folders written before RecurrentConfig (flat in each model config)
 _LEGACY_NAMES = {"cell": "cell", "hidden": "hidden_size", "layers": "num_layers", "dropout": "dropout",
@@ -39,7 +38,7 @@ _LEGACY_NAMES = {"cell": "cell", "hidden": "hidden_size", "layers": "num_layers"
 class RecurrentConfig:
     """A stack of recurrent layers: cell family, sizes, directions, variants, initialisation, backend."""
 
-    cell: str = opt("lstm", "recurrent cell", choices=tuple(CELLS))
+    cell: str = opt("lstm", "recurrent cell", choices=CELL_NAMES)
     hidden_size: int = opt(128, "units per layer and direction", flags=("--hidden", "--hidden-size"), metavar="H")
     num_layers: int = opt(1, "stacked layers", flags=("--layers", "--num-layers"), metavar="L")
     bidirectional: bool = opt(False, "read each sequence in both directions", negative="--unidirectional")
@@ -90,8 +89,8 @@ class RecurrentConfig:
         """Raise ValueError/TypeError `owner: <option> ...` for the first invalid field. name(field) is how the
         option is named in the message: the keyword by default, the flag on the command line. one_way: the
         reason a model cannot read both ways (a language model, a decoder), for the message."""
-        if self.cell not in CELLS:
-            raise ValueError(f"{owner}: unknown {name('cell')} {self.cell!r}; expected one of {', '.join(CELLS)}")
+        if self.cell not in CELL_NAMES:
+            raise ValueError(f"{owner}: unknown {name('cell')} {self.cell!r}; expected one of {', '.join(CELL_NAMES)}")
         n = self.num_layers
         if not isinstance(n, int) or isinstance(n, bool) or n < 1:
             raise ValueError(f"{owner}: {name('num_layers')} must be an int >= 1, got {n!r}")
@@ -123,6 +122,8 @@ class RecurrentConfig:
 
         Dropout between layers is passed only where there are layers in between (the layer warns otherwise;
         the models apply the same probability to their input and output themselves)."""
+        from .modules import GRU, LSTM, RNN  # local: the layers themselves are checked by this class
+
         kw = dict(num_layers=self.num_layers, bias=self.bias, batch_first=batch_first,
                   dropout=self.dropout if self.num_layers > 1 else 0.0, bidirectional=self.bidirectional,
                   device=device, dtype=dtype, layer_norm=self.layer_norm, init=self.init, backend=self.backend,

@@ -28,8 +28,9 @@ Example:
 from __future__ import annotations
 
 from .base import _LAYER_OPTIONS, RecurrentBase
+from .config import RecurrentConfig
 
-__all__ = ["GRU", "LSTM", "RNN"]
+__all__ = ["CELLS", "GRU", "LSTM", "RNN"]
 
 _NOT_LSTM = [o for o in _LAYER_OPTIONS if o not in ("peephole", "coupled")]
 
@@ -67,11 +68,12 @@ class LSTM(RecurrentBase):
         segment_steps: int | None = None,
         **unknown,
     ) -> None:
-        super().__init__(
-            "lstm", input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
-            proj_size, device, dtype, peephole=peephole, coupled=coupled, layer_norm=layer_norm,
-            init=init, backend=backend, segment_steps=segment_steps, unknown=unknown,
+        config = RecurrentConfig(
+            cell="lstm", hidden_size=hidden_size, num_layers=num_layers, bidirectional=bidirectional, dropout=dropout,
+            proj_size=proj_size, peephole=peephole, coupled=coupled, layer_norm=layer_norm, bias=bias, init=init,
+            backend=backend, segment_steps=segment_steps,
         )
+        super().__init__(config, input_size, batch_first, device, dtype, unknown=unknown)
 
 
 class GRU(RecurrentBase):
@@ -103,11 +105,12 @@ class GRU(RecurrentBase):
         segment_steps: int | None = None,
         **unknown,
     ) -> None:
-        super().__init__(
-            "gru", input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
-            proj_size, device, dtype, layer_norm=layer_norm, init=init, backend=backend,
-            segment_steps=segment_steps, unknown=unknown, known_options=_NOT_LSTM,
+        config = RecurrentConfig(
+            cell="gru", hidden_size=hidden_size, num_layers=num_layers, bidirectional=bidirectional, dropout=dropout,
+            proj_size=proj_size, layer_norm=layer_norm, bias=bias, init=init, backend=backend,
+            segment_steps=segment_steps,
         )
+        super().__init__(config, input_size, batch_first, device, dtype, unknown=unknown, known_options=_NOT_LSTM)
 
 
 class RNN(RecurrentBase):
@@ -141,11 +144,14 @@ class RNN(RecurrentBase):
         segment_steps: int | None = None,
         **unknown,
     ) -> None:
-        if nonlinearity not in ("tanh", "relu"):
-            raise ValueError(f"RNN: nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
-        super().__init__(
-            f"rnn_{nonlinearity}", input_size, hidden_size, num_layers, bias, batch_first, dropout,
-            bidirectional, proj_size, device, dtype, layer_norm=layer_norm, init=init, backend=backend,
-            segment_steps=segment_steps, unknown=unknown, known_options=[*_NOT_LSTM, "nonlinearity"],
+        config = RecurrentConfig(
+            cell="rnn", nonlinearity=nonlinearity, hidden_size=hidden_size, num_layers=num_layers,
+            bidirectional=bidirectional, dropout=dropout, proj_size=proj_size, layer_norm=layer_norm, bias=bias,
+            init=init, backend=backend, segment_steps=segment_steps,
         )
+        super().__init__(config, input_size, batch_first, device, dtype, unknown=unknown,
+                         known_options=[*_NOT_LSTM, "nonlinearity"])
         self.nonlinearity = nonlinearity
+
+
+CELLS = {"lstm": LSTM, "gru": GRU, "rnn": RNN}  # RecurrentConfig.cell -> the layer class
