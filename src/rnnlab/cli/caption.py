@@ -9,7 +9,7 @@ import numpy as np
 from ..data.images import read_image_rgb
 from ..train import caption_images, load_captioner
 from ..train.device import resolve_device
-from .common import UserError
+from .common import UserError, run_parser
 
 __all__ = ["add_parser"]
 
@@ -22,19 +22,16 @@ examples:
 
 
 def add_parser(commands) -> None:
-    p = commands.add_parser(
-        "caption", help="caption images with a trained captioner", epilog=EXAMPLES,
-        description="Print `IMAGE<TAB>caption` for each image, from a run of `rnnlab train caption`. "
-                    "RUN_OR_CHECKPOINT is a run folder (its best/ checkpoint, else last/) or a checkpoint folder.",
+    p = run_parser(
+        commands, "caption", help="caption images with a trained captioner", epilog=EXAMPLES,
+        description="Print `IMAGE<TAB>caption` for each image, from a run of `rnnlab train caption`.",
     )
-    p.add_argument("checkpoint", metavar="RUN_OR_CHECKPOINT")
     p.add_argument("images", metavar="IMAGE", nargs="+", help="images (any format Pillow reads)")
     p.add_argument("--method", choices=["greedy", "beam", "sample"], default="greedy", help="decoding (default greedy)")
     p.add_argument("--beam", type=int, default=5, help="beam width for --method beam (default 5)")
     p.add_argument("--temperature", type=float, default=1.0,
                    help="--method sample: below 1 safer, above 1 wilder, 0 greedy (default 1)")
     p.add_argument("--seed", type=int, help="fix the random seed of --method sample")
-    p.add_argument("--device", default="cpu", help="cpu, cuda, mps or auto (default cpu)")
     p.set_defaults(run=run)
 
 

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 
 from ..data import read_corpus
 
-__all__ = ["Parser", "UserError", "read_input", "stream"]
+__all__ = ["Parser", "UserError", "read_input", "run_parser", "stream"]
 
 
 class UserError(Exception):
@@ -24,6 +24,15 @@ class Parser(argparse.ArgumentParser):
 
     def error(self, message: str):  # type: ignore[override]
         self.exit(2, f"{self.prog}: error: {message}; see '{self.prog} --help'\n")
+
+
+def run_parser(commands, name: str, **kwargs) -> argparse.ArgumentParser:
+    """The sub-parser of a verb that reads a trained run: RUN_OR_CHECKPOINT first, and --device."""
+    p = commands.add_parser(name, **kwargs)
+    p.add_argument("checkpoint", metavar="RUN_OR_CHECKPOINT",
+                   help="a run folder (its best/ checkpoint, else last/) or a checkpoint folder")
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N, mps or auto (default cpu)")
+    return p
 
 
 def stream(chars: Iterable[str], out=None) -> None:

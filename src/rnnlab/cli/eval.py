@@ -10,7 +10,7 @@ import argparse
 
 from ..train import checkpoint_task
 from . import eval_caption, eval_charlm, eval_classify, eval_forecast, eval_recognize
-from .common import UserError
+from .common import UserError, run_parser
 
 __all__ = ["EVALUATORS", "add_parser"]
 
@@ -27,14 +27,12 @@ EXAMPLES = eval_charlm.EXAMPLES + eval_classify.EXAMPLES + eval_recognize.EXAMPL
 
 
 def add_parser(commands) -> None:
-    p = commands.add_parser(
-        "eval", help="evaluate a trained model on data", epilog=EXAMPLES,
+    p = run_parser(
+        commands, "eval", help="evaluate a trained model on data", epilog=EXAMPLES,
         description="Evaluate a trained run on --data, or by default on the held-out part of its own data. "
                     "charlm runs: bits per character.",
     )
-    p.add_argument("checkpoint", metavar="RUN_OR_CHECKPOINT")
     p.add_argument("--data", metavar="PATH", help="the data to evaluate on (default: the run's held-out split)")
-    p.add_argument("--device", default="cpu", help="cpu, cuda, mps or auto (default cpu)")
     for task, (add_options, _) in EVALUATORS.items():
         add_options(p.add_argument_group(f"{task} runs"))
     p.set_defaults(run=run)

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from ..train import load_charlm
-from .common import UserError, read_input
+from .common import UserError, read_input, run_parser
 
 __all__ = ["add_parser"]
 
@@ -22,14 +22,13 @@ Writes unrolled.png, lstm_step_0..5.png and lstm_step.gif (LSTM models), cost.pn
 
 
 def add_parser(commands) -> None:
-    p = commands.add_parser(
-        "figures", help="the tutorial's figures from a trained model", epilog=EXAMPLES,
+    p = run_parser(
+        commands, "figures", help="the tutorial's figures from a trained model", epilog=EXAMPLES,
         description="Draw, from a trained character model and a short input: the network unrolled over the first "
                     "characters with the real x_t, h_t and y_t; one LSTM step walked gate by gate (PNG frames and "
                     "an animated GIF); and the cost of recurrence (parameters, matmul FLOPs, BPTT memory against "
                     "sequence length, formulas checked against a measured run, beside a feed-forward network).",
     )
-    p.add_argument("checkpoint", metavar="RUN_OR_CHECKPOINT")
     src = p.add_mutually_exclusive_group()
     src.add_argument("--text", metavar="FILE", help="a text file to read (or builtin:NAME)")
     src.add_argument("--prime", metavar="TEXT", default="def f(x):\\n    return x\\n",
@@ -41,7 +40,6 @@ def add_parser(commands) -> None:
     p.add_argument("--unroll", type=int, default=3, help="steps in the unrolled network (default 3)")
     p.add_argument("--units", type=int, default=8, help="units shown per vector (default 8; all if fewer)")
     p.add_argument("--layer", type=int, default=0, help="the layer drawn (default 0)")
-    p.add_argument("--device", default="cpu", help="cpu, cuda, mps or auto (default cpu)")
     p.set_defaults(run=run)
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from ..data import DataError
 from ..train import load_forecaster
+from .common import run_parser
 
 __all__ = ["add_parser"]
 
@@ -21,13 +22,12 @@ examples:
 
 
 def add_parser(commands) -> None:
-    p = commands.add_parser("forecast", help="forecast past the end of the data with a trained forecaster",
+    p = run_parser(
+        commands, "forecast", help="forecast past the end of the data with a trained forecaster",
                             epilog=EXAMPLES, description="Forecast the next H values after the end of the run's "
                             "series (the checkpoint keeps its last values) and write them as CSV.")
-    p.add_argument("checkpoint", metavar="RUN_OR_CHECKPOINT")
     p.add_argument("--steps", type=int, required=True, metavar="H", help="how many values to forecast")
     p.add_argument("--out", metavar="CSV", help="where to write (default RUN/forecast-H.csv; - for stdout only)")
-    p.add_argument("--device", default="cpu", help="cpu, cuda, mps or auto (default cpu)")
     p.set_defaults(run=run)
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ..train import load_charlm
 from ..train.charlm import evaluate_ids
-from .common import UserError, read_input
+from .common import UserError, read_input, run_parser
 
 __all__ = ["add_parser", "read_input"]
 
@@ -22,14 +22,13 @@ Open the page in any browser, offline: every selector works without a server.
 
 
 def add_parser(commands) -> None:
-    p = commands.add_parser(
-        "inspect", help="an HTML page of a model's gates and states over a text", epilog=EXAMPLES,
+    p = run_parser(
+        commands, "inspect", help="an HTML page of a model's gates and states over a text", epilog=EXAMPLES,
         description="Run a trained character model over a text, recording every gate and state, and write one "
                     "self-contained HTML page (no network): the text coloured by a chosen unit, hover for all "
                     "its gates and the model's next-character predictions, the most interpretable units, and "
                     "gate saturation statistics (Karpathy, Johnson & Fei-Fei 2015).",
     )
-    p.add_argument("checkpoint", metavar="RUN_OR_CHECKPOINT")
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--text", metavar="FILE", help="a text file to read (or builtin:NAME)")
     src.add_argument("--prime", metavar="TEXT", help="the text itself (\\n and \\t are understood)")
@@ -41,7 +40,6 @@ def add_parser(commands) -> None:
     p.add_argument("--layer", type=int, default=0, help="the layer shown first (default 0)")
     p.add_argument("--quantity", help="shown first: c, h or a gate name (default c, or h without a cell state)")
     p.add_argument("--unit", type=int, help="unit shown first (default: the most interpretable one)")
-    p.add_argument("--device", default="cpu", help="cpu, cuda, mps or auto (default cpu)")
     p.set_defaults(run=run)
 
 

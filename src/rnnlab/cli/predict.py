@@ -11,7 +11,7 @@ import numpy as np
 from ..data import DataError
 from ..data.sequences import load_labelled
 from ..train import load_classifier
-from .common import UserError
+from .common import UserError, run_parser
 
 __all__ = ["add_parser"]
 
@@ -25,15 +25,14 @@ examples:
 
 
 def add_parser(commands) -> None:
-    p = commands.add_parser("predict", help="label sequences with a trained classifier", epilog=EXAMPLES,
+    p = run_parser(
+        commands, "predict", help="label sequences with a trained classifier", epilog=EXAMPLES,
                             description="Print the predicted label and the class probabilities of each item.")
-    p.add_argument("checkpoint", metavar="RUN_OR_CHECKPOINT")
     p.add_argument("--text", action="append", help="a text to classify (repeatable)")
     p.add_argument("--input", metavar="FILE", help="a .txt file (one text per line), or a CSV / JSONL file with "
                    "the run's text or sequence column (labels, if present, are ignored)")
     p.add_argument("--top", type=int, default=3, help="probabilities shown per item (default 3)")
     p.add_argument("--json", action="store_true", help="one JSON object per line instead of a table")
-    p.add_argument("--device", default="cpu", help="cpu, cuda, mps or auto (default cpu)")
     p.set_defaults(run=run)
 
 

@@ -7,7 +7,7 @@ import argparse
 from ..data.images import read_line_image
 from ..train.device import resolve_device
 from ..train import load_recognizer, transcribe
-from .common import UserError
+from .common import UserError, run_parser
 
 __all__ = ["add_parser"]
 
@@ -19,15 +19,12 @@ examples:
 
 
 def add_parser(commands) -> None:
-    p = commands.add_parser(
-        "recognize", help="transcribe line images with a trained recognizer", epilog=EXAMPLES,
-        description="Print `IMAGE<TAB>transcription` for each image, read by a run of `rnnlab train recognize`. "
-                    "RUN_OR_CHECKPOINT is a run folder (its best/ checkpoint, else last/) or a checkpoint folder.",
+    p = run_parser(
+        commands, "recognize", help="transcribe line images with a trained recognizer", epilog=EXAMPLES,
+        description="Print `IMAGE<TAB>transcription` for each image, read by a run of `rnnlab train recognize`.",
     )
-    p.add_argument("checkpoint", metavar="RUN_OR_CHECKPOINT")
     p.add_argument("images", metavar="IMAGE", nargs="+", help="line images (any format Pillow reads)")
     p.add_argument("--beam", type=int, default=1, help="prefix beam search width (default 1: greedy decoding)")
-    p.add_argument("--device", default="cpu", help="cpu, cuda, mps or auto (default cpu)")
     p.set_defaults(run=run)
 
 

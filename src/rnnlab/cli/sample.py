@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..train import load_charlm, sample_text
-from .common import stream
+from .common import run_parser, stream
 
 __all__ = ["add_parser"]
 
@@ -18,20 +18,16 @@ examples:
 
 
 def add_parser(commands) -> None:
-    p = commands.add_parser(
-        "sample", help="generate text from a trained model", epilog=EXAMPLES,
-        description="Generate text from a character-level language model, printing it as it comes. "
-                    "RUN_OR_CHECKPOINT is a run folder (its best/ checkpoint is used, else last/) or a "
-                    "checkpoint folder.",
+    p = run_parser(
+        commands, "sample", help="generate text from a trained model", epilog=EXAMPLES,
+        description="Generate text from a character-level language model, printing it as it comes.",
     )
-    p.add_argument("checkpoint", metavar="RUN_OR_CHECKPOINT")
     p.add_argument("--prime", default="\n", help="text to start from (default: a newline)")
     p.add_argument("--length", type=int, default=500, help="characters to generate (default 500)")
     p.add_argument("--temperature", type=float, default=0.8,
                    help="below 1 safer, above 1 wilder, 0 always the most likely (default 0.8)")
     p.add_argument("--top-k", type=int, help="sample only among the k most likely characters")
     p.add_argument("--seed", type=int, help="fix the random seed for a reproducible sample")
-    p.add_argument("--device", default="cpu", help="cpu, cuda, mps or auto (default cpu)")
     p.set_defaults(run=run)
 
 
