@@ -3,7 +3,8 @@
 BACKENDS names every backend in one explicit list (the contract each follows: contract.py). A layer asks
 `choose(...)` on every forward for the backend that runs it: the one named, or for "auto" the first
 that supports the configuration in the order `auto.preference` gives (measured speed, the only ordering
-rule). Names are validated once, where a module is built (`check_name`), not on every forward.
+rule). A name is validated once, where a layer is built (rnnlab.layers.RecurrentConfig.check, against
+`backend_names()`), not on every forward.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import torch
 from . import auto, fused, native, reference
 from .contract import Backend, BackendChoice, RunOptions
 
-__all__ = ["BACKENDS", "backend_names", "check_name", "choose", "get"]
+__all__ = ["BACKENDS", "backend_names", "choose", "get"]
 
 # Every backend, by name. Adding one: its module exposes BACKEND, and it goes here and in auto.preference.
 BACKENDS: dict[str, Backend] = {b.name: b for b in (reference.BACKEND, native.BACKEND, fused.BACKEND)}
@@ -28,14 +29,8 @@ def get(name: str) -> Backend:
     return BACKENDS[name]
 
 
-def check_name(owner: str, name: str) -> None:
-    """Raise ValueError unless `name` is "auto" or a backend's name (called once, when a module is built)."""
-    if name not in backend_names():
-        raise ValueError(f"{owner}: unknown backend {name!r}; expected one of {backend_names()}")
-
-
 def choose(owner: str, requested: str, options: RunOptions, device: torch.device) -> tuple[Backend, BackendChoice]:
-    """The backend that runs `options` on `device`: the named one (already checked by `check_name`), or for
+    """The backend that runs `options` on `device`: the named one (a name in `backend_names()`), or for
     "auto" the first able one in `auto.preference`'s order.
 
     A backend asked for by name that cannot serve raises a ValueError naming one that can.
