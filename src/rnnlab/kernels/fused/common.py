@@ -219,9 +219,8 @@ def input_backward(dA: Tensor, x: Tensor, p: dict[str, Tensor], cfg, need_x: boo
 def _matmul(A: Tensor, W: Tensor, transposed: bool, bias: Tensor | None = None) -> Tensor:
     """A @ W.T (transposed: the input projection) or A @ W (dx), + bias, for 2-D A: on the compiled loops'
     kernel only where it measured at least 15 % faster than torch's call (benchmarks/README.md, "gemm"):
-    many rows (T*B >= 256; at S4's 50 it was 20 % slower), and for the projection a weight of at most 2^18
-    elements (S2's 2048 x 512 was only 11 % faster). Elsewhere torch's."""
-    ours = A.shape[0] >= 256 and (not transposed or W.numel() <= 1 << 18)
+    many rows (T*B >= 256; at S4's 50 it was 20 % slower). Elsewhere torch's."""
+    ours = A.shape[0] >= 256
     if ours and compiled.available(A, None) and W.dtype == A.dtype and (bias is None or bias.dtype == A.dtype):
         return compiled.gemm(A, W, transposed, bias)
     Wm = W.t() if transposed else W
