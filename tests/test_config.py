@@ -87,6 +87,17 @@ def test_a_bad_value_from_the_command_line_names_the_flag(tmp_path, capsys, monk
 
 
 @pytest.mark.parametrize("task", TASK_NAMES)
+@pytest.mark.parametrize("field,cell", LSTM_ONLY)
+def test_an_lstm_option_on_another_cell_names_the_flag(tmp_path, capsys, monkeypatch, task, field, cell):
+    monkeypatch.chdir(tmp_path)
+    flag = _flag(field)
+    code, out, err = run_cli(capsys, "train", task, "--cell", cell, flag, *(["2"] if field == "proj_size" else []),
+                             "--quiet")
+    assert_user_error(code, err, f"{flag} is only defined for the LSTM")
+    assert "reading" not in out
+
+
+@pytest.mark.parametrize("task", TASK_NAMES)
 def test_every_recurrent_option_is_an_option_of_every_task(capsys, task):
     code, out, _ = run_cli(capsys, "train", task, "--help")
     assert code == 0
