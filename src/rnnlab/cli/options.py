@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from .._fields import flag_of
+from ..train.config import leaves, nest
 
 __all__ = ["NONE", "add_config_options", "config_fields", "flag_namer", "given_overrides"]
 
@@ -68,7 +69,7 @@ def _converter(kind: type, optional: bool):
 def add_config_options(parser: argparse.ArgumentParser, default: Any, presets: dict[str, dict] | None = None) -> None:
     """Add an option for every command-line field of run config `default` (its values shown as defaults).
     presets: per data set, nested overrides; a field some preset sets says so in its help."""
-    preset_paths = {p for preset in (presets or {}).values() for p in _paths(preset)}
+    preset_paths = {p for preset in (presets or {}).values() for p, _ in leaves(preset)}
     groups: dict[str, Any] = {}
     for path, f, value, annotation in config_fields(default):
         section = path.rpartition(".")[0]
@@ -94,34 +95,15 @@ def add_config_options(parser: argparse.ArgumentParser, default: Any, presets: d
                            help=f"{help_text} (default {shown}{note}{'; none: no limit' if optional else ''})")
 
 
-def _paths(d: dict, prefix: str = "") -> Iterator[str]:
-    for k, v in d.items():
-        if isinstance(v, dict):
-            yield from _paths(v, f"{prefix}{k}.")
-        else:
-            yield f"{prefix}{k}"
-
-
-def given_overrides(args: argparse.Namespace, default: Any, sections: tuple[str, ...] | None = None) -> dict:
-    """The config options given on the command line as nested overrides, optionally only those under
-    `sections` ("data", "model", "train", "": the run config's own fields)."""
-    out: dict = {}
-    for path, *_ in config_fields(default):
-        value = getattr(args, path, None)
-        section = path.partition(".")[0] if "." in path else ""
-        if value is None or (sections is not None and section not in sections):
-            continue
-        *parents, name = path.split(".")
-        node = out
-        for p in parents:
-            node = node.setdefault(p, {})
-        node[name] = None if value is NONE else value
-    return out
+def given_overrides(args: argparse.Namespace, default: Any) -> dict:
+    """The config options given on the command line, as nested overrides."""
+    given = {path: getattr(args, path) for path, *_ in config_fields(default) if getattr(args, path, None) is not None}
+    return nest({path: None if value is NONE else value for path, value in given.items()})
 
 
 def flag_namer(default: Any, section: str = "model"):
     """name(field) -> its flag, for the fields under `section` (the model and its rnn): how checks name an
     option on the command line."""
-    flags = {path.rpartition(".")[2]: f.metadata["flags"][0] if f.metadata["flags"] else flag_of(f)
-             for path, f, *_ in config_fields(default) if path.startswith(section + ".")}
+    flags = {path.rpartition(".")[2]: flag_of(f) for path, f, *_ in config_fields(default)
+             if path.startswith(section + ".")}
     return lambda field: flags.get(field, field)

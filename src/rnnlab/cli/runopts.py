@@ -13,7 +13,7 @@ import torch
 from .._fields import flag_of
 from ..train import fit, load_checkpoint, override
 from ..train.checkpoint import find_checkpoint
-from ..train.config import preset_config
+from ..train.config import leaves, preset_config
 from ..train.task import TaskKind
 from .common import UserError
 from .options import config_fields, flag_namer, given_overrides
@@ -75,7 +75,7 @@ def _same_as_saved(cfg, given: dict, default) -> None:
     """A resumed run keeps its data and model: an option given with another value than the saved one is an
     error naming the flag."""
     flags = {path: flag_of(f) for path, f, *_ in config_fields(default)}
-    for path, value in _leaves(given):
+    for path, value in leaves(given):
         saved = cfg
         for part in path.split("."):
             saved = getattr(saved, part)
@@ -83,14 +83,6 @@ def _same_as_saved(cfg, given: dict, default) -> None:
             flag = flags[path]
             raise UserError(f"--resume: the run was trained with {flag} {saved}, not {value}; drop {flag} to "
                             f"continue it, or start a new run")
-
-
-def _leaves(d: dict, prefix: str = ""):
-    for k, v in d.items():
-        if isinstance(v, dict):
-            yield from _leaves(v, f"{prefix}{k}.")
-        else:
-            yield f"{prefix}{k}", v
 
 
 def run_fit(task, cfg, run_dir: Path, resume: str | None, args: argparse.Namespace, command: str):

@@ -222,9 +222,7 @@ class LoadedCaptioner(Loaded):
 
 
 def _read_state(state: dict, config: CaptionRunConfig) -> dict:
-    vocab = TokenVocab.from_json(state["vocab"], kind="decoder")
-    same_size(len(vocab), config.model.vocab_size, "vocabulary")
-    return {"vocab": vocab}
+    return same_size(TokenVocab.from_json(state["vocab"], kind="decoder"), config.model.vocab_size)
 
 
 KIND = TaskKind(

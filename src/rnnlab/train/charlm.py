@@ -93,9 +93,7 @@ class LoadedCharLM(Loaded):
 
 
 def _read_state(state: dict, config: CharLMRunConfig) -> dict:
-    vocab = CharVocab.from_json(state["vocab"])
-    same_size(len(vocab), config.model.vocab_size, "vocabulary")
-    return {"vocab": vocab}
+    return same_size(CharVocab.from_json(state["vocab"]), config.model.vocab_size)
 
 
 KIND = TaskKind(

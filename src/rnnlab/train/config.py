@@ -15,6 +15,7 @@ import dataclasses
 import platform
 import typing
 from dataclasses import dataclass
+from collections.abc import Iterator
 from typing import Any, ClassVar, TypeVar
 
 import torch
@@ -23,8 +24,8 @@ from .._fields import opt
 from ..layers import RecurrentConfig
 from ..models.charlm import CharLMConfig
 
-__all__ = ["CharLMRunConfig", "RunConfig", "TextDataConfig", "TrainConfig", "from_dict", "override", "preset_config",
-           "versions"]
+__all__ = ["CharLMRunConfig", "RunConfig", "TextDataConfig", "TrainConfig", "from_dict", "leaves", "nest", "override",
+           "preset_config", "versions"]
 
 C = TypeVar("C")
 
@@ -125,7 +126,7 @@ def override(cfg: C, changes: dict[str, Any]) -> C:
     """A copy of dataclass `cfg` with `changes` applied; a nested dict, or a dotted name, changes a nested
     dataclass field by field ({"model": {"rnn": {"cell": "gru"}}} or {"model.rnn.cell": "gru"}). An unknown
     name is a ValueError naming the known ones."""
-    changes = _nest(changes)
+    changes = nest(changes)
     fields = {f.name for f in dataclasses.fields(cfg)}
     unknown = sorted(set(changes) - fields)
     if unknown:
@@ -137,7 +138,8 @@ def override(cfg: C, changes: dict[str, Any]) -> C:
     return dataclasses.replace(cfg, **new)
 
 
-def _nest(changes: dict[str, Any]) -> dict[str, Any]:
+def nest(changes: dict[str, Any]) -> dict[str, Any]:
+    """{"model.rnn.cell": "gru"} -> {"model": {"rnn": {"cell": "gru"}}}; nested dicts are merged."""
     out: dict[str, Any] = {}
     for key, value in changes.items():
         *parents, name = key.split(".")
@@ -149,6 +151,15 @@ def _nest(changes: dict[str, Any]) -> dict[str, Any]:
         else:
             node[name] = value
     return out
+
+
+def leaves(d: dict[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
+    """(dotted name, value) of every non-dict value of a nested dict: `nest`'s inverse."""
+    for key, value in d.items():
+        if isinstance(value, dict):
+            yield from leaves(value, f"{prefix}{key}.")
+        else:
+            yield f"{prefix}{key}", value
 
 
 def preset_config(cls: type[C], presets: dict[str, dict], data: str | None = None,

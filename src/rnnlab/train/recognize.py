@@ -268,9 +268,7 @@ class LoadedRecognizer(Loaded):
 
 
 def _read_state(state: dict, config: RecognizeRunConfig) -> dict:
-    vocab = CharVocab.from_json(state["alphabet"])
-    same_size(len(vocab), config.model.num_classes, "alphabet")
-    return {"vocab": vocab}
+    return same_size(CharVocab.from_json(state["alphabet"]), config.model.num_classes, "alphabet")
 
 
 KIND = TaskKind(

@@ -82,10 +82,12 @@ class Loaded:
     checkpoint: Any
 
 
-def same_size(saved: int, model: int, what: str) -> None:
-    """A checkpoint's vocabulary (alphabet, ...) must have as many entries as its model has rows for."""
-    if saved != model:
-        raise ValueError(f"the {what} has {saved} entries but the model {model}")
+def same_size(vocab, model: int, what: str = "vocabulary") -> dict[str, Any]:
+    """{"vocab": vocab}, once a checkpoint's vocabulary (alphabet, ...) has as many entries as its model has
+    rows for: what the character- and token-level tasks' read_state returns."""
+    if len(vocab) != model:
+        raise ValueError(f"the {what} has {len(vocab)} entries but the model {model}")
+    return {"vocab": vocab}
 
 
 @dataclass(frozen=True)
