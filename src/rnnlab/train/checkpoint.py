@@ -31,8 +31,8 @@ from safetensors.torch import load_file, save_file
 from torch import Tensor
 
 __all__ = [
-    "Checkpoint", "CheckpointError", "checkpoint_task", "find_checkpoint", "flatten_state", "load_checkpoint", "rng_state",
-    "save_checkpoint", "set_rng_state", "unflatten_state",
+    "Checkpoint", "CheckpointError", "checkpoint_task", "find_checkpoint", "first_non_finite", "flatten_state",
+    "load_checkpoint", "rng_state", "save_checkpoint", "set_rng_state", "unflatten_state",
 ]
 
 FORMAT = "rnnlab-checkpoint"
@@ -51,6 +51,14 @@ class Checkpoint:
     model: dict[str, Tensor]
     optimizer: dict[str, Tensor]
     carry: dict[str, Tensor]
+
+
+def first_non_finite(tensors: dict[str, Tensor]) -> str | None:
+    """The name of the first floating-point tensor holding a NaN or an infinity, or None when all are finite."""
+    for name, t in tensors.items():
+        if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+            return name
+    return None
 
 
 # ----- writing ---------------------------------------------------------------------------------------------
@@ -83,8 +91,15 @@ def save_checkpoint(
     config: dict[str, Any],
     state: dict[str, Any],
 ) -> Path:
-    """Write a checkpoint folder at `path` atomically (see the module docstring). Returns `path`."""
+    """Write a checkpoint folder at `path` atomically (see the module docstring). Returns `path`.
+    Weights or carried state holding NaN or inf are refused (CheckpointError), so `path` keeps its last
+    finite checkpoint: a diverged model is never saved over a good one."""
     path = Path(path)
+    for file, tensors in (("model", model), ("carry", carry)):
+        bad = first_non_finite(tensors)
+        if bad is not None:
+            raise CheckpointError(f"{path}: not saved, the {file} tensor {bad!r} holds NaN or inf; "
+                                  f"the previous checkpoint there is kept")
     tmp, old = path.with_name(f".{path.name}.tmp"), path.with_name(f".{path.name}.old")
     if tmp.exists():
         shutil.rmtree(tmp)  # left by a crash during an earlier save
@@ -169,6 +184,13 @@ def load_checkpoint(path: str | os.PathLike, prefer: tuple[str, ...] = ("best", 
             tensors[name] = {}
     if not tensors["model.safetensors"]:
         raise CheckpointError(f"{folder}: incomplete checkpoint, model.safetensors is missing or empty")
+    # A checkpoint written by a run that diverged (before rnnlab refused to save one) loads, then gives NaN
+    # everywhere: say so here, once, instead.
+    for name in ("model.safetensors", "carry.safetensors"):
+        bad = first_non_finite(tensors[name])
+        if bad is not None:
+            raise CheckpointError(f"{folder / name}: tensor {bad!r} holds NaN or inf (the run diverged); "
+                                  f"use the run's other checkpoint (best/ or last/) or train again with a lower --lr")
     return Checkpoint(
         folder, _read_json(folder / "config.json"), state,
         tensors["model.safetensors"], tensors["optimizer.safetensors"], tensors["carry.safetensors"],

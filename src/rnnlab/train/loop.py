@@ -3,7 +3,8 @@
     per step: learning rate (warm-up, then cosine decay over the budget) -> next batch -> forward with the
     carried state -> stop on a NaN/inf loss -> backward -> clip the gradient norm -> AdamW step
     every eval_every steps: validate, log one line and a CSV row, save `last` (and `best` if improved),
-    stop early after `patience` evaluations without improvement
+    stop early after `patience` evaluations without improvement; a non-finite validation result or weight
+    stops the run without saving, so `last` stays the last good checkpoint (the message names it)
     Ctrl-C: finish the current step, save `last`, return; a second Ctrl-C aborts at once
 
 Exactness of resume: a checkpoint holds weights, optimizer moments, the carried recurrent state, the data
@@ -31,7 +32,8 @@ import torch
 from torch import Tensor, nn
 
 from .checkpoint import (
-    CheckpointError, flatten_state, load_checkpoint, rng_state, save_checkpoint, set_rng_state, unflatten_state,
+    CheckpointError, first_non_finite, flatten_state, load_checkpoint, rng_state, save_checkpoint, set_rng_state,
+    unflatten_state,
 )
 from .config import TrainConfig, versions
 from .runlog import MetricsLog
@@ -295,13 +297,13 @@ def fit(
             # last checkpoint as it is.
             loss_value = out.loss.item()
             if not math.isfinite(loss_value):
-                stopped, message = "nan", _nan_message(loop.step + 1, loss_value, "loss", run)
+                stopped, message = "nan", _nan_message(loop.step + 1, loss_value, run, "loss")
                 break
             opt.zero_grad(set_to_none=True)
             out.loss.backward()
             grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip)
             if not torch.isfinite(grad_norm):
-                stopped, message = "nan", _nan_message(loop.step + 1, float(grad_norm), "gradient norm", run)
+                stopped, message = "nan", _nan_message(loop.step + 1, float(grad_norm), run, "gradient norm")
                 break
             opt.step()
 
@@ -324,6 +326,11 @@ def fit(
                 tick = time.perf_counter()
                 improved = _evaluate(task, cfg, loop, lr)
                 _report(say, metrics_log, task, loop, improved)
+                # A non-finite validation result or weight means the model diverged: keep last/ as it was.
+                diverged = _diverged(task, loop)
+                if diverged:
+                    stopped, message = "nan", _nan_message(loop.step, diverged, run)
+                    break
                 _save(run, "last", task, opt, carry, loop)
                 if improved:
                     _save(run, "best", task, opt, carry, loop)
@@ -337,11 +344,19 @@ def fit(
         if stopped in ("max_steps", "max_time") and loop.last_eval_step != loop.step and loop.step > 0:
             improved = _evaluate(task, cfg, loop, lr)
             _report(say, metrics_log, task, loop, improved)
-            _save(run, "last", task, opt, carry, loop)
-            if improved:
-                _save(run, "best", task, opt, carry, loop)
+            diverged = _diverged(task, loop)
+            if diverged:
+                stopped, message = "nan", _nan_message(loop.step, diverged, run)
+            else:
+                _save(run, "last", task, opt, carry, loop)
+                if improved:
+                    _save(run, "best", task, opt, carry, loop)
         elif stopped != "nan" and loop.last_eval_step != loop.step:
-            _save(run, "last", task, opt, carry, loop)
+            diverged = _diverged(task, None)
+            if diverged:
+                stopped, message = "nan", _nan_message(loop.step, diverged, run)
+            else:
+                _save(run, "last", task, opt, carry, loop)
 
     # Tidy up the terminal and the run folder, and say why training stopped.
     if bar is not None:
@@ -385,11 +400,42 @@ def _eval_line(row: dict, task: Task, improved: bool) -> str:
             f"{rate} {task.unit}s/s{'  *best' if improved else ''}")
 
 
-def _nan_message(step: int, value: float, what: str, run: Path | None) -> str:
-    kept = f"the last good checkpoint is {run / 'last'}" if run is not None and (run / "last").exists() else \
-        "no checkpoint had been saved yet"
-    return (f"stopped: the {what} became {value} at step {step}; {kept}; "
-            f"lower --lr (or --clip), then --resume or start again")
+def _diverged(task: Task, loop: LoopState | None) -> str:
+    """What went non-finite ("the validation loss became nan", "the weight 'x' became NaN or inf"), or ""."""
+    if loop is not None:
+        for key, value in loop.last_metrics.items():
+            if key.startswith("val_") and isinstance(value, (int, float)) and not math.isfinite(value):
+                return f"the validation {key.removeprefix('val_')} became {value}"
+    bad = first_non_finite(dict(task.model.state_dict()))
+    return f"the weight {bad!r} became NaN or inf" if bad is not None else ""
+
+
+def _good_checkpoint(run: Path | None) -> tuple[Path, int] | None:
+    """The run's checkpoint a --resume would continue from (last/, else best/), with its step, when it loads
+    and its weights are finite; None when there is none."""
+    if run is None:
+        return None
+    for name in ("last", "best"):
+        try:
+            ck = load_checkpoint(run / name, prefer=(name,))
+        except CheckpointError:
+            continue
+        return ck.path, int(ck.state.get("step", 0))
+    return None
+
+
+def _nan_message(step: int, what: str | float, run: Path | None, kind: str = "") -> str:
+    """The one line that ends a diverged run: what broke, which checkpoint is good, what to do."""
+    if kind:  # a non-finite loss or gradient norm (value, kind) before the optimizer step
+        what = f"the {kind} became {what}"
+    good = _good_checkpoint(run)
+    if good is None:
+        return (f"stopped: {what} at step {step}; nothing was saved (no good checkpoint yet); "
+                f"start again with a lower --lr (or --clip)")
+    path, at = good
+    resume = run if path.name == "last" else path
+    return (f"stopped: {what} at step {step}; not saved; the last good checkpoint is {path} (step {at}); "
+            f"continue from it with --resume {resume} and a lower --lr (or --clip), or start again")
 
 
 def _stop_message(stopped: str, loop: LoopState, task: Task, run: Path | None) -> str:
