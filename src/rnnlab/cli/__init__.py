@@ -51,7 +51,8 @@ def build_parser() -> Parser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the command line; returns the exit code (0 ok, 1 training diverged, 2 user error, 130 Ctrl-C)."""
+    """Run the command line; returns the exit code (0 ok, 1 training diverged, 2 user error, 130 Ctrl-C,
+    143 SIGTERM)."""
     parser = build_parser()
     try:
         args = parser.parse_args(argv)

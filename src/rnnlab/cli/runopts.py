@@ -14,6 +14,7 @@ from .._fields import flag_of
 from ..train import fit, load_checkpoint, override
 from ..train.checkpoint import find_checkpoint
 from ..train.config import leaves, preset_config
+from ..train.runlock import check_unlocked
 from ..train.task import TaskKind
 from .common import UserError
 from .options import config_fields, flag_namer, given_overrides
@@ -61,11 +62,14 @@ def resolve_run(args: argparse.Namespace, kind: TaskKind):
                 (t.max_time is not None and loop.get("elapsed", 0.0) >= t.max_time):
             raise UserError(f"--resume: {ck_dir} already used its budget ({loop.get('step')} steps, "
                             f"{loop.get('elapsed', 0):.0f} s); give a larger --max-time or --max-steps to train longer")
-        return cfg, Path(args.out) if args.out else ck_dir.parent, str(ck_dir)
+        run_dir = Path(args.out) if args.out else ck_dir.parent
+        check_unlocked(run_dir)  # before reading any data: a live training there refuses this one
+        return cfg, run_dir, str(ck_dir)
     cfg = preset_config(kind.config, kind.presets, given.get("data", {}).get("data"), {**given, "train": train})
     cfg.model.check(name=flag_namer(default), sizes=False)  # before reading the data, which sets the sizes
     cfg.train.check()
     run_dir = Path(args.out) if args.out else Path("runs") / time.strftime(f"{kind.name}-%Y%m%d-%H%M%S")
+    check_unlocked(run_dir)
     if (run_dir / "last").exists() or (run_dir / "best").exists():
         raise UserError(f"{run_dir} already holds a run; continue it with --resume {run_dir}, or choose another --out")
     return cfg, run_dir, None
@@ -95,5 +99,5 @@ def run_fit(task, cfg, run_dir: Path, resume: str | None, args: argparse.Namespa
     print(result.message, flush=True)
     if result.stopped == "interrupted":
         print(f"continue with: rnnlab train {command} --resume {run_dir}", flush=True)
-        return 130, result
+        return (143 if result.signal == "SIGTERM" else 130), result
     return None, result

@@ -5,7 +5,8 @@
     every eval_every steps: validate, log one line and a CSV row, save `last` (and `best` if improved),
     stop early after `patience` evaluations without improvement; a non-finite validation result or weight
     stops the run without saving, so `last` stays the last good checkpoint (the message names it)
-    Ctrl-C: finish the current step, save `last`, return; a second Ctrl-C aborts at once
+    Ctrl-C or SIGTERM: finish the current step, save `last`, return; a second one aborts at once
+    the run folder is locked while fit writes it (runlock.py): a second fit on it is refused
 
 Exactness of resume: a checkpoint holds weights, optimizer moments, the carried recurrent state, the data
 position, torch's RNG state and the loop's counters, and evaluation neither draws random numbers nor
@@ -36,6 +37,7 @@ from .checkpoint import (
     unflatten_state,
 )
 from .config import TrainConfig, versions
+from .runlock import RunLock
 from .runlog import MetricsLog
 from .task import Task
 
@@ -52,6 +54,7 @@ class FitResult:
     last: dict[str, float] = field(default_factory=dict)   # metrics of the last evaluation
     elapsed: float = 0.0               # seconds, including those before a resume
     units_per_s: float = 0.0           # training throughput (evaluation time excluded)
+    signal: str = ""                   # "SIGINT" or "SIGTERM" when that stopped it ("interrupted")
 
 
 def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.AdamW:
@@ -106,28 +109,33 @@ def _optimizer_from_files(opt: torch.optim.Optimizer, tensors: dict[str, Tensor]
     opt.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
 
 
-# ----- Ctrl-C ----------------------------------------------------------------------------------------------
+# ----- Ctrl-C and SIGTERM -----------------------------------------------------------------------------------
 class _Interrupt:
-    """While active, the first SIGINT sets a flag the loop checks between steps; the second raises."""
+    """While active, the first SIGINT or SIGTERM (what `kill` and job schedulers send) sets a flag the loop
+    checks between steps, so the run saves and ends as after Ctrl-C; a second one raises KeyboardInterrupt."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
     def __init__(self) -> None:
         self.requested = False
+        self.signal = ""   # "SIGINT" or "SIGTERM": the first one received
 
     def _handler(self, signum, frame) -> None:
         if self.requested:
             raise KeyboardInterrupt
-        self.requested = True
+        self.requested, self.signal = True, signal.Signals(signum).name
 
     @contextlib.contextmanager
     def active(self) -> Iterator[_Interrupt]:
         if threading.current_thread() is not threading.main_thread():
             yield self  # signals reach only the main thread; elsewhere Ctrl-C is the caller's business
             return
-        previous = signal.signal(signal.SIGINT, self._handler)
+        previous = {s: signal.signal(s, self._handler) for s in self.SIGNALS}
         try:
             yield self
         finally:
-            signal.signal(signal.SIGINT, previous)
+            for s, handler in previous.items():
+                signal.signal(s, handler)
 
 
 # ----- the loop's state ------------------------------------------------------------------------------------
@@ -242,10 +250,17 @@ def fit(
     on_step called after every step with (step, loss): for tests and custom monitoring
     """
     cfg.check()
+    run = Path(run) if run is not None else None
+    # One training at a time writes a run folder (a second one is refused, naming the holder's pid).
+    with RunLock(run, log) if run is not None else contextlib.nullcontext():
+        return _fit(task, cfg, run, resume, progress, log, on_step)
+
+
+def _fit(task: Task, cfg: TrainConfig, run: Path | None, resume: str | Path | None, progress: bool,
+         log: Callable[[str], None], on_step: Callable[[int, float], None] | None) -> FitResult:
     model = task.model
     device = next(model.parameters()).device
     opt = make_optimizer(model, cfg)
-    run = Path(run) if run is not None else None
 
     # Start fresh, or continue exactly where a checkpoint stopped (weights, moments, data, state, RNG, counters).
     loop, carry = LoopState(), None
@@ -365,10 +380,10 @@ def fit(
         metrics_log.plot()
         metrics_log.close()
     if not message:
-        message = _stop_message(stopped, loop, task, run)
+        message = _stop_message(stopped, loop, task, run, interrupt.signal)
     return FitResult(
         step=loop.step, stopped=stopped, message=message, losses=losses, best=loop.best_metrics, last=loop.last_metrics,
-        elapsed=loop.elapsed, units_per_s=loop.units / max(loop.train_time, 1e-9),
+        elapsed=loop.elapsed, units_per_s=loop.units / max(loop.train_time, 1e-9), signal=interrupt.signal,
     )
 
 
@@ -438,9 +453,10 @@ def _nan_message(step: int, what: str | float, run: Path | None, kind: str = "")
             f"continue from it with --resume {resume} and a lower --lr (or --clip), or start again")
 
 
-def _stop_message(stopped: str, loop: LoopState, task: Task, run: Path | None) -> str:
+def _stop_message(stopped: str, loop: LoopState, task: Task, run: Path | None, signal_name: str = "") -> str:
     why = {"max_steps": "reached --max-steps", "max_time": "reached --max-time", "early_stop":
-           "validation stopped improving (early stopping)", "interrupted": "interrupted (Ctrl-C)"}[stopped]
+           "validation stopped improving (early stopping)",
+           "interrupted": "interrupted (SIGTERM)" if signal_name == "SIGTERM" else "interrupted (Ctrl-C)"}[stopped]
     where = f"; checkpoints in {run}" if run is not None else ""
     shown = -loop.best if task.monitor_mode == "max" else loop.best
     best = f"; best {task.monitor} {shown:.3f}" if math.isfinite(loop.best) else ""
