@@ -14,6 +14,7 @@ from .._fields import flag_of
 from ..train import fit, load_checkpoint, override
 from ..train.checkpoint import find_checkpoint
 from ..train.config import leaves, preset_config
+from ..train.registry import checked_config
 from ..train.runlock import check_unlocked
 from ..train.task import TaskKind
 from .common import UserError
@@ -54,7 +55,7 @@ def resolve_run(args: argparse.Namespace, kind: TaskKind):
         saved = load_checkpoint(ck_dir)
         if saved.config.get("task") != kind.name:
             raise UserError(f"--resume: {ck_dir} is a {saved.config.get('task')!r} run, not {kind.name!r}")
-        cfg = kind.config.from_dict(saved.config)
+        cfg = checked_config(kind, saved)  # sizes capped, types checked, weights' shapes matched: before any model
         _same_as_saved(cfg, given, default)
         cfg = override(cfg, {"train": train})
         loop, t = saved.state.get("loop", {}), cfg.train

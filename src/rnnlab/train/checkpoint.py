@@ -146,11 +146,16 @@ def find_checkpoint(path: str | os.PathLike, prefer: tuple[str, ...] = ("best", 
 
 
 def _read_json(path: Path) -> dict:
+    from .schema import JSON_LIMITS, regular_file  # schema.py builds on this module's CheckpointError
+
+    # a regular file of a bounded size only: a FIFO or /dev/zero in its place would hang or fill the memory
+    size, limit = regular_file(path).st_size, JSON_LIMITS.get(path.name, 1 << 20)
+    if size > limit:
+        raise CheckpointError(f"{path}: {size:,} bytes, more than the {limit:,} a checkpoint's {path.name} may have; "
+                              f"the file was edited or replaced: use the run's other checkpoint or train again")
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise CheckpointError(f"{path.parent}: incomplete checkpoint, {path.name} is missing") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as e:
         raise CheckpointError(f"{path}: corrupt checkpoint file, not valid JSON ({e})") from None
     if not isinstance(data, dict):
         raise CheckpointError(f"{path}: corrupt checkpoint file, expected a JSON object")
@@ -160,14 +165,16 @@ def _read_json(path: Path) -> dict:
 def load_checkpoint(path: str | os.PathLike, prefer: tuple[str, ...] = ("best", "last")) -> Checkpoint:
     """Read and verify a checkpoint (a run folder or a checkpoint folder). Every problem is a
     CheckpointError that names the file: missing, truncated or altered (SHA-256 mismatch), unreadable."""
+    from .schema import check_state, regular_file
+
     folder = find_checkpoint(path, prefer)
     state = _read_json(folder / "state.json")
-    if state.get("format") != FORMAT or not isinstance(state.get("files"), dict):
-        raise CheckpointError(f"{folder}/state.json: not an rnnlab checkpoint (format {state.get('format')!r})")
+    if state.get("format") != FORMAT:
+        raise CheckpointError(f"{folder}/state.json: not an rnnlab checkpoint (format {str(state.get('format'))[:40]!r})")
+    check_state(folder, state)  # before any file it names is opened: only rnnlab's own names, no paths
     for name, digest in state["files"].items():
         f = folder / name
-        if not f.exists():
-            raise CheckpointError(f"{folder}: incomplete checkpoint, {name} is missing")
+        regular_file(f)
         if _sha256(f) != digest:
             raise CheckpointError(
                 f"{f}: corrupt or truncated (its SHA-256 does not match state.json); "

@@ -12,6 +12,8 @@ an error, not a silently ignored option). Configs written before RecurrentConfig
 from __future__ import annotations
 
 import dataclasses
+import json
+import math
 import platform
 import typing
 from dataclasses import dataclass
@@ -104,13 +106,14 @@ class CharLMRunConfig(RunConfig):
     train: TrainConfig = opt(default_factory=TrainConfig)
 
 
-def from_dict(cls: type[C], d: dict[str, Any]) -> C:
+def from_dict(cls: type[C], d: dict[str, Any], _path: str = "") -> C:
     """Build dataclass `cls` from `d`, nested dataclass fields from nested objects (by the fields' types);
-    an unknown key is an error naming the known ones."""
+    an unknown key, or a value of another type than its field's (a string for an int, NaN for a float), is an
+    error naming the key."""
     if isinstance(d, cls):
         return d
     if not isinstance(d, dict):
-        raise ValueError(f"config: {cls.__name__} must be a JSON object, got {type(d).__name__}")
+        raise ValueError(f"config: {_path.rstrip('.') or cls.__name__} must be a JSON object, got {type(d).__name__}")
     d = dict(d)
     types = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}
@@ -119,7 +122,45 @@ def from_dict(cls: type[C], d: dict[str, Any]) -> C:
     unknown = sorted(set(d) - set(fields))
     if unknown:
         raise ValueError(f"config: unknown key(s) {unknown} in {cls.__name__}; known: {sorted(fields)}")
-    return cls(**{k: from_dict(types[k], v) if dataclasses.is_dataclass(types[k]) else v for k, v in d.items()})
+    out = {}
+    for k, v in d.items():
+        if dataclasses.is_dataclass(types[k]):
+            out[k] = from_dict(types[k], v, f"{_path}{k}.")
+        else:
+            out[k] = _typed(v, types[k], f"{_path}{k}")
+    return cls(**out)
+
+
+_SCALARS = (bool, int, float, str)
+
+
+def _typed(value: Any, annotation: Any, path: str) -> Any:
+    """`value` when it fits `annotation` (int, float, str, bool, or one of them | None; an int is a float, and
+    another annotation is not checked here), else a ValueError naming the key."""
+    args = [a for a in typing.get_args(annotation) if a is not type(None)] if typing.get_args(annotation) \
+        else [annotation]
+    optional = type(None) in typing.get_args(annotation)
+    if len(args) != 1 or args[0] not in _SCALARS or (value is None and optional):
+        return value
+    kind = args[0]
+    fits = isinstance(value, kind) and (kind is bool or not isinstance(value, bool))
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        value, fits = float(value), True
+    if kind is float and fits and not math.isfinite(value):
+        fits = False
+    if not fits:
+        expected = {int: "an integer", float: "a finite number", str: "a string", bool: "true or false"}[kind]
+        raise ValueError(f"config: {path} must be {expected}{' or null' if optional else ''}, "
+                         f"got {json.dumps(value)[:60] if _jsonable(value) else repr(value)[:60]}")
+    return value
+
+
+def _jsonable(value: Any) -> bool:
+    try:
+        json.dumps(value, allow_nan=True)
+    except (TypeError, ValueError):
+        return False
+    return True
 
 
 def override(cfg: C, changes: dict[str, Any]) -> C:

@@ -17,9 +17,10 @@ from . import caption, charlm, classify, forecast, recognize
 from .checkpoint import CheckpointError, load_checkpoint
 from .config import preset_config
 from .device import resolve_device
+from .schema import check_sizes, check_weights
 from .task import TaskKind
 
-__all__ = ["TASKS", "load_captioner", "load_charlm", "load_classifier", "load_forecaster", "load_recognizer",
+__all__ = ["TASKS", "checked_config", "load_captioner", "load_charlm", "load_classifier", "load_forecaster", "load_recognizer",
            "load_run", "run_config"]
 
 TASKS: dict[str, TaskKind] = {kind.name: kind for kind in (
@@ -44,11 +45,11 @@ def load_run(path: str | os.PathLike, device: str = "cpu", task: str | None = No
     kind = TASKS.get(name)
     if kind is None:
         raise CheckpointError(f"{ck.path}: a {name!r} checkpoint; rnnlab knows {', '.join(TASKS)} runs")
+    config = checked_config(kind, ck)
     try:
-        config = kind.config.from_dict(ck.config)
         extras = kind.read_state(ck.state, config)
-    except (ValueError, KeyError, TypeError) as e:
-        raise CheckpointError(f"{ck.path}: config.json or state.json does not describe {kind.what} ({e})") from None
+    except (ValueError, KeyError, TypeError, AttributeError, IndexError) as e:
+        raise CheckpointError(f"{ck.path}/state.json: does not describe {kind.what} ({_first_line(e)})") from None
     try:
         model = kind.model(config.model)
         model.load_state_dict(ck.model)
@@ -57,6 +58,27 @@ def load_run(path: str | os.PathLike, device: str = "cpu", task: str | None = No
         raise CheckpointError(f"{ck.path}: the weights do not match the checkpoint's config ({first})") from None
     model.to(resolve_device(device)).eval()
     return kind.loaded(model=model, config=config, checkpoint=ck, **extras)
+
+
+def _first_line(e: BaseException) -> str:
+    return str(e).splitlines()[0][:200] if str(e) else type(e).__name__
+
+
+def checked_config(kind: TaskKind, ck) -> Any:
+    """The run config of checkpoint `ck` (a Checkpoint of task `kind`), held to the run-folder schema before
+    any model is built from it (schema.py): every size within its cap, every field of its type and range, and
+    the model it describes, built on the meta device, of exactly the shapes in model.safetensors."""
+    where = f"{ck.path}/config.json"
+    check_sizes(ck.config, where)
+    try:
+        config = kind.config.from_dict(ck.config)
+        config.model.check()
+        config.train.check()
+    except (ValueError, KeyError, TypeError, AttributeError) as e:
+        raise CheckpointError(f"{where}: does not describe {kind.what} ({_first_line(e)}); restore the file or "
+                              f"train again") from None
+    check_weights(kind.model, config.model, ck.model, str(ck.path))
+    return config
 
 
 def load_charlm(path: str | os.PathLike, device: str = "cpu") -> charlm.LoadedCharLM:
