@@ -58,6 +58,7 @@ def resolve_run(args: argparse.Namespace, kind: TaskKind):
         cfg = checked_config(kind, saved)  # sizes capped, types checked, weights' shapes matched: before any model
         _same_as_saved(cfg, given, default)
         cfg = override(cfg, {"train": train})
+        cfg.check_ranges()  # the training options given now, NaN included
         loop, t = saved.state.get("loop", {}), cfg.train
         if (t.max_steps is not None and loop.get("step", 0) >= t.max_steps) or \
                 (t.max_time is not None and loop.get("elapsed", 0.0) >= t.max_time):
@@ -67,6 +68,7 @@ def resolve_run(args: argparse.Namespace, kind: TaskKind):
         check_unlocked(run_dir)  # before reading any data: a live training there refuses this one
         return cfg, run_dir, str(ck_dir)
     cfg = preset_config(kind.config, kind.presets, given.get("data", {}).get("data"), {**given, "train": train})
+    cfg.check_ranges()  # every numeric option, once: in range and finite (NaN passes a `<= 0` test)
     cfg.model.check(name=flag_namer(default), sizes=False)  # before reading the data, which sets the sizes
     cfg.train.check()
     run_dir = Path(args.out) if args.out else Path("runs") / time.strftime(f"{kind.name}-%Y%m%d-%H%M%S")

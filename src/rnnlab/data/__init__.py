@@ -22,11 +22,11 @@ from .batching import ShuffledBatches, split_rows
 from .corpora import BUILTIN_PREFIX, BUILTINS, load_builtin
 from .errors import DataError
 from .streams import Batch, TextStreams, eval_batches, split_ids
-from .text import read_corpus, read_text_file
+from .text import read_corpus, read_corpus_ids, read_text_file
 from .tokens import TokenVocab
 from .vocab import CharVocab
 
 __all__ = [
     "BUILTINS", "BUILTIN_PREFIX", "Batch", "CharVocab", "DataError", "ShuffledBatches", "TextStreams", "TokenVocab",
-    "eval_batches", "load_builtin", "read_corpus", "read_text_file", "split_ids", "split_rows",
+    "eval_batches", "load_builtin", "read_corpus", "read_corpus_ids", "read_text_file", "split_ids", "split_rows",
 ]

@@ -3,7 +3,9 @@
 Used by handwriting recognition (one transcription per line image) and captioning (one or more captions per
 image: the same filename on several rows). Every problem is a DataError naming the file and row: a labels
 file that is missing or has fewer than two columns, a listed image that does not exist (all of them are
-named, up to 5), an image Pillow cannot read, an empty text.
+named, up to 5), an image Pillow cannot read, an empty text, a filename that leads out of the labels file's folder (`..`, an
+absolute path), an image larger than the pixel limit (checked from its header, before it is decoded: a small
+"decompression bomb" PNG can decode to gigabytes; `--max-image-pixels` or RNNLAB_MAX_IMAGE_PIXELS raise it).
 
 Line images are read as grey levels, scaled to a fixed height keeping their aspect ratio, and turned into
 ink 1.0 on background 0.0: an image whose mean is above 0.5 is taken as dark ink on light paper and inverted.
@@ -12,15 +14,32 @@ ink 1.0 on background 0.0: an image whose mean is above 0.5 is taken as dark ink
 from __future__ import annotations
 
 import csv
+import os
+import warnings
 from pathlib import Path
 
 import numpy as np
 
 from .errors import DataError
 
-__all__ = ["LABEL_SUFFIXES", "find_labels_file", "read_image_rgb", "read_labels", "read_line_image"]
+__all__ = ["DEFAULT_MAX_PIXELS", "LABEL_SUFFIXES", "find_labels_file", "max_image_pixels", "read_image_rgb",
+           "read_labels", "read_line_image"]
 
 LABEL_SUFFIXES = (".tsv", ".csv", ".txt")
+DEFAULT_MAX_PIXELS = 40_000_000  # a 6,000 x 6,000 photo passes; Pillow's own bomb check is at 89 M (warning)
+ENV_MAX_PIXELS = "RNNLAB_MAX_IMAGE_PIXELS"
+
+
+def max_image_pixels(given: int | None = None) -> int:
+    """The pixel limit: `given`, else the environment's RNNLAB_MAX_IMAGE_PIXELS, else DEFAULT_MAX_PIXELS."""
+    if given is not None:
+        return given
+    env = os.environ.get(ENV_MAX_PIXELS, "").strip()
+    if not env:
+        return DEFAULT_MAX_PIXELS
+    if not env.isdigit() or int(env) < 1:
+        raise DataError(f"{ENV_MAX_PIXELS}: expected a whole number of pixels >= 1, got {env!r}")
+    return int(env)
 
 
 def _pil():
@@ -38,6 +57,9 @@ def find_labels_file(path: str | Path) -> Path:
         raise DataError(f"{path}: no such file or folder; give a TSV/CSV of `filename, text` or the folder holding it")
     if path.is_file():
         return path
+    if not path.is_dir():
+        raise DataError(f"{path}: not a regular file or folder (a FIFO or a device?); give a TSV/CSV of "
+                        f"`filename, text` or the folder holding it")
     found = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in LABEL_SUFFIXES)
     if len(found) != 1:
         what = "no" if not found else f"{len(found)}"
@@ -76,6 +98,9 @@ def read_labels(path: str | Path, what: str = "transcription") -> list[tuple[Pat
             raise DataError(f"{labels}, line {line}: empty filename")
         if not text.strip():
             raise DataError(f"{labels}, line {line}: empty {what} for {name}; every image needs a non-empty {what}")
+        if os.path.isabs(name) or os.path.normpath(name).split(os.sep)[0] == "..":
+            raise DataError(f"{labels}, line {line}: {name!r} is outside the labels file's folder; list images by "
+                            f"their path inside {labels.parent}")
         image = labels.parent / name
         if not image.is_file():
             missing.append(name)
@@ -88,35 +113,59 @@ def read_labels(path: str | Path, what: str = "transcription") -> list[tuple[Pat
     return rows
 
 
-def _open(path: Path, mode: str):
+def _open(path: Path, mode: str, max_pixels: int | None = None):
     Image, Unidentified = _pil()
+    limit = max_image_pixels(max_pixels)
     try:
-        with Image.open(path) as im:
+        # Pillow's own bomb check (a warning above MAX_IMAGE_PIXELS, an error above twice that) runs at our limit
+        # for this call, its warning made an error: every oversized image gets the one-line message below
+        previous = Image.MAX_IMAGE_PIXELS
+        try:
+            Image.MAX_IMAGE_PIXELS = limit
+            with warnings.catch_warnings():
+                warnings.simplefilter("error", Image.DecompressionBombWarning)
+                im_ = Image.open(path)
+        finally:
+            Image.MAX_IMAGE_PIXELS = previous
+        with im_ as im:
+            # the header gives the size: refuse a huge image before decoding it
+            if im.width * im.height > limit:
+                raise DataError(f"{path}: {im.width} x {im.height} = {im.width * im.height:,} pixels, more than the "
+                                f"limit of {limit:,} (a guard against decompression bombs); raise it with "
+                                f"--max-image-pixels or {ENV_MAX_PIXELS} if the image is genuine")
             im.load()
             if mode == "RGB" and im.mode in ("RGBA", "LA", "P"):
                 im = im.convert("RGBA")
                 bg = Image.new("RGBA", im.size, (255, 255, 255, 255))
                 im = Image.alpha_composite(bg, im)
             return im.convert(mode)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+        raise DataError(f"{path}: more than the limit of {limit:,} pixels, a possible decompression bomb (Pillow: "
+                        f"{str(e).split(',')[0]}); raise the limit with --max-image-pixels or {ENV_MAX_PIXELS} if "
+                        f"the image is genuine") from None
+    except DataError:
+        raise
     except (Unidentified, OSError, ValueError, SyntaxError) as e:
         if isinstance(e, FileNotFoundError):
             raise DataError(f"{path}: no such image file") from None
         raise DataError(f"{path}: not a readable image ({type(e).__name__}); give a PNG, JPEG or other Pillow format") from None
 
 
-def read_line_image(path: str | Path, height: int = 32) -> np.ndarray:
-    """(height, W) float32, ink 1 on background 0, scaled to `height` keeping the aspect ratio."""
+def read_line_image(path: str | Path, height: int = 32, max_pixels: int | None = None) -> np.ndarray:
+    """(height, W) float32, ink 1 on background 0, scaled to `height` keeping the aspect ratio. max_pixels: the
+    largest image accepted (default max_image_pixels())."""
     Image, _ = _pil()
-    im = _open(Path(path), "L")
+    im = _open(Path(path), "L", max_pixels)
     w = max(1, round(im.width * height / im.height))
     a = np.asarray(im.resize((w, height), Image.BILINEAR), dtype=np.float32) / 255.0
     return 1.0 - a if a.mean() > 0.5 else a
 
 
-def read_image_rgb(path: str | Path, size: int = 64) -> np.ndarray:
-    """(3, size, size) float32 in [0, 1], transparent areas on white, scaled (aspect kept, centred, padded white)."""
+def read_image_rgb(path: str | Path, size: int = 64, max_pixels: int | None = None) -> np.ndarray:
+    """(3, size, size) float32 in [0, 1], transparent areas on white, scaled (aspect kept, centred, padded white).
+    max_pixels: the largest image accepted (default max_image_pixels())."""
     Image, _ = _pil()
-    im = _open(Path(path), "RGB")
+    im = _open(Path(path), "RGB", max_pixels)
     return fit_square(im, size)
 
 

@@ -31,7 +31,7 @@ import torch
 from torch import Tensor
 
 from .corpora import BUILTIN_PREFIX
-from .errors import DataError
+from .errors import DataError, check_regular
 
 __all__ = [
     "CLASSIFY_BUILTINS", "Columns", "LabelledSequences", "LengthBuckets", "check_labelled", "collate", "feature_stats",
@@ -177,6 +177,7 @@ def _read_table(path: Path, encoding: str):
     pd = _need("pandas", "pandas", f"reading {path.name}")
     if not path.exists():
         raise DataError(f"{path}: no such file; give a CSV or JSONL file, or builtin:NAME")
+    check_regular(path)
     suffix = path.suffix.lower()
     try:
         if suffix in (".jsonl", ".ndjson"):

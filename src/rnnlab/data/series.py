@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from .corpora import BUILTIN_PREFIX
-from .errors import DataError
+from .errors import DataError, check_regular
 
 __all__ = ["FORECAST_BUILTINS", "Scaler", "Series", "load_series", "mase_scale", "rolling_origins", "split_series"]
 
@@ -121,6 +121,7 @@ def _read_csv_column(path: Path, column: str | None, time_column: str | None, en
 
     if not path.exists():
         raise DataError(f"{path}: no such file; give a CSV file or builtin:co2 | builtin:sunspots | builtin:airline")
+    check_regular(path)
     try:
         df = pd.read_csv(path, encoding=encoding)
     except (ValueError, UnicodeDecodeError) as e:

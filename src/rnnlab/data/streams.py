@@ -76,7 +76,8 @@ class TextStreams:
             self.epoch, self.chunk = self.epoch + 1, 0
             self._layout()
         T, k = self.seq_len, self.chunk
-        batch = Batch(self._x[:, k * T: (k + 1) * T], self._y[:, k * T: (k + 1) * T], reset_state=k == 0)
+        # the text's ids are stored compact (int16); the model's embedding and loss take int64
+        batch = Batch(self._x[:, k * T: (k + 1) * T].long(), self._y[:, k * T: (k + 1) * T].long(), reset_state=k == 0)
         self.chunk += 1
         return batch
 
@@ -107,4 +108,4 @@ def eval_batches(ids: Tensor, batch: int, seq_len: int) -> Iterator[Batch]:
     L = (len(ids) - 1) // B
     x, y = ids[: B * L].view(B, L), ids[1: B * L + 1].view(B, L)  # (B, L)
     for start in range(0, L, seq_len):
-        yield Batch(x[:, start: start + seq_len], y[:, start: start + seq_len], reset_state=start == 0)
+        yield Batch(x[:, start: start + seq_len].long(), y[:, start: start + seq_len].long(), reset_state=start == 0)

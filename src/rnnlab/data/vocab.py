@@ -54,6 +54,12 @@ class CharVocab:
     def __len__(self) -> int:
         return len(self.chars)
 
+    @property
+    def id_dtype(self) -> torch.dtype:
+        """The smallest integer dtype that holds every id: how a long text's ids are stored (2 bytes a character
+        rather than int64's 8); batches are widened to int64 as they are cut."""
+        return torch.int16 if len(self) <= torch.iinfo(torch.int16).max else torch.int32
+
     def __contains__(self, char: str) -> bool:
         return char in self.index
 

@@ -21,7 +21,7 @@ from torch import Tensor
 from ..data import DataError
 from ..data.batching import ShuffledBatches, split_rows
 from ..data.emoji import caption_of, emoji_code_points, emoji_split, render_emoji
-from ..data.images import read_image_rgb, read_labels
+from ..data.images import DEFAULT_MAX_PIXELS, read_image_rgb, read_labels
 from ..data.tokens import EOS, TokenVocab
 from ..models.captioner import Captioner, CaptionerConfig
 from .._fields import opt
@@ -48,6 +48,8 @@ class CaptionDataConfig:
     max_len: int = opt(24, "longest generated caption, in tokens")
     shift: int = opt(6, "augmentation: training images are shifted by up to this many pixels (0: none)")
     limit: int | None = opt(None, "builtin:emoji: use only the first N emoji (a quick look)")
+    max_pixels: int = opt(DEFAULT_MAX_PIXELS, "your data: the largest image accepted, in pixels (checked before "
+                          "decoding: a guard against decompression bombs)", flags=("--max-image-pixels",))
 
 
 @dataclass(slots=True)
@@ -76,15 +78,15 @@ def load_caption_split(config: CaptionRunConfig) -> dict[str, list[CaptionedImag
         by_cp = dict(zip(cps, images))
         return {k: [CaptionedImage(by_cp[cp], [caption_of(cp)], f"U+{cp:04X}") for cp in v]
                 for k, v in emoji_split(cps, config.train.seed).items()}
-    return split_images(load_captioned_images(d.data, S), d.val_fraction, config.train.seed)
+    return split_images(load_captioned_images(d.data, S, d.max_pixels), d.val_fraction, config.train.seed)
 
 
-def load_captioned_images(path: str | Path, size: int = 64) -> list[CaptionedImage]:
+def load_captioned_images(path: str | Path, size: int = 64, max_pixels: int | None = None) -> list[CaptionedImage]:
     """A user's captioned images: rows with the same filename are one image with several captions."""
     grouped: dict[Path, list[str]] = {}
     for image, caption in read_labels(path, "caption"):
         grouped.setdefault(image, []).append(caption)
-    return [CaptionedImage(read_image_rgb(p, size), caps, str(p)) for p, caps in grouped.items()]
+    return [CaptionedImage(read_image_rgb(p, size, max_pixels), caps, str(p)) for p, caps in grouped.items()]
 
 
 def split_images(items: list[CaptionedImage], val_fraction: float, seed: int) -> dict[str, list[CaptionedImage]]:

@@ -11,7 +11,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ..data import CharVocab, DataError, TextStreams, eval_batches, read_corpus, split_ids
+from ..data import CharVocab, DataError, TextStreams, eval_batches, read_corpus_ids, split_ids
 from ..models import CharLM
 from .config import CharLMRunConfig
 from .device import resolve_device
@@ -38,10 +38,11 @@ class CharLMTask(Task):
         self.config = config
         d, t = config.data, config.train
         self.device = resolve_device(t.device)
-        if text is None:
-            text = read_corpus(d.data, d.encoding)
-        self.vocab = vocab if vocab is not None else CharVocab.from_text(text)
-        ids = self.vocab.encode(text, what=d.data)
+        if text is None:  # read in pieces into compact ids: the text itself is never held whole
+            ids, self.vocab = read_corpus_ids(d.data, d.encoding, vocab)
+        else:
+            self.vocab = vocab if vocab is not None else CharVocab.from_text(text)
+            ids = self.vocab.encode(text, what=d.data).to(self.vocab.id_dtype)
         train_ids, val_ids = split_ids(ids, d.val_fraction)
         self.batches = TextStreams(train_ids.to(self.device), d.batch, d.seq_len, seed=t.seed)
         self.val_ids = val_ids[: d.eval_chars + 1].to(self.device)

@@ -22,11 +22,12 @@ from typing import Any, ClassVar, TypeVar
 
 import torch
 
-from .._fields import opt
+from .._fields import flag_of, opt
 from ..layers import RecurrentConfig
 from ..models.charlm import CharLMConfig
 
-__all__ = ["CharLMRunConfig", "RunConfig", "TextDataConfig", "TrainConfig", "from_dict", "leaves", "nest", "override",
+__all__ = ["RANGES", "CharLMRunConfig", "RunConfig", "TextDataConfig", "TrainConfig", "check_ranges", "from_dict",
+           "leaves", "nest", "override",
            "preset_config", "versions"]
 
 C = TypeVar("C")
@@ -52,18 +53,48 @@ class TrainConfig:
     device: str = opt("cpu", "cpu, cuda, cuda:N, mps or auto")
 
     def check(self) -> None:
-        if self.lr <= 0 or self.clip <= 0:
-            raise ValueError(f"training: lr and clip must be > 0, got lr={self.lr}, clip={self.clip}")
+        """ValueError naming the first option out of its range (check_ranges: NaN and inf included)."""
+        check_ranges(self, "training")
         if self.decay not in ("cosine", "none"):
             raise ValueError(f"training: decay must be 'cosine' or 'none', got {self.decay!r}")
-        if self.max_steps is not None and self.max_steps < 1:
-            raise ValueError(f"training: max_steps must be >= 1, got {self.max_steps}")
-        if self.max_time is not None and self.max_time <= 0:
-            raise ValueError(f"training: max_time must be > 0 seconds, got {self.max_time}")
         if self.max_steps is None and self.max_time is None:
             raise ValueError("training: give max_steps or max_time (or both), or the run never ends")
-        if self.eval_every < 1 or self.warmup_steps < 0:
-            raise ValueError("training: eval_every must be >= 1 and warmup_steps >= 0")
+
+
+# The range of every numeric option, by field name, whichever config declares it: (low, high, low included).
+# A float must also be finite: NaN passes every comparison, so it is refused by name, not by a comparison.
+RANGES: dict[str, tuple[float, float, bool]] = {
+    "lr": (0, math.inf, False), "clip": (0, math.inf, False), "weight_decay": (0, math.inf, True),
+    "beta1": (0, 1, True), "beta2": (0, 1, True), "min_lr_ratio": (0, 1, True), "min_delta": (0, math.inf, True),
+    "warmup_steps": (0, math.inf, True), "max_steps": (1, math.inf, True), "max_time": (0, math.inf, False),
+    "eval_every": (1, math.inf, True), "patience": (1, math.inf, True),
+    "batch": (1, math.inf, True), "seq_len": (1, math.inf, True), "eval_chars": (2, math.inf, True),
+    "val_fraction": (0, 1, False), "test_fraction": (0, 1, False), "val_size": (0, math.inf, True),
+    "test_size": (0, math.inf, True), "horizon": (1, math.inf, True), "min_len": (1, math.inf, True),
+    "max_len": (0, math.inf, True), "min_count": (1, math.inf, True), "shift": (0, math.inf, True),
+    "limit": (1, math.inf, True), "season": (0, math.inf, True), "max_pixels": (1, math.inf, True),
+}
+
+
+def check_ranges(cfg: Any, owner: str = "config", name=None) -> None:
+    """Every numeric field of dataclass `cfg` (nested ones walked) finite and within RANGES: the one place
+    where options are range-checked, for the command line (each error names the flag) and for the library.
+    name(field) -> how to call the field in the message (default: its flag)."""
+    for f in dataclasses.fields(cfg):
+        value = getattr(cfg, f.name)
+        if dataclasses.is_dataclass(value):
+            check_ranges(value, owner, name)
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            continue
+        shown = name(f.name) if name else flag_of(f)
+        if not math.isfinite(value):
+            raise ValueError(f"{owner}: {shown} must be a finite number, got {value}")
+        if f.name in RANGES:
+            low, high, closed = RANGES[f.name]
+            if value > high or value < low or (value == low and not closed):
+                bound = f"{'>=' if closed else '>'} {low:g}" + (f" and <= {high:g}" if math.isfinite(high) else "")
+                raise ValueError(f"{owner}: {shown} must be {bound}, got {value}")
 
 
 @dataclass(slots=True)
@@ -74,6 +105,11 @@ class RunConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return {"task": self.task, **{k: v for k, v in dataclasses.asdict(self).items() if k != "task"}}
+
+    def check_ranges(self) -> None:
+        """Every numeric option of the run (data, model, training) finite and in its range (RANGES); a
+        ValueError names the first that is not by its flag."""
+        check_ranges(self, f"rnnlab train {self.task}")
 
     @classmethod
     def from_dict(cls: type[C], d: dict[str, Any]) -> C:

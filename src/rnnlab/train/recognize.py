@@ -20,7 +20,7 @@ from torch import Tensor
 
 from ..data import CharVocab, DataError
 from ..data.batching import ShuffledBatches, split_rows
-from ..data.images import read_labels, read_line_image
+from ..data.images import DEFAULT_MAX_PIXELS, read_labels, read_line_image
 from ..data.mnist_strings import MnistStrings, load_mnist_digits
 from ..models.ctc import WIDTH_STRIDE, CTCRecognizer, CTCRecognizerConfig, greedy_decode, min_frames, prefix_beam_search
 from .._fields import opt
@@ -49,6 +49,8 @@ class LineDataConfig:
     test_size: int = opt(1000, "mnist-strings: test strings scored by `rnnlab eval` (from the test digit pool)")
     min_len: int = opt(3, "mnist-strings: shortest string, in digits")
     max_len: int = opt(10, "mnist-strings: longest string, in digits")
+    max_pixels: int = opt(DEFAULT_MAX_PIXELS, "your data: the largest image accepted, in pixels (checked before "
+                          "decoding: a guard against decompression bombs)", flags=("--max-image-pixels",))
 
 
 @dataclass(slots=True)
@@ -112,11 +114,12 @@ def check_width(sample: Sample) -> None:
         )
 
 
-def load_line_samples(path: str | Path, height: int = 32) -> list[Sample]:
-    """A user's labelled line images, each checked: readable, non-empty transcription, wide enough."""
+def load_line_samples(path: str | Path, height: int = 32, max_pixels: int | None = None) -> list[Sample]:
+    """A user's labelled line images, each checked: readable, within max_pixels, non-empty transcription,
+    wide enough."""
     samples = []
     for image, text in read_labels(path, "transcription"):
-        s = Sample(read_line_image(image, height), text, str(image))
+        s = Sample(read_line_image(image, height, max_pixels), text, str(image))
         check_width(s)
         samples.append(s)
     return samples
@@ -170,7 +173,7 @@ class RecognizeTask(Task):
             self.batches = GeneratedBatches(train_gen, d.batch, self.vocab, self.device)
             self.train_size = None  # endless
         else:
-            samples = load_line_samples(d.data, m.height)
+            samples = load_line_samples(d.data, m.height, d.max_pixels)
             tr, va = split_rows(len(samples), d.val_fraction, t.seed)
             train = [samples[i] for i in tr]
             self.val = [samples[i] for i in va]
