@@ -13,6 +13,7 @@ training part only: the held-out values never influence what the model sees duri
 from __future__ import annotations
 
 import importlib.util
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -140,17 +141,58 @@ def _read_csv_column(path: Path, column: str | None, time_column: str | None, en
     s = df[column]
     freq = None
     if time_column is not None:
-        times = pd.to_datetime(df[time_column], errors="coerce")
-        if times.isna().any():
-            s.index = df[time_column].astype(str)
-        else:
-            s.index = pd.DatetimeIndex(times)
-            freq = pd.infer_freq(s.index) if len(s) >= 3 else None
+        s, freq = _in_time_order(path, df[time_column], s)
     else:
         s.index = [str(i) for i in range(len(s))]
     if pd.to_numeric(s, errors="coerce").notna().sum() < s.notna().sum():
         raise DataError(f"{path}: column {column!r} holds values that are not numbers; forecasting needs numbers")
     return s, freq, str(column)
+
+
+def _lines(rows) -> str:
+    """CSV line numbers of data rows 0, 1, ... (the header is line 1), at most 5 shown."""
+    rows = [int(r) + 2 for r in rows]
+    return ", ".join(map(str, rows[:5])) + (f" and {len(rows) - 5} more" if len(rows) > 5 else "")
+
+
+def _in_time_order(path: Path, times, s):
+    """The series `s` sorted by its time column `times` (an export need not be in time order), indexed by it:
+    dates (with their frequency, when regular) or numbers such as years. A time that is missing, unparsable or
+    repeated is a DataError naming its CSV lines: guessing would train on a scrambled or doubled series."""
+    import pandas as pd
+
+    name = times.name
+    if pd.api.types.is_numeric_dtype(times):
+        keys = pd.to_numeric(times, errors="coerce").astype(float)
+        bad = ~np.isfinite(keys.to_numpy())
+        what = "numbers"
+    else:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # pandas' "could not infer format" advice: our error says more
+            keys = pd.to_datetime(times, errors="coerce")
+        bad = keys.isna().to_numpy()
+        what = "dates"
+    if bad.any():
+        shown = ", ".join(repr(str(v)) for v in times[bad].head(3))
+        raise DataError(f"{path}: time column {name!r} has {int(bad.sum())} value(s) that are not {what}, on line(s) "
+                        f"{_lines(np.flatnonzero(bad))} ({shown}); fix them, or drop --time-column to use the rows in "
+                        f"file order")
+    repeated = keys.duplicated(keep=False).to_numpy()
+    if repeated.any():
+        first = keys[repeated].iloc[0]
+        lines = np.flatnonzero((keys == first).to_numpy())
+        raise DataError(f"{path}: time column {name!r} repeats {int(keys[repeated].nunique())} time(s), e.g. "
+                        f"{str(times.iloc[lines[0]])!r} on lines {_lines(lines)}; each row needs its own time "
+                        f"(aggregate the repeated rows first)")
+    order = np.argsort(keys.to_numpy(), kind="stable")
+    s = s.iloc[order].copy()
+    keys = keys.iloc[order]
+    if what == "numbers":
+        integral = bool(np.all(np.mod(keys.to_numpy(), 1) == 0))
+        s.index = [str(int(k)) if integral else str(k) for k in keys]
+        return s, None
+    s.index = pd.DatetimeIndex(keys)
+    return s, (pd.infer_freq(s.index) if len(s) >= 3 else None)
 
 
 def split_series(n: int, test: int, val: int, lookback: int, horizon: int, what: str = "the series") -> tuple[int, int]:
