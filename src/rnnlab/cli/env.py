@@ -9,6 +9,7 @@ import torch
 
 from .. import __version__
 from ..kernels import backend_report
+from ..train.threads import SMALL_WORK, choose_threads
 
 __all__ = ["add_parser"]
 
@@ -31,8 +32,11 @@ def add_parser(commands) -> None:
 
 def run(args: argparse.Namespace) -> int:
     print(f"rnnlab {__version__}, torch {torch.__version__}, Python {platform.python_version()} on {platform.platform()}")
-    print(f"CPU threads {torch.get_num_threads()}, oneDNN {torch.backends.mkldnn.is_available()}, "
+    print(f"CPU threads {torch.get_num_threads()} (torch's default), oneDNN {torch.backends.mkldnn.is_available()}, "
           f"MKL {torch.backends.mkl.is_available()}")
+    # what `rnnlab train` would choose now, before knowing the model (each run also weighs its work per step)
+    print(f"rnnlab train's default: {choose_threads().line()}; a run whose time step has under "
+          f"{SMALL_WORK / 1e6:g} M multiply-adds takes 1; --threads overrides")
     if torch.cuda.is_available():
         print(f"CUDA {torch.version.cuda}: {', '.join(torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count()))}"
               f"; cuDNN {torch.backends.cudnn.version()}")

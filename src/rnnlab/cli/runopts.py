@@ -17,6 +17,7 @@ from ..train.config import leaves, preset_config
 from ..train.registry import checked_config
 from ..train.runlock import check_unlocked
 from ..train.task import TaskKind
+from ..train.threads import ThreadChoice, choose_threads, step_work
 from .common import UserError
 from .options import config_fields, flag_namer, given_overrides
 
@@ -28,15 +29,21 @@ def add_run_options(p, task: str) -> None:
     g.add_argument("--out", metavar="DIR", help=f"run folder (default runs/{task}-DATE-TIME)")
     g.add_argument("--resume", metavar="RUN_OR_CHECKPOINT", help="continue a run from its last/ checkpoint")
     g.add_argument("--quiet", action="store_true", help="no progress bar")
-    g.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice; 1 is steadier "
-                   "on a machine busy with other jobs)")
+    g.add_argument("--threads", type=int, help="CPU threads for torch (default: chosen from the usable cores, "
+                   "their load and the work per step; `rnnlab env` shows the choice)")
 
 
-def set_threads(args: argparse.Namespace) -> None:
+def set_threads(args: argparse.Namespace, cfg=None) -> ThreadChoice:
+    """Set torch's thread count: --threads, else the choice for this machine and run (train/threads.py)."""
     if args.threads is not None:
         if args.threads < 1:
             raise UserError(f"--threads must be >= 1, got {args.threads}")
-        torch.set_num_threads(args.threads)
+        choice = ThreadChoice(args.threads, "--threads")
+    else:
+        work = step_work(cfg.data.batch, cfg.model.rnn) if cfg is not None and hasattr(cfg.data, "batch") else None
+        choice = choose_threads(work)
+    torch.set_num_threads(choice.threads)
+    return choice
 
 
 def resolve_run(args: argparse.Namespace, kind: TaskKind):

@@ -40,8 +40,8 @@ def add_parser(commands) -> None:
 
 def run(args: argparse.Namespace, kind: TaskKind, report) -> int:
     cfg, run_dir, resume = resolve_run(args, kind)
-    set_threads(args)
-    print(f"reading {cfg.data.data} ...", flush=True)
+    threads = set_threads(args, cfg)
+    print(f"reading {cfg.data.data} ...; {threads.line()}", flush=True)
     restored = {}
     if resume:  # what the run built from its data at the start (a vocabulary) comes back, not rebuilt
         extras = kind.read_state(load_checkpoint(resume).state, cfg)

@@ -1,0 +1,84 @@
+"""How many CPU threads a training should use, decided from the machine as it is.
+
+torch's default is one thread per physical core, whatever else runs. Beside other jobs that is the worst
+choice: two default `rnnlab train forecast` runs side by side on a 2-core machine did 249 and 238 windows/s,
+with one thread each 3,000 and 3,300 (issue 19), because each step's small parallel regions wait on threads
+whose cores are busy. Yet idle, two threads are 1.5x faster than one for recognize. So the default looks at:
+
+    cores   the cores this process may run on (os.sched_getaffinity: a container's or taskset's limit)
+    load    the 1-minute load average (os.getloadavg): runnable processes, ours not yet among them
+    work    multiply-adds of the recurrent matrix product of one time step (B x G x H x H x D x L): below
+            SMALL_WORK a step is too small for threads to pay for their synchronisation
+
+    threads = 1                           when work < SMALL_WORK, or fewer than 2 cores are free (cores - load)
+            = min(free cores, torch's)    otherwise
+
+`--threads N` overrides it; `rnnlab env` and `rnnlab train` say what was chosen and why. OpenMP's waiting
+policy: with OMP_WAIT_POLICY=PASSIVE waiting threads sleep instead of spinning, which is what a shared machine
+wants; it must be in the environment before torch starts (export it for sweeps), and `choose_threads` reports
+whether it is.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+__all__ = ["SMALL_WORK", "ThreadChoice", "choose_threads", "step_work", "usable_cores"]
+
+SMALL_WORK = 1_000_000  # multiply-adds per time step; forecast's default (32 x 4 x 64 x 64) is 0.5 M
+
+
+@dataclass(frozen=True)
+class ThreadChoice:
+    threads: int
+    reason: str      # one clause for people: why this many
+
+    def line(self) -> str:
+        wait = os.environ.get("OMP_WAIT_POLICY", "")
+        omp = f"; OMP_WAIT_POLICY={wait}" if wait else ""
+        return f"threads {self.threads} ({self.reason}{omp})"
+
+
+def usable_cores() -> int:
+    """Cores this process may run on (its CPU affinity, e.g. a container's limit), else the machine's count."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def _load() -> float | None:
+    try:
+        return os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return None
+
+
+def step_work(batch: int, rnn) -> int:
+    """Multiply-adds of one time step's recurrent products for a RecurrentConfig `rnn` at batch size `batch`."""
+    gates = {"lstm": 4, "gru": 3}.get(getattr(rnn, "cell", "lstm"), 1)
+    h = rnn.hidden_size
+    return batch * gates * h * h * (2 if rnn.bidirectional else 1) * rnn.num_layers
+
+
+def choose_threads(work: int | None = None, *, cores: int | None = None, load: float | None = None,
+                   ceiling: int | None = None) -> ThreadChoice:
+    """The thread count for a training with `work` multiply-adds per time step (None: unknown) on this machine
+    (cores, load and torch's own default `ceiling` are read when not given)."""
+    cores = cores if cores is not None else usable_cores()
+    load = load if load is not None else _load()
+    if ceiling is None:
+        import torch
+
+        ceiling = torch.get_num_threads()
+    if work is not None and work < SMALL_WORK:
+        return ThreadChoice(1, f"{work / 1e6:.2g} M multiply-adds per time step is too little for threads to pay")
+    if load is None:
+        return ThreadChoice(max(1, min(cores, ceiling)), f"{cores} usable cores, load unknown")
+    free = cores - load
+    if free < 1.5:
+        return ThreadChoice(1, f"busy machine: load {load:.1f} on {cores} usable core{'s' * (cores > 1)}; more "
+                               f"threads would wait on cores other jobs hold")
+    n = max(1, min(int(free + 0.5), cores, ceiling))
+    return ThreadChoice(n, f"{cores} usable cores, load {load:.1f}")
