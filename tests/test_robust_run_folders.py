@@ -142,6 +142,9 @@ def test_nan_in_config_json_is_refused(run):
     (lambda s: s["optimizer"].update(param_groups="x"), "'optimizer'"),
     (lambda s: s["files"].update({"model.safetensors": "abc"}), "64 hex"),
     (lambda s: s["files"].pop("model.safetensors") and None, "lacks model.safetensors"),
+    (lambda s: s["optimizer"]["param_groups"][0].update(betas=[0.9]), "param_groups[0]"),
+    (lambda s: s["optimizer"]["param_groups"][0].update(amsgrad="yes"), "param_groups[0]"),
+    (lambda s: s["data"].update(epoch=[1]), "'data' must be an object of integers"),
 ])
 def test_wrong_types_and_ranges_in_state_json(run, edit, fragment):
     _edit(run / "best", state=edit)
@@ -214,9 +217,15 @@ def test_fuzzed_run_folders_sample_or_fail_in_one_line(pristine, tmp_path_factor
     _fuzz(pristine, tmp_path_factory, data, lambda f: ["sample", f / "last", "--length", "3", "--seed", "0"])
 
 
-@settings(FUZZ, max_examples=20)
+@settings(FUZZ, max_examples=30)
 @given(data=st.data())
 def test_fuzzed_run_folders_resume_or_fail_in_one_line(pristine, tmp_path_factory, data):
     _fuzz(pristine, tmp_path_factory, data,
           lambda f: ["train", "charlm", "--resume", f, "--max-steps", "12", "--quiet", "--threads", "1",
                      "--sample-length", "3"])
+
+
+def test_a_garbled_rng_state_is_one_line_on_resume(run):
+    _edit(run / "last", state=lambda s: s["rng"].update(torch="AAAA"))
+    code, _, err = _cli("train", "charlm", "--resume", run, "--max-steps", "12", "--quiet", "--threads", "1")
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "does not match" in err, err

@@ -215,6 +215,12 @@ def flatten_state(carry: Any) -> tuple[dict[str, Tensor], str]:
 
 
 def unflatten_state(tensors: dict[str, Tensor], kind: str, device: torch.device) -> Any:
+    """flatten_state's inverse; a CheckpointError when the tensors do not make a state of that kind."""
+    n = {"none": 0, "tensor": 1}.get(kind, len(tensors))
+    if kind not in ("none", "tensor", "tuple") or sorted(tensors) != sorted(map(str, range(n))) or \
+            (kind == "tuple" and n == 0):
+        raise CheckpointError(f"carry.safetensors holds {sorted(tensors)[:4]}, not a carried state of kind "
+                              f"{kind!r} (state.json); use the run's other checkpoint or train again")
     if kind == "none":
         return None
     if kind == "tensor":

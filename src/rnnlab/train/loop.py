@@ -179,11 +179,12 @@ def _resume(resume: str | Path, task: Task, opt: torch.optim.Optimizer, device: 
         task.model.load_state_dict(ck.model)
         _optimizer_from_files(opt, ck.optimizer, ck.state["optimizer"])
         task.batches.load_state_dict(ck.state["data"])
-    except (RuntimeError, KeyError, ValueError) as e:
-        raise CheckpointError(f"{ck.path}: does not match this model or data ({str(e).splitlines()[0]})") from None
-    state = LoopState.from_dict(ck.state["loop"], ck.state.get("metrics", {}), ck.state.get("best_metrics", {}))
-    carry = unflatten_state(ck.carry, ck.state["carry"], device)
-    set_rng_state(ck.state["rng"])
+        state = LoopState.from_dict(ck.state["loop"], ck.state.get("metrics", {}), ck.state.get("best_metrics", {}))
+        carry = unflatten_state(ck.carry, ck.state["carry"], device)
+        set_rng_state(ck.state["rng"])
+    except (RuntimeError, KeyError, ValueError, TypeError, IndexError, AttributeError) as e:
+        first = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise CheckpointError(f"{ck.path}: does not match this model or data ({first})") from None
     return state, carry
 
 

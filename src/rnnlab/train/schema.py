@@ -84,6 +84,9 @@ _KIND_OK = {"count": lambda v: _is_int(v) and v >= 0, "int": _is_int,
 _LOOP = {k: _KIND_OK[kind] for k, kind in _LOOP_KIND.items()}
 
 
+_BOOL_GROUP_KEYS = ("amsgrad", "maximize", "capturable", "differentiable", "decoupled_weight_decay")
+
+
 def check_state(folder: Path, state: Mapping[str, Any]) -> None:
     """The fields of a checkpoint's state.json that rnnlab reads, by type and range."""
     where = f"{folder / 'state.json'}"
@@ -135,13 +138,27 @@ def check_state(folder: Path, state: Mapping[str, Any]) -> None:
         if not isinstance(o, dict) or not isinstance(o.get("param_groups"), list) or \
                 not isinstance(o.get("scalars"), dict) or not all(isinstance(g, dict) for g in o["param_groups"]):
             raise bad("optimizer", "an object with 'param_groups' (a list of objects) and 'scalars' (an object)")
+        for i, group in enumerate(o["param_groups"]):
+            params = group.get("params")
+            betas = group.get("betas", (0.9, 0.999))
+            numbers = [group.get(k, 0.0) for k in ("lr", "eps", "weight_decay")]
+            flags_ok = all(isinstance(group.get(k, False), bool) for k in _BOOL_GROUP_KEYS) and all(
+                group.get(k) is None or isinstance(group.get(k), bool) for k in ("foreach", "fused"))
+            if not flags_ok or not isinstance(params, list) or not all(_is_int(p) and p >= 0 for p in params) or \
+                    not isinstance(betas, list | tuple) or len(betas) != 2 or \
+                    not all(_is_number(v) and math.isfinite(v) for v in (*numbers, *betas)):
+                raise CheckpointError(f"{where}: optimizer.param_groups[{i}] must hold 'params' (parameter indices), "
+                                      f"finite numbers 'lr', 'betas' (two), 'eps', 'weight_decay' and true/false "
+                                      f"flags; the file "
+                                      f"was edited: use the run's other checkpoint (best/ or last/) or train again")
         for key, v in o["scalars"].items():
             pid, _, name = str(key).partition(".")
             if not pid.isdigit() or not name or not _is_number(v):
                 raise CheckpointError(f"{where}: optimizer.scalars has {str(key)[:40]!r}: {repr(v)[:40]}, expected "
                                       f"'INDEX.NAME': number; the file was edited: use the run's other checkpoint")
-    if "data" in state and not isinstance(state["data"], dict):
-        raise bad("data", "an object (the data position)")
+    if "data" in state and (not isinstance(state["data"], dict) or not all(
+            _is_int(v) and v >= 0 for v in state["data"].values())):
+        raise bad("data", "an object of integers >= 0 (the data position)")
 
 
 def check_sizes(config: Mapping[str, Any], where: str) -> None:
