@@ -229,3 +229,38 @@ def test_a_garbled_rng_state_is_one_line_on_resume(run):
     _edit(run / "last", state=lambda s: s["rng"].update(torch="AAAA"))
     code, _, err = _cli("train", "charlm", "--resume", run, "--max-steps", "12", "--quiet", "--threads", "1")
     assert code == 2 and len(err.strip().splitlines()) == 1 and "does not match" in err, err
+
+
+# ----- a forecaster's scaler and series end: wrong types used to give silent NaN forecasts ---------------------
+FORECAST = os.path.join(os.path.dirname(__file__), "fixtures", "runs-bfeb559", "forecast")
+
+
+@pytest.mark.parametrize("edit,fragment", [
+    (lambda s: s["scaler"].update(std=0), "std > 0"),
+    (lambda s: s["scaler"].update(mean=math.nan), "finite mean"),
+    (lambda s: s["scaler"].update(mean="1.5"), "finite mean"),
+    (lambda s: s["scaler"].update(log="no"), "log true/false"),
+    (lambda s: s.update(tail_values=[1.0, math.inf]), "tail_values"),
+    (lambda s: s.update(tail_values="abc"), "tail_values"),
+])
+def test_a_forecasters_state_is_checked_not_turned_into_nan(tmp_path, edit, fragment):
+    shutil.copytree(FORECAST, tmp_path / "run")
+    _edit(tmp_path / "run" / "best", state=edit)
+    code, out, err = _cli("forecast", tmp_path / "run", "--steps", "3", "--out", "-")
+    assert code == 2 and len(err.strip().splitlines()) == 1 and fragment in err, err
+    assert "nan" not in out.lower()
+
+
+@settings(FUZZ, max_examples=40)
+@given(data=st.data())
+def test_fuzzed_forecast_runs_forecast_or_fail_in_one_line(tmp_path_factory, data):
+    folder = tmp_path_factory.mktemp("fuzzf") / "run"
+    shutil.copytree(FORECAST, folder)
+    which = data.draw(st.sampled_from(["config.json", "state.json"]), label="file")
+    _edit(folder / "best", **{"config" if which == "config.json" else "state": lambda d: _mutate(data, d)})
+    code, out, err = _cli("forecast", folder, "--steps", "3", "--out", "-")
+    assert code in (0, 2), (code, err)
+    if code:
+        assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+    else:
+        assert "nan" not in out.lower() and "inf" not in out.lower(), out

@@ -260,4 +260,11 @@ class Scaler:
 
     @classmethod
     def from_json(cls, d: dict) -> Scaler:
-        return cls(float(d["mean"]), float(d["std"]), bool(d["log"]))
+        """From a checkpoint's state.json: a NaN, an infinity or a zero std here would make every forecast NaN
+        silently, so each is refused by name."""
+        mean, std, log = d["mean"], d["std"], d["log"]
+        ok = all(isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v) for v in (mean, std))
+        if not ok or not std > 0 or not isinstance(log, bool):
+            raise DataError(f"scaler: expected a finite mean, a finite std > 0 and log true/false, got mean={mean!r}, "
+                            f"std={std!r}, log={log!r}")
+        return cls(float(mean), float(std), log)

@@ -203,6 +203,13 @@ class LoadedForecaster(Loaded):
 
 
 def _read_state(state: dict, config: ForecastRunConfig) -> dict:
+    # the series' end that `future` starts from: as many finite numbers as the model reads
+    tail = state["tail_values"]
+    if not isinstance(tail, list) or len(tail) < config.model.lookback or not all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v) for v in tail):
+        raise ValueError(f"tail_values must be at least {config.model.lookback} finite numbers (the series' end)")
+    if not isinstance(state.get("tail_index"), list) or not state["tail_index"]:
+        raise ValueError("tail_index must be the time stamps of tail_values")
     return {"scaler": Scaler.from_json(state["scaler"])}
 
 
