@@ -8,7 +8,8 @@ option added to a config appears in every `rnnlab train <task>` that uses that c
 
 metadata keys: help; flags (the first is the one messages name; default `--field-name`); metavar; choices
 (a tuple, or a function returning one, read when the parser is built); negative (the flag that sets a
-boolean False, default `--no-field-name`); cli=False for fields the data sets (vocabulary size, classes).
+boolean False, default `--no-field-name`); cli=False for fields the data sets (vocabulary size, classes);
+parse (text -> value) for a field whose command-line text is not one scalar of its type (zoneout's "0.1,0.05").
 """
 
 from __future__ import annotations
@@ -22,10 +23,10 @@ __all__ = ["flag_of", "opt"]
 
 def opt(default: Any = dataclasses.MISSING, help: str = "", *, default_factory: Any = dataclasses.MISSING,
         flags: tuple[str, ...] = (), metavar: str | None = None, choices: tuple | Callable[[], tuple] | None = None,
-        negative: str | None = None, cli: bool = True) -> Any:
+        negative: str | None = None, cli: bool = True, parse: Callable[[str], Any] | None = None) -> Any:
     """A dataclass field carrying its command-line description (see the module docstring)."""
     metadata = {"help": help, "flags": tuple(flags), "metavar": metavar, "choices": choices, "negative": negative,
-                "cli": cli}
+                "cli": cli, "parse": parse}
     if default_factory is not dataclasses.MISSING:
         return dataclasses.field(default_factory=default_factory, metadata=metadata)
     return dataclasses.field(default=default, metadata=metadata)

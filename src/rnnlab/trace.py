@@ -7,6 +7,8 @@ into the user's frame: time in the input's order also for the reverse direction,
 
     gates   LSTM: i, f, g, o;  GRU: r, z, n;  RNN: none
     states  h (B, T, R) (R = proj_size or H), and for the LSTM c (B, T, H)
+    masks   in training mode with recurrent regularization (rnnlab/layers/regularize.py), the masks drawn:
+            input (B, I), weight_hh (G*H, R), recurrent (B, R), zoneout_c (B, T, H), zoneout_h (B, T, R)
 
 Values are the same on every backend. Gradients flow through the recorded tensors with the reference
 backend; the fused backend records copies of its saved activations, detached (h is the output itself).
@@ -33,10 +35,12 @@ class DirectionTrace:
 
     gates: dict[str, Tensor] = field(default_factory=dict)
     states: dict[str, Tensor] = field(default_factory=dict)
+    masks: dict[str, Tensor] = field(default_factory=dict)  # regularization masks drawn (training mode)
 
     def map(self, fn) -> DirectionTrace:
+        """fn applied to every gate and state (masks, of other shapes, are kept as they are)."""
         return DirectionTrace(
-            {k: fn(v) for k, v in self.gates.items()}, {k: fn(v) for k, v in self.states.items()}
+            {k: fn(v) for k, v in self.gates.items()}, {k: fn(v) for k, v in self.states.items()}, self.masks
         )
 
 
@@ -74,11 +78,18 @@ class Trace:
         return rec.states[name]
 
     def detach(self) -> Trace:
-        return Trace({k: v.map(Tensor.detach) for k, v in self.records.items()}, self.gate_names, self.lengths)
+        return Trace({k: _with_masks(v.map(Tensor.detach), v, Tensor.detach) for k, v in self.records.items()},
+                     self.gate_names, self.lengths)
 
     def to(self, *args, **kwargs) -> Trace:
         return Trace(
-            {k: v.map(lambda t: t.to(*args, **kwargs)) for k, v in self.records.items()},
+            {k: _with_masks(v.map(lambda t: t.to(*args, **kwargs)), v, lambda t: t.to(*args, **kwargs))
+             for k, v in self.records.items()},
             self.gate_names,
             self.lengths,
         )
+
+
+def _with_masks(new: DirectionTrace, old: DirectionTrace, fn) -> DirectionTrace:
+    new.masks = {k: fn(v) for k, v in old.masks.items()}
+    return new

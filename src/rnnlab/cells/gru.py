@@ -29,11 +29,12 @@ __all__ = ["GRUCell", "gru_step"]
 
 
 def gru_step(
-    a: Tensor, h: Tensor, p: dict[str, Tensor], cfg: CellConfig
+    a: Tensor, h: Tensor, p: dict[str, Tensor], cfg: CellConfig, h_drop: Tensor | None = None
 ) -> tuple[Tensor, tuple[Tensor, Tensor, Tensor]]:
-    """One GRU step from the input part `a` (B, 3H) and h_{t-1} (B, H). Returns (h_t, (r_t, z_t, n_t))."""
+    """One GRU step from the input part `a` (B, 3H) and h_{t-1} (B, H). Returns (h_t, (r_t, z_t, n_t)).
+    h_drop: recurrent dropout's mask (B, H) on h_{t-1} where it enters W_hh (z h_{t-1} sees it unmasked)."""
     a_r, a_z, a_n = a.chunk(3, dim=1)
-    b_r, b_z, b_n = recurrent_part(h, p, cfg).chunk(3, dim=1)
+    b_r, b_z, b_n = recurrent_part(h if h_drop is None else h * h_drop, p, cfg).chunk(3, dim=1)
     r = torch.sigmoid(a_r + b_r)
     z = torch.sigmoid(a_z + b_z)
     n = torch.tanh(a_n + r * b_n)

@@ -40,14 +40,15 @@ __all__ = ["LSTMCell", "lstm_step"]
 
 
 def lstm_step(
-    a: Tensor, state: tuple[Tensor, Tensor], p: dict[str, Tensor], cfg: CellConfig
+    a: Tensor, state: tuple[Tensor, Tensor], p: dict[str, Tensor], cfg: CellConfig, h_drop: Tensor | None = None
 ) -> tuple[tuple[Tensor, Tensor], tuple[Tensor, Tensor, Tensor, Tensor]]:
     """One LSTM step from the input part `a` (B, G*H) and the state (h (B, R), c (B, H)).
+    h_drop: recurrent dropout's mask (B, R), multiplying h_{t-1} where it enters W_hh.
 
     Returns ((h_t, c_t), (i_t, f_t, g_t, o_t)).
     """
     h, c = state
-    z = a + recurrent_part(h, p, cfg)
+    z = a + recurrent_part(h if h_drop is None else h * h_drop, p, cfg)
     if cfg.coupled:
         z_i, z_g, z_o = z.chunk(3, dim=1)
     else:

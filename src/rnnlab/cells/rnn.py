@@ -23,9 +23,11 @@ from .projection import recurrent_part
 __all__ = ["RNNCell", "rnn_step"]
 
 
-def rnn_step(a: Tensor, h: Tensor, p: dict[str, Tensor], cfg: CellConfig) -> tuple[Tensor, tuple[()]]:
-    """One Elman step from the input part `a` (B, H) and h_{t-1} (B, H). Returns (h_t, ()): no gates."""
-    z = a + recurrent_part(h, p, cfg)
+def rnn_step(a: Tensor, h: Tensor, p: dict[str, Tensor], cfg: CellConfig,
+             h_drop: Tensor | None = None) -> tuple[Tensor, tuple[()]]:
+    """One Elman step from the input part `a` (B, H) and h_{t-1} (B, H). Returns (h_t, ()): no gates.
+    h_drop: recurrent dropout's mask (B, H) on h_{t-1} where it enters W_hh."""
+    z = a + recurrent_part(h if h_drop is None else h * h_drop, p, cfg)
     h = torch.tanh(z) if cfg.family == "rnn_tanh" else torch.relu(z)
     return h, ()
 

@@ -89,7 +89,8 @@ def add_config_options(parser: argparse.ArgumentParser, default: Any, presets: d
             continue
         choices = f.metadata["choices"]
         choices = choices() if callable(choices) else choices
-        group.add_argument(*flags, dest=path, type=_converter(kind, optional), default=None,
+        parse = f.metadata.get("parse") or _converter(kind, optional)
+        group.add_argument(*flags, dest=path, type=parse, default=None,
                            choices=list(choices) if choices else None,
                            metavar=f.metadata["metavar"] or (None if choices else f.name.upper()),
                            help=f"{help_text} (default {shown}{note}{'; none: no limit' if optional else ''})")

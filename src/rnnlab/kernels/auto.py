@@ -14,6 +14,9 @@ From benchmarks/layers.py on this project's 2-core CPU machine (torch 2.13; see 
   GRU inference: the compiled loop measured 0.37-0.79x -> fused where it is built, else native; RNN
   inference (no compiled loop): parity (0.81-1.17x) -> native;
 - variants and recording: native cannot serve; fused is faster than reference everywhere -> fused;
+- recurrent dropout and zoneout act inside the time loop: native cannot serve them -> fused;
+- lengths= (a padded batch) in training on the CPU: torch's packed-sequence backward grows faster than T
+  (issue 19: 18.9 s at T=2,000, B=16, H=64, against 0.11 s unpadded) -> fused, whose time is linear in T;
 - CUDA: cuDNN for plain cells; otherwise fused (torch ops, launch-bound but far ahead of the reference loop).
 """
 
@@ -30,11 +33,16 @@ __all__ = ["preference"]
 def preference(options: RunOptions, device: torch.device) -> tuple[list[str], str]:
     """Backend names, fastest first, and the rule that ordered them."""
     cfg = options.cell
+    if options.in_loop:
+        return ["fused", "reference"], f"{' / '.join(options.in_loop)}: fused (native cannot apply it in its loop)"
     plain = not cfg.variants and not options.recording
     if not plain:
         return ["fused", "reference"], "variant or recording: fused (native cannot serve it)"
     if device.type == "cuda":
         return ["native", "fused", "reference"], "plain cell on CUDA: cuDNN"
+    if options.padded and options.grad and device.type == "cpu":
+        return ["fused", "native", "reference"], ("lengths= in training on CPU: fused (torch's packed backward "
+                                                  "grows faster than T: benchmarks/README.md)")
     if cfg.is_lstm and cfg.proj_size and device.type == "cpu":
         return ["fused", "native", "reference"], "LSTM with projection on CPU: fused measured faster (torch's oneDNN path has no projection)"
     if cfg.is_lstm:

@@ -28,7 +28,7 @@ Example (what a layer does for one layer-direction):
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
@@ -39,17 +39,61 @@ from torch import Tensor
 from ..cells.config import CellConfig
 from ..trace import DirectionTrace
 
-__all__ = ["Backend", "BackendChoice", "BatchLayout", "RunOptions"]
+__all__ = ["Backend", "BackendChoice", "BatchLayout", "RunOptions", "StepMasks"]
+
+
+@dataclass(frozen=True)
+class StepMasks:
+    """What a backend applies inside its time loop, drawn by the layer (layers/regularize.py) so that every
+    backend sees the same numbers. Each entry is None when that regularizer is off.
+
+    recurrent  (B, R) multiplier of h_{t-1} where it enters W_hh (recurrent dropout, already scaled by
+               1/(1-p)); the cell's other uses of h_{t-1} (the GRU's z h_{t-1}) see the unmasked state
+    zone_c     zoneout of the LSTM's cell state: (T, B, H) 0/1 "keep c_{t-1}" indicators in training, a 0-dim
+               tensor holding p in evaluation (the expectation); c_t = zone_c c_{t-1} + (1 - zone_c) c~_t
+    zone_h     the same for h: (T, B, R) or 0-dim; h_t = zone_h h_{t-1} + (1 - zone_h) h~_t
+
+    The cell computes c~_t, h~_t as without zoneout (o and tanh see the unzoned c~_t: Krueger et al. 2017).
+    """
+
+    recurrent: Tensor | None = None
+    zone_c: Tensor | None = None
+    zone_h: Tensor | None = None
+
+    def tensors(self) -> dict[str, Tensor]:
+        """The masks present, by name (what the fused Functions take beside the parameters)."""
+        return {k: v for k, v in (("recurrent", self.recurrent), ("zone_c", self.zone_c), ("zone_h", self.zone_h))
+                if v is not None}
+
+    def steps(self, start: int, stop: int) -> StepMasks:
+        """The masks of steps [start, stop) (a segment of segment_steps)."""
+        def cut(z):
+            return z[start:stop] if z is not None and z.dim() == 3 else z
+        return StepMasks(self.recurrent, cut(self.zone_c), cut(self.zone_h))
+
+    def rows(self, index: Tensor) -> StepMasks:
+        """The masks with their batch rows reordered by `index` (a backend sorting its batch)."""
+        def pick(m, dim):
+            return m.index_select(dim, index) if m is not None and m.dim() > dim else m
+        return StepMasks(pick(self.recurrent, 0), pick(self.zone_c, 1), pick(self.zone_h, 1))
 
 
 @dataclass(frozen=True)
 class RunOptions:
-    """What a backend is asked to run: the cell and what to record."""
+    """What a backend is asked to run: the cell, what to record, and what regularizes its time loop.
+
+    in_loop  names of the regularizers active inside the time loop ("recurrent_dropout", "zoneout"): what
+             `supports` decides on (known before any mask is drawn)
+    masks    their masks for this layer-direction (StepMasks), or None
+    """
 
     cell: CellConfig
     record_gates: bool = False
     record_states: bool = False
     grad: bool = True  # gradients will flow (training); False for inference under no_grad
+    in_loop: tuple[str, ...] = ()
+    masks: StepMasks | None = field(default=None, compare=False)
+    padded: bool = False  # some sequence is shorter than the batch's steps (lengths=): auto's rule reads it
 
     @property
     def recording(self) -> bool:

@@ -63,6 +63,8 @@ def _supports(options: RunOptions, device: torch.device) -> tuple[bool, str]:
         return False, f"torch's kernels have no {' / '.join(cfg.variants)}"
     if options.recording:
         return False, "torch's kernels do not expose gates or per-step states (recording was asked for)"
+    if options.in_loop:
+        return False, f"torch's kernels cannot apply {' / '.join(options.in_loop)} inside their time loop"
     where = "cuDNN" if device.type == "cuda" else f"torch's {device.type} kernel"
     return True, f"plain {cfg.family} runs in torch's own fused RNN op ({where})"
 

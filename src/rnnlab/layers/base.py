@@ -16,6 +16,7 @@ h (L*D, B, R), c (L*D, B, H), row l*D + d.
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 
 import torch
@@ -31,6 +32,7 @@ from ..kernels import registry
 from ..kernels.contract import BackendChoice, BatchLayout, RunOptions
 from ..trace import DirectionTrace, Trace
 from .config import RecurrentConfig
+from .regularize import draw
 from .sequence import check_lengths, reverse_index, reverse_time
 
 __all__ = ["RecurrentBase"]
@@ -38,6 +40,7 @@ __all__ = ["RecurrentBase"]
 _LAYER_OPTIONS = [
     "input_size", "hidden_size", "num_layers", "bias", "batch_first", "dropout", "bidirectional",
     "proj_size", "device", "dtype", "peephole", "coupled", "layer_norm", "init", "backend", "segment_steps",
+    "input_dropout", "recurrent_dropout", "zoneout", "weight_drop",
 ]
 
 
@@ -79,6 +82,10 @@ class RecurrentBase(nn.Module):
         self.layer_norm = c.layer_norm
         self.init = c.init
         self.segment_steps = c.segment_steps
+        self.input_dropout = float(c.input_dropout)
+        self.recurrent_dropout = float(c.recurrent_dropout)
+        self.zoneout = tuple(map(float, c.zoneout)) if isinstance(c.zoneout, (tuple, list)) else float(c.zoneout)
+        self.weight_drop = float(c.weight_drop)
 
         first = c.cell_config(input_size)
         D = 2 if bidirectional else 1
@@ -103,8 +110,8 @@ class RecurrentBase(nn.Module):
         self.reset_parameters()
 
         self.backend = backend  # its name was checked with the other options: forward trusts it
-        if backend != "auto":  # fail at construction, not at the first forward
-            registry.choose(owner, backend, RunOptions(first), torch.device(device or "cpu"))
+        if backend != "auto":  # fail at construction, not at the first forward (of a training step)
+            registry.choose(owner, backend, RunOptions(first, in_loop=c.in_loop(True)), torch.device(device or "cpu"))
 
     # ----- what torch.nn.RNNBase users reach for -------------------------------------------------------
     @property
@@ -138,7 +145,7 @@ class RecurrentBase(nn.Module):
         """Which backend a forward on `device` (default: the parameters') would use, and why.
         grad=False: inference under torch.no_grad()."""
         device = torch.device(device) if device is not None else self.weight_ih_l0.device
-        options = RunOptions(self._cells[0], record_gates, return_states, grad)
+        options = RunOptions(self._cells[0], record_gates, return_states, grad, self.config.in_loop(self.training))
         return registry.choose(type(self).__name__, self.backend, options, device)[1]
 
     def extra_repr(self) -> str:
@@ -165,6 +172,9 @@ class RecurrentBase(nn.Module):
             s += f", backend={self.backend!r}"
         if self.segment_steps:
             s += f", segment_steps={self.segment_steps}"
+        for name in ("input_dropout", "recurrent_dropout", "zoneout", "weight_drop"):
+            if getattr(self, name):
+                s += f", {name}={getattr(self, name)}"
         return s
 
     # ----- forward -----------------------------------------------------------------------------------
@@ -177,22 +187,37 @@ class RecurrentBase(nn.Module):
         state0 = self._initial_states(owner, hx, x, B, batched)
 
         grad = torch.is_grad_enabled() and (x.requires_grad or self.weight_ih_l0.requires_grad)
-        options = RunOptions(self._cells[0], bool(record_gates), bool(return_states), grad)
+        layout = BatchLayout.of(lengths, T)
+        in_loop = self.config.in_loop(self.training)
+        options = RunOptions(self._cells[0], bool(record_gates), bool(return_states), grad, in_loop,
+                             padded=layout.padded)
         backend, _ = registry.choose(owner, self.backend, options, x.device)
         D = self.num_directions
-        layout = BatchLayout.of(lengths, T)
         rev_index = reverse_index(lengths, layout.T_run, x.device) if D == 2 else None
 
         layer_input = x if layout.T_run == T else x[: layout.T_run]  # (T_run, B, I); a slice costs a copy in backward
+        # whatever the padding holds (NaN, inf) must reach no gradient: the input projection's weight
+        # gradient sums over every row, padded ones included (0 * NaN is NaN)
+        layer_input = layout.zero_padding(layer_input)
+        regularized = self.training and self._regularized() or bool(in_loop)
         finals: list = []
         records: dict[tuple[int, int], DirectionTrace] = {}
         for layer in range(self.num_layers):
-            options = RunOptions(self._cells[layer], options.record_gates, options.record_states, grad)
+            options = RunOptions(self._cells[layer], options.record_gates, options.record_states, grad, in_loop,
+                                 padded=layout.padded)
             outputs = []
             for d in range(D):
                 k = layer * D + d
                 params = {role: getattr(self, name) for role, name in self._roles[k].items()}
                 xd = layer_input if d == 0 else reverse_time(layer_input, rev_index)
+                masks = None
+                if regularized:  # the documented order of draws: layers/regularize.py
+                    masks = draw(self.config, self._cells[layer], self.training, B, T, layout.T_run, xd)
+                    if masks.input is not None:
+                        xd = xd * masks.input
+                    if masks.weight_hh is not None:
+                        params["weight_hh"] = params["weight_hh"] * masks.weight_hh
+                    options = dataclasses.replace(options, masks=masks.step)
                 y, state, rec = self._run_direction(backend, xd, params, state0[k], layout, options)
                 if d == 1:
                     y = reverse_time(y, rev_index)
@@ -200,6 +225,8 @@ class RecurrentBase(nn.Module):
                 outputs.append(y)
                 finals.append(state)
                 if rec is not None:
+                    if masks is not None:
+                        rec.masks = _user_frame_masks(masks.named(), d, rev_index)
                     rec = rec.map(lambda t: layout.full_length(layout.zero_padding(t)))
                     records[layer, d] = rec.map(lambda t: t.transpose(0, 1) if batched else t[:, 0])
             layer_input = layout.zero_padding(outputs[0] if D == 1 else torch.cat(outputs, dim=2))  # (T_run, B, D*R)
@@ -223,6 +250,11 @@ class RecurrentBase(nn.Module):
             return output, h_n, Trace(records, self._cells[0].gate_names, lengths)
         return output, h_n
 
+    def _regularized(self) -> bool:
+        """Whether training mode draws any mask (input dropout, weight drop, recurrent dropout, zoneout)."""
+        zc, zh = self.config.zoneout_ch
+        return bool(self.input_dropout or self.weight_drop or self.recurrent_dropout or zc or zh)
+
     def _run_direction(self, backend, x: Tensor, params: dict, h0, layout: BatchLayout, options: RunOptions):
         """One layer-direction; with segment_steps=k (and gradients on), in segments of k steps whose
         insides are recomputed in backward, so only the state at each segment boundary is kept.
@@ -233,6 +265,7 @@ class RecurrentBase(nn.Module):
         k, T = self.segment_steps, x.shape[0]
         if not k or not options.grad or T <= k:
             return backend.run(x, params, h0, layout, options)
+        masks = options.masks
         ys, recs, state = [], [], h0
         for start in range(0, T, k):
             xs = x[start : start + k]
@@ -244,7 +277,8 @@ class RecurrentBase(nn.Module):
                 ended = None if bool((lens > 0).all()) else lens == 0
                 seg = BatchLayout.of(lens.clamp(min=1), xs.shape[0])
             assert seg.T_run == xs.shape[0]  # x stops at the longest sequence, so every segment reaches it
-            y, new, rec = checkpoint(backend.run, xs, params, state, seg, options, use_reentrant=False)
+            seg_options = options if masks is None else dataclasses.replace(options, masks=masks.steps(start, start + k))
+            y, new, rec = checkpoint(backend.run, xs, params, state, seg, seg_options, use_reentrant=False)
             if ended is not None:
                 keep = ended[:, None]
                 if isinstance(new, tuple):
@@ -337,6 +371,17 @@ class RecurrentBase(nn.Module):
         if is_lstm:
             return [(zeros[0][k], zeros[1][k]) for k in range(LD)]
         return [zeros[0][k] for k in range(LD)]
+
+
+def _user_frame_masks(named: dict, direction: int, rev_index) -> dict:
+    """The trace's masks: zoneout's time-major (T_run, B, n) indicators as the gates are (in the input's time
+    order for the reverse direction, padded steps as drawn, batch-major (B, T_run, n)); the others as drawn."""
+    out = {}
+    for name, m in named.items():
+        if name.startswith("zoneout") and m.dim() == 3:
+            m = (reverse_time(m, rev_index) if direction == 1 else m).transpose(0, 1)
+        out[name] = m
+    return out
 
 
 def _repack(output: Tensor, lengths: Tensor, packed: PackedSequence) -> PackedSequence:

@@ -34,6 +34,23 @@ _LEGACY_NAMES = {"cell": "cell", "hidden": "hidden_size", "layers": "num_layers"
                  "layer_norm": "layer_norm", "proj_size": "proj_size", "init": "init", "backend": "backend"}
 
 
+def _probability(p) -> bool:
+    """A dropout-like probability: a real number in [0, 1) (1 would drop everything; NaN is not one)."""
+    return isinstance(p, numbers.Real) and not isinstance(p, bool) and 0 <= p < 1
+
+
+def _parse_zoneout(text: str) -> float | tuple[float, float]:
+    """--zoneout 0.1 -> 0.1; --zoneout 0.15,0.05 -> (0.15, 0.05) (the LSTM's c and h)."""
+    parts = [float(v) for v in text.split(",")]
+    if len(parts) == 1:
+        return parts[0]
+    if len(parts) == 2:
+        return (parts[0], parts[1])
+    raise ValueError(text)
+
+_parse_zoneout.__name__ = "zoneout"  # argparse names it in "invalid zoneout value: 'x'"
+
+
 @dataclass(slots=True)
 class RecurrentConfig:
     """A stack of recurrent layers: cell family, sizes, directions, variants, initialisation, backend."""
@@ -56,6 +73,17 @@ class RecurrentConfig:
                        choices=backend_names)
     segment_steps: int | None = opt(None, "keep the state every k steps only and recompute each segment in "
                                           "backward (bounded memory for long sequences)", metavar="K")
+    # recurrent regularization (training mode only; layers/regularize.py draws the masks)
+    input_dropout: float = opt(0.0, "variational dropout on each layer's input: one mask per sequence, held over "
+                                    "time (Gal & Ghahramani 2016)", metavar="P")
+    recurrent_dropout: float = opt(0.0, "dropout on h_{t-1} where it enters W_hh, one mask per sequence held over "
+                                        "time (Gal & Ghahramani 2016)", metavar="P")
+    zoneout: float | tuple[float, float] = opt(
+        0.0, "each unit of the state keeps its previous value with probability P at each step, evaluation uses the "
+             "expectation (Krueger et al. 2017); LSTM: PC,PH for c and h apart", metavar="P[,PH]",
+        parse=_parse_zoneout)
+    weight_drop: float = opt(0.0, "DropConnect on W_hh, one mask per forward call (Wan et al. 2013; AWD-LSTM, "
+                                  "Merity et al. 2018)", metavar="P")
 
     # ----- what follows from the fields ----------------------------------------------------------------
     @property
@@ -77,6 +105,23 @@ class RecurrentConfig:
     def family(self) -> str:
         """The cell family of rnnlab.cells: lstm | gru | rnn_tanh | rnn_relu."""
         return f"rnn_{self.nonlinearity}" if self.cell == "rnn" else self.cell
+
+    @property
+    def zoneout_ch(self) -> tuple[float, float]:
+        """(p for c, p for h): zoneout=p means (p, p); the GRU and RNN have no c (its p is unused)."""
+        z = self.zoneout
+        return (float(z[0]), float(z[1])) if isinstance(z, (tuple, list)) else (float(z), float(z))
+
+    def in_loop(self, training: bool) -> tuple[str, ...]:
+        """The regularizers that act inside the time loop in this mode (what only fused/reference serve):
+        recurrent dropout while training; zoneout in both modes (evaluation mixes in the expectation)."""
+        names = []
+        if training and self.recurrent_dropout > 0:
+            names.append("recurrent_dropout")
+        zc, zh = self.zoneout_ch
+        if zh > 0 or (self.cell == "lstm" and zc > 0):
+            names.append("zoneout")
+        return tuple(names)
 
     def cell_config(self, input_size: int) -> CellConfig:
         """The CellConfig of the first layer."""
@@ -113,8 +158,23 @@ class RecurrentConfig:
         if k is not None and (not isinstance(k, int) or isinstance(k, bool) or k < 1):
             raise ValueError(f"{owner}: {name('segment_steps')} must be None or an int >= 1, got {k!r}")
         check_config(self.cell_config(input_size), owner, name)
+        self._check_regularizers(owner, name)
         if one_way and self.bidirectional:
             raise ValueError(f"{owner}: {one_way}; {name('bidirectional')} is not possible, drop it")
+
+    def _check_regularizers(self, owner: str, name: Callable[[str], str]) -> None:
+        for field in ("input_dropout", "recurrent_dropout", "weight_drop"):
+            p = getattr(self, field)
+            if not _probability(p):
+                raise ValueError(f"{owner}: {name(field)} must be a probability in [0, 1), got {p!r}")
+        z = self.zoneout
+        pair = isinstance(z, (tuple, list))
+        if pair and (len(z) != 2 or not all(map(_probability, z))) or not pair and not _probability(z):
+            raise ValueError(f"{owner}: {name('zoneout')} must be a probability in [0, 1) or, for the LSTM, a pair "
+                             f"(p_c, p_h) of them, got {z!r}")
+        if pair and self.cell != "lstm" and z[0] != z[1]:
+            raise ValueError(f"{owner}: {name('zoneout')} as a pair (p_c, p_h) is for the LSTM's two states; the "
+                             f"{self.cell.upper()} has h only: give one probability")
 
     # ----- the layer ---------------------------------------------------------------------------------
     def build(self, input_size: int, *, batch_first: bool = False, device=None, dtype=None):
@@ -127,7 +187,8 @@ class RecurrentConfig:
         kw = dict(num_layers=self.num_layers, bias=self.bias, batch_first=batch_first,
                   dropout=self.dropout if self.num_layers > 1 else 0.0, bidirectional=self.bidirectional,
                   device=device, dtype=dtype, layer_norm=self.layer_norm, init=self.init, backend=self.backend,
-                  segment_steps=self.segment_steps)
+                  segment_steps=self.segment_steps, input_dropout=self.input_dropout,
+                  recurrent_dropout=self.recurrent_dropout, zoneout=self.zoneout, weight_drop=self.weight_drop)
         if self.cell == "lstm":
             return LSTM(input_size, self.hidden_size, proj_size=self.proj_size, peephole=self.peephole,
                         coupled=self.coupled, **kw)
@@ -146,6 +207,8 @@ class RecurrentConfig:
     def describe(self) -> str:
         """`2 x biGRU 128 +layer_norm proj 64`: for the one-line model summaries."""
         variants = "".join(f" +{v}" for v in ("peephole", "coupled", "layer_norm") if getattr(self, v))
-        cell = self.cell.upper() + (f"({self.nonlinearity})" if self.cell == "rnn" and self.nonlinearity != "tanh" else "")
-        return (f"{self.num_layers} x {'bi' if self.bidirectional else ''}{cell} {self.hidden_size}{variants}"
-                + (f" proj {self.proj_size}" if self.proj_size else ""))
+        zc, zh = self.zoneout_ch
+        regs = {"input_dropout": self.input_dropout, "recurrent_dropout": self.recurrent_dropout,
+                "weight_drop": self.weight_drop, "zoneout": self.zoneout if zc or zh else 0}
+        variants += "".join(f" {k} {v}" for k, v in regs.items() if v)
+

@@ -16,7 +16,12 @@ state dicts load both ways for every configuration torch has. What torch.nn cann
   and why;
 - `init="orthogonal"`: orthogonal recurrent weights, Xavier input weights, forget-gate bias 1;
 - `segment_steps=k`: train long sequences in bounded memory — only the state every k steps is kept and
-  each segment is recomputed in backward (about one extra forward pass of time).
+  each segment is recomputed in backward (about one extra forward pass of time);
+- recurrent regularization (keyword-only, training mode; any combination, every variant): `input_dropout=p`
+  (one mask per sequence on each layer's input, held over time), `recurrent_dropout=p` (one mask per
+  sequence on h_{t-1} where it enters W_hh), `zoneout=p` or `(p_c, p_h)` (each unit keeps its previous
+  state with probability p at each step; evaluation mixes in the expectation), `weight_drop=p` (DropConnect
+  on W_hh once per forward; the parameters are untouched). See rnnlab/layers/regularize.py.
 
 Example:
     >>> lstm = rnnlab.LSTM(8, 16, num_layers=2, batch_first=True, peephole=True)
@@ -66,12 +71,17 @@ class LSTM(RecurrentBase):
         init: str = "torch",
         backend: str = "auto",
         segment_steps: int | None = None,
+        input_dropout: float = 0.0,
+        recurrent_dropout: float = 0.0,
+        zoneout: float | tuple[float, float] = 0.0,
+        weight_drop: float = 0.0,
         **unknown,
     ) -> None:
         config = RecurrentConfig(
             cell="lstm", hidden_size=hidden_size, num_layers=num_layers, bidirectional=bidirectional, dropout=dropout,
             proj_size=proj_size, peephole=peephole, coupled=coupled, layer_norm=layer_norm, bias=bias, init=init,
             backend=backend, segment_steps=segment_steps,
+            **_regularizers(input_dropout, recurrent_dropout, zoneout, weight_drop),
         )
         super().__init__(config, input_size, batch_first, device, dtype, unknown=unknown)
 
@@ -103,12 +113,17 @@ class GRU(RecurrentBase):
         init: str = "torch",
         backend: str = "auto",
         segment_steps: int | None = None,
+        input_dropout: float = 0.0,
+        recurrent_dropout: float = 0.0,
+        zoneout: float | tuple[float, float] = 0.0,
+        weight_drop: float = 0.0,
         **unknown,
     ) -> None:
         config = RecurrentConfig(
             cell="gru", hidden_size=hidden_size, num_layers=num_layers, bidirectional=bidirectional, dropout=dropout,
             proj_size=proj_size, layer_norm=layer_norm, bias=bias, init=init, backend=backend,
             segment_steps=segment_steps,
+            **_regularizers(input_dropout, recurrent_dropout, zoneout, weight_drop),
         )
         super().__init__(config, input_size, batch_first, device, dtype, unknown=unknown, known_options=_NOT_LSTM)
 
@@ -142,16 +157,26 @@ class RNN(RecurrentBase):
         init: str = "torch",
         backend: str = "auto",
         segment_steps: int | None = None,
+        input_dropout: float = 0.0,
+        recurrent_dropout: float = 0.0,
+        zoneout: float | tuple[float, float] = 0.0,
+        weight_drop: float = 0.0,
         **unknown,
     ) -> None:
         config = RecurrentConfig(
             cell="rnn", nonlinearity=nonlinearity, hidden_size=hidden_size, num_layers=num_layers,
             bidirectional=bidirectional, dropout=dropout, proj_size=proj_size, layer_norm=layer_norm, bias=bias,
             init=init, backend=backend, segment_steps=segment_steps,
+            **_regularizers(input_dropout, recurrent_dropout, zoneout, weight_drop),
         )
         super().__init__(config, input_size, batch_first, device, dtype, unknown=unknown,
                          known_options=[*_NOT_LSTM, "nonlinearity"])
         self.nonlinearity = nonlinearity
+
+
+def _regularizers(input_dropout, recurrent_dropout, zoneout, weight_drop) -> dict:
+    return dict(input_dropout=input_dropout, recurrent_dropout=recurrent_dropout, zoneout=zoneout,
+                weight_drop=weight_drop)
 
 
 CELLS = {"lstm": LSTM, "gru": GRU, "rnn": RNN}  # RecurrentConfig.cell -> the layer class

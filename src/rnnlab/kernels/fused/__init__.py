@@ -26,12 +26,16 @@ def run_fused(x: Tensor, params: dict[str, Tensor], h0, layout: BatchLayout, opt
     is_lstm = cfg.is_lstm
     state = list(h0) if is_lstm else [h0]
     perm = layout.perm
+    masks = options.masks
     if perm is not None:  # longest first, as the Function expects; undone on the way out
         x = x.index_select(1, perm)
         state = [s.index_select(0, perm) for s in state]
-    spec = Spec(cfg, tuple(params), layout.batch_sizes, layout.last, options.recording)
+        masks = masks.rows(perm) if masks is not None else None
+    # the loop's regularization masks travel with the parameters, under their own names (common.split_masks)
+    tensors = {**params, **(masks.tensors() if masks is not None else {})}
+    spec = Spec(cfg, tuple(tensors), layout.batch_sizes, layout.last, options.recording)
     fn = LSTMFunction if is_lstm else (GRUFunction if cfg.family == "gru" else RNNFunction)
-    outs = fn.apply(spec, x, *state, *params.values())
+    outs = fn.apply(spec, x, *state, *tensors.values())
     n_state = 2 if is_lstm else 1
     y, finals, rec = outs[0], list(outs[1 : 1 + n_state]), outs[1 + n_state :]
 

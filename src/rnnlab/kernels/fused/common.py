@@ -23,12 +23,12 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ...cells.config import LN_EPS
-from ..contract import BatchLayout, RunOptions
+from ..contract import BatchLayout, RunOptions, StepMasks
 from ..reference import run_reference
 from . import compiled
 
 __all__ = [
-    "Spec", "alloc", "backward_through_time", "double_backward", "save", "saved", "final_rows", "inject_final", "input_backward",
+    "MASK_NAMES", "split_masks", "Spec", "alloc", "backward_through_time", "double_backward", "save", "saved", "final_rows", "inject_final", "input_backward",
     "input_forward", "ln_backward", "ln_stats", "recurrent_forward", "step_views",
 ]
 
@@ -48,6 +48,27 @@ class Spec:
     bs: tuple[int, ...] | None
     last: Tensor | None
     record: bool
+
+
+MASK_NAMES = ("recurrent", "zone_c", "zone_h")  # StepMasks.tensors()' names, beside the parameter roles
+
+
+def split_masks(p: dict[str, Tensor]) -> tuple[dict[str, Tensor], StepMasks | None]:
+    """(the parameters, the loop's regularization masks or None) from a Function's named tensors."""
+    if not any(k in p for k in MASK_NAMES):
+        return p, None
+    params = {k: v for k, v in p.items() if k not in MASK_NAMES}
+    return params, StepMasks(p.get("recurrent"), p.get("zone_c"), p.get("zone_h"))
+
+
+def mask_views(m: Tensor | None, bs, T: int) -> list:
+    """Per-step views of a loop mask, rows active at each step: recurrent (B, n) the same every step,
+    zoneout (T, B, n) its own each step, a 0-dim expectation as it is; [None] * T when absent."""
+    if m is None:
+        return [None] * T
+    if m.dim() == 0:
+        return [m] * T
+    return step_views(m if m.dim() == 3 else m.expand(T, *m.shape), bs)
 
 
 def save(ctx, spec: Spec, inputs: tuple, *buffers) -> None:
@@ -104,10 +125,10 @@ def double_backward(ctx, saved_inputs, n_state: int, grads_out: tuple):
     spec: Spec = ctx.spec
     x, *rest = saved_inputs
     state, tensors = rest[:n_state], rest[n_state:]
-    params = dict(zip(spec.names, tensors))
+    params, masks = split_masks(dict(zip(spec.names, tensors)))
     layout = BatchLayout.of(None if spec.last is None else spec.last + 1, x.shape[0])  # rows already sorted
     h0 = tuple(state) if n_state == 2 else state[0]
-    y, h_n, _ = run_reference(x, params, h0, layout, RunOptions(spec.cfg))
+    y, h_n, _ = run_reference(x, params, h0, layout, RunOptions(spec.cfg, masks=masks))
     y = layout.zero_padding(y)  # as the Function's output reads
     outs = [y, *(h_n if n_state == 2 else (h_n,))]
     pairs = [(o, g) for o, g in zip(outs, grads_out) if g is not None]
@@ -134,9 +155,11 @@ def ln_backward(grad: Tensor, v: Tensor, mean: Tensor, rstd: Tensor, weight: Ten
 
 
 def recurrent_forward(a: Tensor, h: Tensor, W_hhT: Tensor, out: Tensor, r: Tensor | None = None,
-                      ln_weight: Tensor | None = None, b_hh: Tensor | None = None) -> None:
+                      ln_weight: Tensor | None = None, b_hh: Tensor | None = None, h_drop: Tensor | None = None) -> None:
     """out = a + h W_hh^T, one addmm (b_hh is already in a); with a recurrent layer norm (r given):
-    r = h W_hh^T kept for backward, out = a + LN(r) ln_weight + b_hh."""
+    r = h W_hh^T kept for backward, out = a + LN(r) ln_weight + b_hh. h_drop: recurrent dropout's mask on h."""
+    if h_drop is not None:
+        h = h * h_drop
     if r is None:
         torch.addmm(a, h, W_hhT, out=out)
     else:
@@ -144,7 +167,8 @@ def recurrent_forward(a: Tensor, h: Tensor, W_hhT: Tensor, out: Tensor, r: Tenso
         torch.add(a, F.layer_norm(r, (r.shape[-1],), ln_weight, b_hh, LN_EPS), out=out)
 
 
-def backward_through_time(step, DH: Tensor, bs, W_hh: Tensor, dh0: Tensor | None, ln: tuple | None = None) -> None:
+def backward_through_time(step, DH: Tensor, bs, W_hh: Tensor, dh0: Tensor | None, ln: tuple | None = None,
+                          h_drop: Tensor | None = None) -> None:
     """The reverse loop of every fused Python path; the cell's own equations are `step`.
 
     For t = T-1 .. 0, with target = the active rows of DH[t-1] (dL/dh_{t-1}, output gradient so far), or
@@ -153,9 +177,10 @@ def backward_through_time(step, DH: Tensor, bs, W_hh: Tensor, dh0: Tensor | None
                                   (it may add its own direct share to target, as the GRU's z h_{t-1})
         d = LN backward of d      with a recurrent layer norm, ln = (Rr, its row mean, 1/std, gain, dR): d is
                                   what W_hh sees, kept in dR for its gradient
-        target += d W_hh          one addmm
+        target += d W_hh          one addmm (recurrent dropout, h_drop (B, R): target += h_drop * (d W_hh))
     """
     B = DH.shape[1]
+    drop_ = mask_views(h_drop, bs, DH.shape[0])
     if ln is not None:
         Rr, mu, rs, gain, dR = ln
         r_, mu_, rs_, dr_ = (step_views(v, bs) for v in (Rr, mu, rs, dR))
@@ -166,7 +191,10 @@ def backward_through_time(step, DH: Tensor, bs, W_hh: Tensor, dh0: Tensor | None
             d = ln_backward(d, r_[t], mu_[t], rs_[t], gain)
             dr_[t].copy_(d)
         if target is not None:
-            target.addmm_(d, W_hh)
+            if drop_[t] is None:
+                target.addmm_(d, W_hh)
+            else:
+                target.addcmul_(d @ W_hh, drop_[t])
 
 
 def input_forward(x: Tensor, p: dict[str, Tensor], cfg, fold_bias: Tensor | None = None,

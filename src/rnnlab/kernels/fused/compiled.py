@@ -204,31 +204,57 @@ def _loop(name: str, dtype: torch.dtype, *args) -> None:
     _call(name, dtype, ctypes.c_int(SPLIT), *args)
 
 
+def _masks(p: dict, names) -> list:
+    """The loop regularizers' arguments (loop_gemm_body.c): for "recurrent" its (B, R) mask's pointer or NULL;
+    for a zoneout its (T, B, n) indicators' pointer and 0.0, or NULL and the expectation p (evaluation), or
+    NULL and 0.0 (off). The list keeps the contiguous copies alive through the call."""
+    args = []
+    for name in names:
+        m = p.get(name)
+        if name == "recurrent":
+            args.append(m.contiguous() if m is not None else None)
+        elif m is None or m.dim() == 0:
+            args += [None, ctypes.c_double(float(m) if m is not None else 0.0)]
+        else:
+            args += [m.contiguous(), ctypes.c_double(0.0)]
+    return args
+
+
+def _arg(v):
+    return v if isinstance(v, ctypes.c_double) else _ptr(v)
+
+
 def lstm_forward(Z: Tensor, Rr: Tensor | None, Hs: Tensor, Cs: Tensor, M: Tensor | None, ST: Tensor | None,
-                 p: dict, cfg, bs, keep: bool = True) -> None:
+                 p: dict, cfg, bs, keep: bool = True, CT: Tensor | None = None) -> None:
     """Run the forward loop in place (see loop_lstm_body.c): Z becomes the activations, Hs/Cs[1:] the
     states; with layer norm Rr gets the recurrent products before their normalisation and ST (T, B, 4) their
     and the cell states' row mean and 1/std. keep=False: no backward will run, so Rr, ST and M may be
-    one step's scratch ((B, ...) buffers, reused every step)."""
+    one step's scratch ((B, ...) buffers, reused every step). The regularization masks come with `p`
+    (recurrent, zone_c, zone_h: common.MASK_NAMES); with zoneout of c, CT (T, B, H) gets c~_t for backward."""
     T, B, _ = Z.shape
     head = (T, B, cfg.hidden_size, cfg.state_size, int(cfg.coupled), int(cfg.peephole), _bs(bs, T, B), int(keep))
     w = _params(p, ("weight_hh", "weight_hr", "weight_ci", "weight_cf", "weight_co", "ln_weight_hh", "bias_hh",
                     "ln_weight_c", "ln_bias_c"))
     if not cfg.layer_norm:
         w[5:] = [None] * 4  # without layer norm b_hh is folded into Z
-    _loop("lstm_forward", Z.dtype, *head, *map(_ptr, (Z, Rr, Hs, Cs, M, ST, *w)), ctypes.c_double(LN_EPS))
+    regs = _masks(p, ("recurrent", "zone_c", "zone_h"))
+    _loop("lstm_forward", Z.dtype, *head, *map(_ptr, (Z, Rr, Hs, Cs, M, ST, *w)), ctypes.c_double(LN_EPS),
+          *map(_arg, regs), _ptr(CT))
 
 
 def lstm_backward(Z: Tensor, Rr: Tensor | None, Cs: Tensor, ST: Tensor | None, DH: Tensor, DM: Tensor | None,
                   dZ: Tensor, dR: Tensor | None, DC: Tensor, dh0: Tensor | None, GP: Tensor | None,
-                  GL: Tensor | None, p: dict, cfg, bs) -> None:
-    """Run the backward loop in place: dZ, dR (layer norm), DH (recurrent parts added), DC (becomes dc0),
-    dh0; GP (3, H) float64 the peephole weights' gradients, GL (G*H + 2H) float64 the layer-norm gains'."""
+                  GL: Tensor | None, p: dict, cfg, bs, CT: Tensor | None = None) -> None:
+    """Run the backward loop in place: dZ, dR (layer norm), DH (recurrent parts added; with zoneout of h,
+    dL/dh~_t), DC (becomes dc0), dh0 (zero on entry); GP (3, H) float64 the peephole weights' gradients,
+    GL (G*H + 2H) float64 the layer-norm gains'. Masks with `p`, CT as forward filled it."""
     T, B, _ = Z.shape
     head = (T, B, cfg.hidden_size, cfg.state_size, int(cfg.coupled), int(cfg.peephole), _bs(bs, T, B))
     w = _params(p, ("weight_hh", "weight_hr", "weight_ci", "weight_cf", "weight_co", "ln_weight_hh", "ln_weight_c",
                     "ln_bias_c"))
-    _loop("lstm_backward", Z.dtype, *head, *map(_ptr, (Z, Rr, Cs, ST, DH, DM, dZ, dR, DC, dh0, GP, GL, *w)))
+    regs = _masks(p, ("recurrent", "zone_c", "zone_h"))
+    _loop("lstm_backward", Z.dtype, *head, *map(_ptr, (Z, Rr, Cs, ST, DH, DM, dZ, dR, DC, dh0, GP, GL, *w)),
+          *map(_arg, regs), _ptr(CT))
 
 
 def gru_forward(A: Tensor, Z: Tensor, Bh: Tensor, Hs: Tensor, Rr: Tensor | None, ST: Tensor | None, p: dict,
@@ -237,8 +263,9 @@ def gru_forward(A: Tensor, Z: Tensor, Bh: Tensor, Hs: Tensor, Rr: Tensor | None,
     with layer norm Rr and ST (T, B, 2) as for the LSTM; keep=False: Bh, Rr, ST may be one step's scratch."""
     T, B, _ = Z.shape
     w = _params(p, ("weight_hh", "bias_hh", "ln_weight_hh"))
+    regs = _masks(p, ("recurrent", "zone_h"))
     _loop("gru_forward", Z.dtype, T, B, cfg.hidden_size, _bs(bs, T, B), int(keep), *map(_ptr, (A, Z, Bh, Hs, Rr, ST, *w)),
-          ctypes.c_double(LN_EPS))
+          ctypes.c_double(LN_EPS), *map(_arg, regs))
 
 
 def gru_backward(Z: Tensor, Bh: Tensor, Hs: Tensor, Rr: Tensor | None, ST: Tensor | None, DH: Tensor, dA: Tensor,
@@ -247,8 +274,9 @@ def gru_backward(Z: Tensor, Bh: Tensor, Hs: Tensor, Rr: Tensor | None, ST: Tenso
     GL (3H) float64 the recurrent layer-norm gain's gradient."""
     T, B, _ = Z.shape
     w = _params(p, ("weight_hh", "ln_weight_hh"))
+    regs = _masks(p, ("recurrent", "zone_h"))
     _loop("gru_backward", Z.dtype, T, B, cfg.hidden_size, _bs(bs, T, B),
-          *map(_ptr, (Z, Bh, Hs, Rr, ST, DH, dA, dBh, dR, dh0, GL, *w)))
+          *map(_ptr, (Z, Bh, Hs, Rr, ST, DH, dA, dBh, dR, dh0, GL, *w)), *map(_arg, regs))
 
 
 def gemm(A: Tensor, W: Tensor, transposed: bool, bias: Tensor | None = None) -> Tensor:

@@ -22,7 +22,7 @@ from torch import Tensor
 from ...cells.config import LN_EPS
 from . import compiled
 from .common import (
-    Spec, alloc, backward_through_time, double_backward, final_rows, inject_final, input_backward, input_forward,
+    Spec, alloc, mask_views, backward_through_time, double_backward, final_rows, inject_final, input_backward, input_forward,
     ln_stats, save, saved, step_views,
 )
 
@@ -37,6 +37,7 @@ class GRUFunction(torch.autograd.Function):
         T, B, _ = x.shape
         H, ln = cfg.hidden_size, cfg.layer_norm
         W_hhT, b_hh = p["weight_hh"].t(), p.get("bias_hh")
+        mr, zh = p.get("recurrent"), p.get("zone_h")  # recurrent dropout, zoneout (or None)
 
         need = any(ctx.needs_input_grad)  # else inference: nothing is kept for a backward
         A, ln_in = input_forward(x, p, cfg, keep=need)  # (T, B, 3H): one matmul
@@ -59,18 +60,21 @@ class GRUFunction(torch.autograd.Function):
         r_ = step_views(Z[..., :H], bs)
         z_ = step_views(Z[..., H : 2 * H], bs)
         rr_ = step_views(Rr, bs) if ln else None
-
+        mr_, zh_ = mask_views(mr, bs, T), mask_views(zh, bs, T)
         for t in range(T):
+            h_in = h_[t] if mr is None else h_[t] * mr_[t]  # recurrent dropout: where h enters W_hh
             if ln:
-                torch.mm(h_[t], W_hhT, out=rr_[t])
+                torch.mm(h_in, W_hhT, out=rr_[t])
                 b_[t].copy_(F.layer_norm(rr_[t], (3 * H,), p["ln_weight_hh"], b_hh, LN_EPS))
             elif b_hh is not None:
-                torch.addmm(b_hh, h_[t], W_hhT, out=b_[t])
+                torch.addmm(b_hh, h_in, W_hhT, out=b_[t])
             else:
-                torch.mm(h_[t], W_hhT, out=b_[t])
+                torch.mm(h_in, W_hhT, out=b_[t])
             torch.add(arz_[t], brz_[t], out=zrz_[t]).sigmoid_()  # r, z
             torch.addcmul(an_[t], r_[t], bn_[t], out=n_[t]).tanh_()  # n = tanh(a_n + r b_n)
             torch.lerp(n_[t], h_[t], z_[t], out=hn_[t])  # h_t = (1 - z) n + z h_{t-1}
+            if zh is not None:  # zoneout: h_t = z' h_{t-1} + (1 - z') h~_t
+                hn_[t].lerp_(h_[t], zh_[t])
 
         return _finish(ctx, spec, (x, h0, *tensors), Z, Bh, Hs, Rr, None, ln_in)
 
@@ -99,7 +103,8 @@ class GRUFunction(torch.autograd.Function):
 
         dx, grads = input_backward(dA, x, p, cfg, ctx.needs_input_grad[1], tuple(ln_in))
         d_rec = (dR if ln else dBh).reshape(T * B, 3 * H)
-        grads["weight_hh"] = d_rec.t() @ h_prev.reshape(T * B, H)
+        h_rec = h_prev if p.get("recurrent") is None else h_prev * p["recurrent"]  # what W_hh multiplied
+        grads["weight_hh"] = d_rec.t() @ h_rec.reshape(T * B, H)
         if "bias_hh" in p:
             grads["bias_hh"] = dBh.sum((0, 1))
         if ln:
@@ -147,9 +152,15 @@ def _backward_loop(ctx, spec: Spec, x: Tensor, h0: Tensor, p: dict, Z: Tensor, B
     db3_ = step_views(dBh.unflatten(-1, (3, H)), bs)
     db_ = step_views(dBh, bs)
     dh0 = h0.new_zeros(B, H) if ctx.needs_input_grad[2] else None
+    zh = p.get("zone_h")
+    zh_ = mask_views(zh, bs, T)
 
     def step(t, target):
         dh = dh_[t]
+        if zh is not None:  # h_t = z' h_{t-1} + (1 - z') h~_t: the direct path, then dh~
+            if target is not None:
+                target.addcmul_(dh, zh_[t])
+            dh.mul_(1 - zh_[t])
         dh3 = dh.unsqueeze(1)
         torch.mul(P_[t], dh3, out=da_[t])
         torch.mul(Q_[t], dh3, out=db3_[t])
@@ -157,5 +168,6 @@ def _backward_loop(ctx, spec: Spec, x: Tensor, h0: Tensor, p: dict, Z: Tensor, B
             target.addcmul_(dh, z_[t])  # h_t = n + z (h_{t-1} - n): the direct path
         return db_[t]
 
-    backward_through_time(step, DH, bs, W_hh, dh0, (Rr, mu, rs, p["ln_weight_hh"], dR) if ln else None)
+    backward_through_time(step, DH, bs, W_hh, dh0, (Rr, mu, rs, p["ln_weight_hh"], dR) if ln else None,
+                          p.get("recurrent"))
     return dA, dBh, dR, dh0, mu, rs

@@ -187,3 +187,63 @@ void gemm_SFX(int nth_req, int M, int N, int K, const REAL *A, int lda, const RE
     }
     free(P);
 }
+
+/* ---- Recurrent regularization inside the loops (layers/regularize.py draws the masks) ----
+ * Recurrent dropout multiplies h_{t-1} by a per-sequence mask Mr (B, R) where it enters W_hh: forward
+ * reads the product from a masked copy of the step's rows (each thread its own copy: no barrier), backward
+ * adds Mr * (dz W_hh) instead of dz W_hh. Zoneout mixes each state with its previous value,
+ * cur = lerp(cur, prev, z) with z the step's 0/1 indicators (training) or the expectation p (evaluation),
+ * written exactly as torch.lerp computes it so the loops give the reference's numbers. */
+
+/* rows [lo, hi) of h (row stride R) times their mask, into buf; returns buf (what the product reads) */
+INLINE const REAL *masked_rows_SFX(const REAL *h, const REAL *mr, REAL *buf, int lo, int hi, int R) {
+    for (int b = lo; b < hi; b++) {
+        const REAL *restrict x = h + (size_t)b * R;
+        const REAL *restrict m = mr + (size_t)b * R;
+        REAL *restrict y = buf + (size_t)b * R;
+#pragma omp simd
+        for (int j = 0; j < R; j++) y[j] = x[j] * m[j];
+    }
+    return buf;
+}
+
+/* cur[j] = lerp(cur[j], prev[j], w) for j in [j0, j1), w = z[j] (or z0 when z is NULL); keep gets cur first */
+INLINE void zone_row_SFX(int j0, int j1, REAL *restrict cur, const REAL *restrict prev, const REAL *restrict z,
+                         REAL z0, REAL *restrict keep) {
+#pragma omp simd
+    for (int j = j0; j < j1; j++) {
+        const REAL w = z ? z[j] : z0, s = cur[j], e = prev[j];
+        if (keep) keep[j] = s;
+        cur[j] = w < (REAL)0.5 ? s + w * (e - s) : e - (e - s) * ((REAL)1 - w);
+    }
+}
+
+/* Backward of state = lerp(new, prev, w) for j in [j0, j1): prev's share w d goes to direct (when given), d
+ * becomes new's share (1 - w) d. */
+INLINE void zone_back_SFX(int j0, int j1, REAL *restrict d, REAL *restrict direct, const REAL *restrict z, REAL z0) {
+#pragma omp simd
+    for (int j = j0; j < j1; j++) {
+        const REAL w = z ? z[j] : z0;
+        if (direct) direct[j] += w * d[j];
+        d[j] *= (REAL)1 - w;
+    }
+}
+
+/* target[:, columns of panel rb] += (Mr *) (A W) for rows [0, n): the recurrent gradient into dL/dh_{t-1}
+ * (sc: this thread's scratch rows, used only with a mask). */
+INLINE void panel_rec_SFX(int n, int K, const REAL *A, const REAL *P, REAL *target, int R, int rb,
+                          const REAL *mr, REAL *sc) {
+    const int c0 = rb * NR_SFX, nc = imin(NR_SFX, R - c0);
+    if (!mr) {
+        panel_SFX(n, K, A, K, P, target + c0, R, nc, 1);
+        return;
+    }
+    panel_SFX(n, K, A, K, P, sc + c0, R, nc, 0);
+    for (int b = 0; b < n; b++) {
+        REAL *restrict t = target + (size_t)b * R + c0;
+        const REAL *restrict m = mr + (size_t)b * R + c0;
+        const REAL *restrict s = sc + (size_t)b * R + c0;
+#pragma omp simd
+        for (int j = 0; j < nc; j++) t[j] += m[j] * s[j];
+    }
+}

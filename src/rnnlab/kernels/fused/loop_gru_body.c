@@ -47,8 +47,9 @@ INLINE void gru_bwd_row_SFX(int H, int j0, int j1, const REAL *restrict zr, cons
  * split: see make_split. */
 void gru_forward_SFX(int nth_req, int split, int T, int B, int H, const int *bs, int keep, const REAL *A, REAL *Z,
                      REAL *Bh, REAL *Hs, REAL *Rr, REAL *ST, const REAL *Whh, const REAL *bhh, const REAL *lwh,
-                     double eps) {
-    const int G3 = 3 * H, ln = Rr != NULL, nbH = panels_SFX(H);
+                     double eps, const REAL *Mr, const REAL *ZH, double zh0) {
+    const int G3 = 3 * H, ln = Rr != NULL, nbH = panels_SFX(H), zoh = ZH != NULL || zh0 > 0;
+    REAL *hm_all = Mr ? alloc_aligned(sizeof(REAL) * (size_t)nth_req * B * H) : NULL;
     const size_t ks = keep ? 1 : 0; /* time stride of Bh, Rr and ST */
     REAL *Pw = alloc_aligned(sizeof(REAL) * (size_t)3 * nbH * H * NR_SFX);
     stat3 *pa = ln ? alloc_aligned(sizeof(stat3) * (size_t)nth_req * B) : NULL;
@@ -57,24 +58,27 @@ void gru_forward_SFX(int nth_req, int split, int T, int B, int H, const int *bs,
         const split_t sp = loop_setup_SFX(split, ln, B, H, H, 1, Whh, H, 3, H, Pw, NULL, 0, 0, NULL);
         const int tid = sp.tid, j0 = sp.j0, j1 = sp.j1;
         const stat3 *ca = ln ? pa + sp.own : NULL;
+        REAL *hm = Mr ? hm_all + (size_t)tid * B * H : NULL;
         for (int t = 0; t < T; t++) {
             int lo, hi;
             if (!step_rows(&sp, bs[t], &lo, &hi)) continue;
             const size_t o3 = (size_t)t * B * G3;
             const REAL *hp = Hs + (size_t)t * B * H;
+            const REAL *hin = Mr ? masked_rows_SFX(hp, Mr, hm, lo, hi, H) : hp; /* what W_hh multiplies */
+            const REAL *zh = ZH ? ZH + (size_t)t * B * H : NULL;
             REAL *hn = Hs + (size_t)(t + 1) * B * H;
             REAL *bh = Bh + ks * o3;
             if (ln) {
                 REAL *r = Rr + ks * o3;
                 REAL *st = ST + ks * t * B * 2;
-                gemm_units_SFX(hi - lo, H, hp + (size_t)lo * H, H, Pw, 3, H, sp.b0, sp.b1, r + (size_t)lo * G3, G3, 0);
+                gemm_units_SFX(hi - lo, H, hin + (size_t)lo * H, H, Pw, 3, H, sp.b0, sp.b1, r + (size_t)lo * G3, G3, 0);
                 for (int b = lo; b < hi; b++) pa[(size_t)tid * B + b] = part_stats_SFX(r + (size_t)b * G3, 3, H, j0, j1);
                 SYNC(sp)
                 for (int b = lo; b < hi; b++)
                     ln_rec_apply_SFX(ca + b, sp.sn, B, eps, sp.writer, st + b * 2, 3, H, j0, j1, r + (size_t)b * G3,
                                      lwh, bhh, bh + (size_t)b * G3, 0);
             } else {
-                gemm_units_SFX(hi - lo, H, hp + (size_t)lo * H, H, Pw, 3, H, sp.b0, sp.b1, bh + (size_t)lo * G3, G3, 0);
+                gemm_units_SFX(hi - lo, H, hin + (size_t)lo * H, H, Pw, 3, H, sp.b0, sp.b1, bh + (size_t)lo * G3, G3, 0);
                 if (bhh)
                     for (int b = lo; b < hi; b++)
                         for (int g = 0; g < 3; g++) {
@@ -86,12 +90,16 @@ void gru_forward_SFX(int nth_req, int split, int T, int B, int H, const int *bs,
             for (int b = lo; b < hi; b++) {
                 const size_t r3 = o3 + (size_t)b * G3;
                 gru_fwd_row_SFX(H, j0, j1, A + r3, bh + (size_t)b * G3, hp + (size_t)b * H, Z + r3, hn + (size_t)b * H);
+                if (zoh)
+                    zone_row_SFX(j0, j1, hn + (size_t)b * H, hp + (size_t)b * H, zh ? zh + (size_t)b * H : NULL,
+                                 (REAL)zh0, NULL);
             }
             SYNC(sp)
         }
     }
     free(Pw);
     free(pa);
+    free(hm_all);
 }
 
 /* DH (T,B,H) in: dL/dh_t, out: with recurrent parts; dA, dBh (T,B,3H) out; dh0 (B,H) zero on entry,
@@ -99,8 +107,10 @@ void gru_forward_SFX(int nth_req, int split, int T, int B, int H, const int *bs,
  * entry, out: the sum of dBh r_hat (the gain's gradient). split: see make_split. */
 void gru_backward_SFX(int nth_req, int split, int T, int B, int H, const int *bs, const REAL *Z, const REAL *Bh,
                       const REAL *Hs, const REAL *Rr, const REAL *ST, REAL *DH, REAL *dA, REAL *dBh, REAL *dR,
-                      REAL *dh0, double *GL, const REAL *Whh, const REAL *lwh) {
-    const int G3 = 3 * H, ln = Rr != NULL, nbH = panels_SFX(H);
+                      REAL *dh0, double *GL, const REAL *Whh, const REAL *lwh, const REAL *Mr, const REAL *ZH,
+                      double zh0) {
+    const int G3 = 3 * H, ln = Rr != NULL, nbH = panels_SFX(H), zoh = ZH != NULL || zh0 > 0;
+    REAL *sc_all = Mr ? alloc_aligned(sizeof(REAL) * (size_t)nth_req * B * H) : NULL;
     REAL *Pw = alloc_aligned(sizeof(REAL) * (size_t)nbH * G3 * NR_SFX);
     sum2 *pa = ln ? alloc_aligned(sizeof(sum2) * (size_t)nth_req * B) : NULL;
     double *gl_all = GL ? calloc((size_t)nth_req * G3, sizeof(double)) : NULL;
@@ -110,11 +120,18 @@ void gru_backward_SFX(int nth_req, int split, int T, int B, int H, const int *bs
         const int tid = sp.tid, nth = thread_count(), j0 = sp.j0, j1 = sp.j1;
         const sum2 *ca = ln ? pa + sp.own : NULL;
         double *gl = thread_sums(GL, gl_all, G3, sp.rows, tid);
+        REAL *sc = Mr ? sc_all + (size_t)tid * B * H : NULL;
         for (int t = T - 1; t >= 0; t--) {
             int lo, hi;
             if (!step_rows(&sp, bs[t], &lo, &hi)) continue;
             const size_t o3 = (size_t)t * B * G3, o1 = (size_t)t * B * H;
             REAL *target = t > 0 ? DH + (size_t)(t - 1) * B * H : dh0;
+            if (zoh) { /* h_t = lerp(h~_t, h_{t-1}, z): h_{t-1}'s direct share, then DH_t becomes dL/dh~_t */
+                const REAL *zh = ZH ? ZH + o1 : NULL;
+                for (int b = lo; b < hi; b++)
+                    zone_back_SFX(j0, j1, DH + o1 + (size_t)b * H, target ? target + (size_t)b * H : NULL,
+                                  zh ? zh + (size_t)b * H : NULL, (REAL)zh0);
+            }
             for (int b = lo; b < hi; b++) {
                 const size_t r3 = o3 + (size_t)b * G3, r1 = o1 + (size_t)b * H;
                 gru_bwd_row_SFX(H, j0, j1, Z + r3, Bh + r3, Hs + r1, DH + r1, dA + r3, dBh + r3,
@@ -140,8 +157,9 @@ void gru_backward_SFX(int nth_req, int split, int T, int B, int H, const int *bs
             /* DH_{t-1} += drec W_hh for this thread's units (or rows): what only it reads next */
             if (target)
                 for (int rb = sp.b0; rb < sp.b1; rb++)
-                    panel_SFX(hi - lo, G3, drec + (size_t)lo * G3, G3, Pw + (size_t)rb * G3 * NR_SFX,
-                              target + (size_t)lo * H + rb * NR_SFX, H, imin(NR_SFX, H - rb * NR_SFX), 1);
+                    panel_rec_SFX(hi - lo, G3, drec + (size_t)lo * G3, Pw + (size_t)rb * G3 * NR_SFX,
+                                  target + (size_t)lo * H, H, rb, Mr ? Mr + (size_t)lo * H : NULL,
+                                  sc ? sc + (size_t)lo * H : NULL);
         }
         if (sp.rows && GL) {
             BARRIER
@@ -151,4 +169,5 @@ void gru_backward_SFX(int nth_req, int split, int T, int B, int H, const int *bs
     free(Pw);
     free(pa);
     free(gl_all);
+    free(sc_all);
 }

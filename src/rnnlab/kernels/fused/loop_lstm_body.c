@@ -19,6 +19,11 @@
 
 INLINE REAL sigmoid_SFX(REAL x) { return SIGMOID(x); }
 
+INLINE void add_rows_SFX(int j0, int j1, REAL *restrict y, const REAL *restrict x) {
+#pragma omp simd
+    for (int j = j0; j < j1; j++) y[j] += x[j];
+}
+
 /* i, f, g and c_t for units [j0, j1) of one row; Z holds pre-activations on entry, activations after. */
 INLINE void cell_row_SFX(int coupled, int peep, int H, int j0, int j1, REAL *restrict z,
                          const REAL *restrict cp, REAL *restrict cn, const REAL *restrict wci,
@@ -236,8 +241,11 @@ INLINE void sum_parts_SFX(const sum2 *pa, int nth, int B, int b, double *s1, dou
 void lstm_forward_SFX(int nth_req, int split, int T, int B, int H, int R, int coupled, int peep, const int *bs,
                       int keep, REAL *Z, REAL *Rr, REAL *Hs, REAL *Cs, REAL *M, REAL *ST, const REAL *Whh,
                       const REAL *Whr, const REAL *wci, const REAL *wcf, const REAL *wco, const REAL *lwh,
-                      const REAL *bhh, const REAL *lwc, const REAL *lbc, double eps) {
+                      const REAL *bhh, const REAL *lwc, const REAL *lbc, double eps, const REAL *Mr,
+                      const REAL *ZC, double zc0, const REAL *ZH, double zh0, REAL *CT) {
     const int G = coupled ? 3 : 4, GH = G * H, ln = Rr != NULL, proj = M != NULL;
+    const int zoc = ZC != NULL || zc0 > 0, zoh = ZH != NULL || zh0 > 0; /* zoneout of c, of h */
+    REAL *hm_all = Mr ? alloc_aligned(sizeof(REAL) * (size_t)nth_req * B * R) : NULL;
     const int nbH = panels_SFX(H), nbR = panels_SFX(R);
     const size_t ks = keep ? 1 : 0; /* time stride of Rr, ST and M */
     REAL *Pw = alloc_aligned(sizeof(REAL) * (size_t)G * nbH * R * NR_SFX);
@@ -251,27 +259,38 @@ void lstm_forward_SFX(int nth_req, int split, int T, int B, int H, int R, int co
         /* the partial statistics this thread combines: every thread's (by units) or its own (by rows) */
         const stat3 *ca = ln ? pa + sp.own : NULL;
         const stat3 *cb = ln ? pb + sp.own : NULL;
+        REAL *hm = Mr ? hm_all + (size_t)tid * B * R : NULL;
         for (int t = 0; t < T; t++) {
             int lo, hi;
             if (!step_rows(&sp, bs[t], &lo, &hi)) continue;
             REAL *z = Z + (size_t)t * B * GH;
             const REAL *hp = Hs + (size_t)t * B * R;
+            const REAL *hin = Mr ? masked_rows_SFX(hp, Mr, hm, lo, hi, R) : hp; /* what W_hh multiplies */
+            const REAL *zc = ZC ? ZC + (size_t)t * B * H : NULL;
+            const REAL *zh = ZH ? ZH + (size_t)t * B * R : NULL;
+            REAL *ct = CT ? CT + (size_t)t * B * H : NULL;
             REAL *hn = Hs + (size_t)(t + 1) * B * R;
             const REAL *cp = Cs + (size_t)t * B * H;
             REAL *cn = Cs + (size_t)(t + 1) * B * H;
             REAL *out = proj ? M + ks * t * B * H : hn;
             if (!ln) {
-                gemm_units_SFX(hi - lo, R, hp + (size_t)lo * R, R, Pw, G, H, sp.b0, sp.b1, z + (size_t)lo * GH, GH, 1);
+                gemm_units_SFX(hi - lo, R, hin + (size_t)lo * R, R, Pw, G, H, sp.b0, sp.b1, z + (size_t)lo * GH, GH, 1);
                 for (int b = lo; b < hi; b++) {
                     REAL *zb = z + (size_t)b * GH;
                     DISPATCH_SFX(cell_row_SFX, H, j0, j1, zb, cp + (size_t)b * H, cn + (size_t)b * H, wci, wcf);
                     DISPATCH_SFX(out_row_SFX, 0, H, j0, j1, zb, cn + (size_t)b * H, out + (size_t)b * H, wco,
                                  NULL, NULL, (REAL)0, (REAL)0);
+                    if (zoc)
+                        zone_row_SFX(j0, j1, cn + (size_t)b * H, cp + (size_t)b * H, zc ? zc + (size_t)b * H : NULL,
+                                     (REAL)zc0, ct ? ct + (size_t)b * H : NULL);
+                    if (zoh && !proj)
+                        zone_row_SFX(j0, j1, hn + (size_t)b * R, hp + (size_t)b * R, zh ? zh + (size_t)b * R : NULL,
+                                     (REAL)zh0, NULL);
                 }
             } else {
                 REAL *r = Rr + ks * t * B * GH;
                 REAL *st = ST + ks * t * B * 4;
-                gemm_units_SFX(hi - lo, R, hp + (size_t)lo * R, R, Pw, G, H, sp.b0, sp.b1, r + (size_t)lo * GH, GH, 0);
+                gemm_units_SFX(hi - lo, R, hin + (size_t)lo * R, R, Pw, G, H, sp.b0, sp.b1, r + (size_t)lo * GH, GH, 0);
                 for (int b = lo; b < hi; b++) pa[(size_t)tid * B + b] = part_stats_SFX(r + (size_t)b * GH, G, H, j0, j1);
                 SYNC(sp)
                 for (int b = lo; b < hi; b++) {
@@ -291,6 +310,12 @@ void lstm_forward_SFX(int nth_req, int split, int T, int B, int H, int R, int co
                     }
                     DISPATCH_SFX(out_row_SFX, 1, H, j0, j1, z + (size_t)b * GH, cn + (size_t)b * H,
                                  out + (size_t)b * H, wco, lwc, lbc, (REAL)mu, (REAL)rs);
+                    if (zoc)
+                        zone_row_SFX(j0, j1, cn + (size_t)b * H, cp + (size_t)b * H, zc ? zc + (size_t)b * H : NULL,
+                                     (REAL)zc0, ct ? ct + (size_t)b * H : NULL);
+                    if (zoh && !proj)
+                        zone_row_SFX(j0, j1, hn + (size_t)b * R, hp + (size_t)b * R, zh ? zh + (size_t)b * R : NULL,
+                                     (REAL)zh0, NULL);
                 }
             }
             if (proj) {
@@ -298,6 +323,12 @@ void lstm_forward_SFX(int nth_req, int split, int T, int B, int H, int R, int co
                 for (int rb = sp.r0; rb < sp.r1; rb++)
                     panel_SFX(hi - lo, H, out + (size_t)lo * H, H, Pr + (size_t)rb * H * NR_SFX,
                               hn + (size_t)lo * R + rb * NR_SFX, R, imin(NR_SFX, R - rb * NR_SFX), 0);
+                if (zoh) {
+                    const int c0 = imin(sp.r0 * NR_SFX, R), c1 = imin(sp.r1 * NR_SFX, R);
+                    for (int b = lo; b < hi; b++)
+                        zone_row_SFX(c0, c1, hn + (size_t)b * R, hp + (size_t)b * R, zh ? zh + (size_t)b * R : NULL,
+                                     (REAL)zh0, NULL);
+                }
             }
             SYNC(sp)
         }
@@ -306,6 +337,7 @@ void lstm_forward_SFX(int nth_req, int split, int T, int B, int H, int R, int co
     free(Pr);
     free(pa);
     free(pb);
+    free(hm_all);
 }
 
 /* DH (T,B,R) in: dL/dh_t; out: with the recurrent contributions. DM (T,B,H) scratch for dm when projecting,
@@ -318,8 +350,12 @@ void lstm_backward_SFX(int nth_req, int split, int T, int B, int H, int R, int c
                        const REAL *Z, const REAL *Rr, const REAL *Cs, const REAL *ST, REAL *DH, REAL *DM,
                        REAL *dZ, REAL *dR, REAL *DC, REAL *dh0, double *GP, double *GL, const REAL *Whh,
                        const REAL *Whr, const REAL *wci, const REAL *wcf, const REAL *wco, const REAL *lwh,
-                       const REAL *lwc, const REAL *lbc) {
+                       const REAL *lwc, const REAL *lbc, const REAL *Mr, const REAL *ZC, double zc0,
+                       const REAL *ZH, double zh0, const REAL *CT) {
     const int G = coupled ? 3 : 4, GH = G * H, ln = Rr != NULL, proj = DM != NULL;
+    const int zoc = ZC != NULL || zc0 > 0, zoh = ZH != NULL || zh0 > 0; /* zoneout of c, of h */
+    REAL *sc_all = Mr ? alloc_aligned(sizeof(REAL) * (size_t)nth_req * B * R) : NULL;
+    REAL *DD = zoc ? alloc_aligned(sizeof(REAL) * (size_t)B * H) : NULL; /* dL/dc_t's share kept for c_{t-1} */
     const int nbH = panels_SFX(H), nbR = panels_SFX(R), nGP = 3 * H, nGL = GH + 2 * H;
     REAL *Pw = alloc_aligned(sizeof(REAL) * (size_t)nbR * GH * NR_SFX);
     REAL *Pr = proj ? alloc_aligned(sizeof(REAL) * (size_t)nbH * R * NR_SFX) : NULL;
@@ -335,23 +371,44 @@ void lstm_backward_SFX(int nth_req, int split, int T, int B, int H, int R, int c
         const sum2 *cb = ln ? pb + sp.own : NULL;
         double *gp = thread_sums(GP, gp_all, nGP, sp.rows, tid);
         double *gl = thread_sums(GL, gl_all, nGL, sp.rows, tid);
+        REAL *sc = Mr ? sc_all + (size_t)tid * B * R : NULL;
         for (int t = T - 1; t >= 0; t--) {
             int lo, hi;
             if (!step_rows(&sp, bs[t], &lo, &hi)) continue;
             REAL *dh = DH + (size_t)t * B * R;
             REAL *dm = proj ? DM + (size_t)t * B * H : dh;
+            REAL *target = t > 0 ? DH + (size_t)(t - 1) * B * R : dh0;
+            const REAL *zc = ZC ? ZC + (size_t)t * B * H : NULL;
+            if (zoh) { /* h_t = lerp(h~_t, h_{t-1}, z): h_{t-1}'s direct share, then dh becomes dL/dh~_t */
+                const REAL *zh = ZH ? ZH + (size_t)t * B * R : NULL;
+                const int c0 = imin(sp.r0 * NR_SFX, R), c1 = imin(sp.r1 * NR_SFX, R);
+                for (int b = lo; b < hi; b++)
+                    zone_back_SFX(c0, c1, dh + (size_t)b * R, target ? target + (size_t)b * R : NULL,
+                                  zh ? zh + (size_t)b * R : NULL, (REAL)zh0);
+                if (proj) {
+                    SYNC(sp) /* the projection's dm reads every column of dh */
+                }
+            }
+            if (zoc) /* c_t = lerp(c~_t, c_{t-1}, z): c_{t-1}'s direct share waits in DD, DC becomes dL/dc~_t */
+                for (int b = lo; b < hi; b++) {
+                    REAL *dd = DD + (size_t)b * H;
+                    memset(dd + j0, 0, sizeof(REAL) * (size_t)(j1 - j0));
+                    zone_back_SFX(j0, j1, DC + (size_t)b * H, dd, zc ? zc + (size_t)b * H : NULL, (REAL)zc0);
+                }
             if (proj)
                 gemm_units_SFX(hi - lo, R, dh + (size_t)lo * R, R, Pr, 1, H, sp.b0, sp.b1, dm + (size_t)lo * H, H, 0);
             const REAL *z = Z + (size_t)t * B * GH;
             const REAL *cp = Cs + (size_t)t * B * H;
-            const REAL *cn = Cs + (size_t)(t + 1) * B * H;
+            const REAL *cn = CT ? CT + (size_t)t * B * H : Cs + (size_t)(t + 1) * B * H; /* c~_t: what o, tanh saw */
             REAL *dz = dZ + (size_t)t * B * GH;
             const REAL *drec = dz;
             if (!ln) {
-                for (int b = lo; b < hi; b++)
+                for (int b = lo; b < hi; b++) {
                     DISPATCH_SFX(bwd_row_SFX, H, j0, j1, z + (size_t)b * GH, cp + (size_t)b * H,
                                  cn + (size_t)b * H, dm + (size_t)b * H, DC + (size_t)b * H, dz + (size_t)b * GH,
                                  wci, wcf, wco, gp);
+                    if (zoc) add_rows_SFX(j0, j1, DC + (size_t)b * H, DD + (size_t)b * H);
+                }
             } else {
                 const REAL *r = Rr + (size_t)t * B * GH;
                 const REAL *st = ST + (size_t)t * B * 4;
@@ -368,6 +425,7 @@ void lstm_backward_SFX(int nth_req, int split, int T, int B, int H, int R, int c
                     DISPATCH_SFX(ln_cell_back_SFX, H, j0, j1, z + (size_t)b * GH, cp + (size_t)b * H,
                                  cn + (size_t)b * H, DC + (size_t)b * H, dz + (size_t)b * GH, wci, wcf, wco,
                                  st[b * 4 + 2], st[b * 4 + 3], (REAL)(S1 / H), (REAL)(S2 / H), gp);
+                    if (zoc) add_rows_SFX(j0, j1, DC + (size_t)b * H, DD + (size_t)b * H);
                     pb[(size_t)tid * B + b] = ln_rec_sums_SFX(G, H, j0, j1, dz + (size_t)b * GH, r + (size_t)b * GH,
                                                               lwh, st[b * 4], st[b * 4 + 1], gl);
                 }
@@ -380,11 +438,11 @@ void lstm_backward_SFX(int nth_req, int split, int T, int B, int H, int R, int c
                 }
             }
             SYNC(sp)
-            REAL *target = t > 0 ? DH + (size_t)(t - 1) * B * R : dh0;
-            if (target)
+            if (target) /* dh0 is zero on entry: every step adds */
                 for (int rb = sp.r0; rb < sp.r1; rb++)
-                    panel_SFX(hi - lo, GH, drec + (size_t)lo * GH, GH, Pw + (size_t)rb * GH * NR_SFX,
-                              target + (size_t)lo * R + rb * NR_SFX, R, imin(NR_SFX, R - rb * NR_SFX), t > 0);
+                    panel_rec_SFX(hi - lo, GH, drec + (size_t)lo * GH, Pw + (size_t)rb * GH * NR_SFX,
+                                  target + (size_t)lo * R, R, rb, Mr ? Mr + (size_t)lo * R : NULL,
+                                  sc ? sc + (size_t)lo * R : NULL);
             /* by units without a projection this thread next reads only the columns it just wrote (R = H, the
              * same blocks); a projection's dm reads every column of DH_{t-1} */
             if (proj) {
@@ -403,4 +461,6 @@ void lstm_backward_SFX(int nth_req, int split, int T, int B, int H, int R, int c
     free(pb);
     free(gp_all);
     free(gl_all);
+    free(sc_all);
+    free(DD);
 }

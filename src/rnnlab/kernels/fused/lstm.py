@@ -29,7 +29,7 @@ from torch import Tensor
 from ...cells.config import LN_EPS
 from . import compiled
 from .common import (
-    Spec, alloc, backward_through_time, double_backward, final_rows, inject_final, input_backward, input_forward,
+    MASK_NAMES, Spec, alloc, mask_views, backward_through_time, double_backward, final_rows, inject_final, input_backward, input_forward,
     ln_backward, ln_stats, recurrent_forward, save, saved, step_views,
 )
 
@@ -45,6 +45,7 @@ class LSTMFunction(torch.autograd.Function):
         H, R, G = cfg.hidden_size, cfg.state_size, cfg.num_blocks
         GH, ln, peep, coupled, proj = G * H, cfg.layer_norm, cfg.peephole, cfg.coupled, cfg.proj_size > 0
         W_hhT = p["weight_hh"].t()
+        mr, zc, zh = (p.get(k) for k in MASK_NAMES)  # recurrent dropout, zoneout of c and h (or None)
 
         b_hh = p.get("bias_hh")
         keep = any(ctx.needs_input_grad)  # else inference: nothing is kept for a backward
@@ -61,8 +62,9 @@ class LSTMFunction(torch.autograd.Function):
             M = alloc(bs, Tk, B, H, like=x) if proj else None
             Rr = alloc(bs, Tk, B, GH, like=x) if ln else None
             ST = alloc(bs, Tk, B, 4, like=x) if ln else None  # row mean and 1/std of Rr_t and c_t
-            compiled.lstm_forward(Z, Rr, Hs, Cs, M, ST, p, cfg, bs, keep)
-            return _finish(ctx, spec, (x, h0, c0, *tensors), Z, Hs, Cs, M, Rr, ST, ln_in)
+            CT = alloc(bs, T, B, H, like=x) if zc is not None and keep else None  # c~_t before zoneout
+            compiled.lstm_forward(Z, Rr, Hs, Cs, M, ST, p, cfg, bs, keep, CT)
+            return _finish(ctx, spec, (x, h0, c0, *tensors), Z, Hs, Cs, M, Rr, ST, CT, ln_in)
 
         Z = alloc(bs, T, B, GH, like=x)  # gate pre-activations, turned into activations in place
         Hs = alloc(bs, T + 1, B, R, like=x)  # Hs[0] = h0, Hs[1:] = the output
@@ -72,6 +74,8 @@ class LSTMFunction(torch.autograd.Function):
         scratch = x.new_empty(B, H)  # tanh(c_t) of the current step
         M = alloc(bs, T, B, H, like=x) if proj else None  # o tanh(c_t) before the projection
         Rr = alloc(bs, T, B, GH, like=x) if ln else None  # h_{t-1} W_hh^T before its layer norm
+        CT = alloc(bs, T, B, H, like=x) if zc is not None else None  # c~_t before zoneout mixes in c_{t-1}
+        mr_, zc_, zh_ = (mask_views(m, bs, T) for m in (mr, zc, zh))
 
         a_, z_, h_, hn_, c_, cn_ = (step_views(b, bs) for b in (A, Z, Hs[:-1], Hs[1:], Cs[:-1], Cs[1:]))
         nb = 1 if coupled else 2  # sigmoid block before the cell update: i (coupled) or i|f
@@ -91,7 +95,7 @@ class LSTMFunction(torch.autograd.Function):
 
         for t in range(T):
             z, h, c, cn = z_[t], h_[t], c_[t], cn_[t]
-            recurrent_forward(a_[t], h, W_hhT, z, r_[t], p.get("ln_weight_hh"), b_hh)
+            recurrent_forward(a_[t], h, W_hhT, z, r_[t], p.get("ln_weight_hh"), b_hh, mr_[t])
             if peep:
                 if coupled:
                     i_[t].addcmul_(c, w_ci)
@@ -116,8 +120,13 @@ class LSTMFunction(torch.autograd.Function):
                 torch.mm(m_[t], W_hrT, out=hn_[t])
             else:
                 torch.mul(o_[t], tc_[t], out=hn_[t])
+            if zc is not None:  # zoneout: c_t = z c_{t-1} + (1 - z) c~_t (c~_t kept for backward)
+                CT[t, : cn.shape[0]].copy_(cn)
+                cn.lerp_(c, zc_[t])
+            if zh is not None:
+                hn_[t].lerp_(h, zh_[t])
 
-        return _finish(ctx, spec, (x, h0, c0, *tensors), Z, Hs, Cs, M, Rr, None, ln_in)
+        return _finish(ctx, spec, (x, h0, c0, *tensors), Z, Hs, Cs, M, Rr, None, CT, ln_in)
 
     @staticmethod
     def backward(ctx, dY: Tensor, dh_n: Tensor, dc_n: Tensor, *_recorded):
@@ -127,13 +136,14 @@ class LSTMFunction(torch.autograd.Function):
         spec: Spec = ctx.spec
         cfg, bs = spec.cfg, spec.bs
         x = inputs[0]
-        Z, Hs, Cs, M, Rr, ST, *ln_in = buffers
+        Z, Hs, Cs, M, Rr, ST, CT, *ln_in = buffers
         T, B, I = x.shape
         H, R, G = cfg.hidden_size, cfg.state_size, cfg.num_blocks
         GH, ln, peep, coupled, proj = G * H, cfg.layer_norm, cfg.peephole, cfg.coupled, cfg.proj_size > 0
         nb = 1 if coupled else 2
 
-        c_prev, c_new = Cs[:-1], Cs[1:]
+        mr = p.get("recurrent")
+        c_prev, c_new = Cs[:-1], Cs[1:] if CT is None else CT  # c~_t: what o and tanh saw
         grads: dict[str, Tensor | None] = {}
         if ctx.compiled:  # the reverse loop in C (compiled.py); it also sums the peephole and gain gradients
             dZ = alloc(bs, T, B, GH, like=x)
@@ -141,22 +151,24 @@ class LSTMFunction(torch.autograd.Function):
             DC = dc_n.contiguous().clone()
             DM = alloc(bs, T, B, H, like=x) if proj else None
             dR = alloc(bs, T, B, GH, like=x) if ln else None
-            dh0 = x.new_empty(B, R) if ctx.needs_input_grad[2] else None
+            dh0 = x.new_zeros(B, R) if ctx.needs_input_grad[2] else None
             GP = x.new_zeros(3, H, dtype=torch.float64) if peep else None
             GL = x.new_zeros(GH + 2 * H, dtype=torch.float64) if ln else None
-            compiled.lstm_backward(Z, Rr, Cs, ST, DH, DM, dZ, dR, DC, dh0, GP, GL, p, cfg, bs)
+            compiled.lstm_backward(Z, Rr, Cs, ST, DH, DM, dZ, dR, DC, dh0, GP, GL, p, cfg, bs, CT)
             if peep:
                 grads.update(weight_ci=GP[0], weight_cf=GP[1], weight_co=GP[2])
             if ln:
                 grads.update(ln_weight_hh=GL[:GH], ln_weight_c=GL[GH : GH + H], ln_bias_c=GL[GH + H :])
             grads = {k: v.to(x.dtype) for k, v in grads.items()}
         else:
-            dZ, DH, DC, DM, dR, dh0, K, c_hat, mu_h, rs_h = _backward_loop(ctx, spec, x, p, Z, Cs, Rr, dY, dh_n, dc_n)
+            dZ, DH, DC, DM, dR, dh0, K, c_hat, mu_h, rs_h = _backward_loop(ctx, spec, x, p, Z, Cs, CT, Rr, dY, dh_n,
+                                                                           dc_n)
 
         # ---- time-parallel: parameter and input gradients as single large matmuls ----
         need = dict(zip(spec.names, ctx.needs_input_grad[4:]))
         d_rec = (dR if ln else dZ).reshape(T * B, GH)
-        grads["weight_hh"] = d_rec.t() @ Hs[:-1].reshape(T * B, R)
+        h_rec = Hs[:-1] if mr is None else Hs[:-1] * mr  # what W_hh multiplied
+        grads["weight_hh"] = d_rec.t() @ h_rec.reshape(T * B, R)
         dx, grads_in = input_backward(dZ, x, p, cfg, ctx.needs_input_grad[1], tuple(ln_in))
         grads.update(grads_in)
         if "bias_hh" in p:
@@ -178,9 +190,9 @@ class LSTMFunction(torch.autograd.Function):
         return (None, dx, dh0, dc0, *[grads[n] if need[n] else None for n in spec.names])
 
 
-def _finish(ctx, spec: Spec, inputs: tuple, Z: Tensor, Hs: Tensor, Cs: Tensor, M, Rr, ST, ln_in: tuple):
+def _finish(ctx, spec: Spec, inputs: tuple, Z: Tensor, Hs: Tensor, Cs: Tensor, M, Rr, ST, CT, ln_in: tuple):
     """Save what backward needs and return the outputs (and the recording, when asked)."""
-    save(ctx, spec, inputs, Z, Hs, Cs, M, Rr, ST, *ln_in)
+    save(ctx, spec, inputs, Z, Hs, Cs, M, Rr, ST, CT, *ln_in)
     Y = Hs[1:]
     h_n, c_n = final_rows(Hs, spec), final_rows(Cs, spec)
     if not spec.record:
@@ -190,7 +202,7 @@ def _finish(ctx, spec: Spec, inputs: tuple, Z: Tensor, Hs: Tensor, Cs: Tensor, M
     return Y, h_n, c_n, gates, cells
 
 
-def _backward_loop(ctx, spec: Spec, x: Tensor, p: dict, Z: Tensor, Cs: Tensor, Rr, dY: Tensor, dh_n: Tensor,
+def _backward_loop(ctx, spec: Spec, x: Tensor, p: dict, Z: Tensor, Cs: Tensor, CT, Rr, dY: Tensor, dh_n: Tensor,
                    dc_n: Tensor):
     """The reverse loop in torch ops: (dZ, DH, DC, DM, dR, dh0) and the layer-norm values the tail reuses."""
     cfg, bs = spec.cfg, spec.bs
@@ -203,7 +215,9 @@ def _backward_loop(ctx, spec: Spec, x: Tensor, p: dict, Z: Tensor, Cs: Tensor, R
     # ---- time-parallel: everything that does not depend on the carried gradients ----
     i, g, o = Z[..., :H], Z[..., nb * H : (nb + 1) * H], Z[..., (nb + 1) * H :]
     f = 1 - i if coupled else Z[..., H : 2 * H]
-    c_prev, c_new = Cs[:-1], Cs[1:]
+    c_prev, c_new = Cs[:-1], Cs[1:] if CT is None else CT
+    mr, zc, zh = (p.get(k) for k in MASK_NAMES)
+    zc_, zh_ = mask_views(zc, bs, T), mask_views(zh, bs, T)
     if ln:
         mu_c, rs_c = ln_stats(c_new)
         c_hat = (c_new - mu_c) * rs_c
@@ -239,6 +253,13 @@ def _backward_loop(ctx, spec: Spec, x: Tensor, p: dict, Z: Tensor, Cs: Tensor, R
 
     def step(t, target):
         dc = dc_[t]
+        if zh is not None:  # h_t = z h_{t-1} + (1 - z) h~_t: the direct path, then dh~
+            if target is not None:
+                target.addcmul_(dh_[t], zh_[t])
+            dh_[t].mul_(1 - zh_[t])
+        if zc is not None:
+            kept = dc * zc_[t]  # dL/dc_t's share that reaches c_{t-1} directly
+            dc.mul_(1 - zc_[t])
         if proj:
             torch.mm(dh_[t], W_hr, out=dm_[t])
         dm = dm_[t]
@@ -255,7 +276,9 @@ def _backward_loop(ctx, spec: Spec, x: Tensor, p: dict, Z: Tensor, Cs: Tensor, R
             dc.addcmul_(dzi_[t], p["weight_ci"])
             if not coupled:
                 dc.addcmul_(dzf_[t], p["weight_cf"])
+        if zc is not None:
+            dc.add_(kept)
         return dz_[t]
 
-    backward_through_time(step, DH, bs, W_hh, dh0, (Rr, mu_h, rs_h, p["ln_weight_hh"], dR) if ln else None)
+    backward_through_time(step, DH, bs, W_hh, dh0, (Rr, mu_h, rs_h, p["ln_weight_hh"], dR) if ln else None, mr)
     return dZ, DH, DC, DM, dR, dh0, K, c_hat, mu_h, rs_h

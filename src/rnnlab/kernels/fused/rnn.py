@@ -11,7 +11,7 @@ import torch
 from torch import Tensor
 
 from .common import (
-    Spec, alloc, backward_through_time, double_backward, final_rows, inject_final, input_backward, input_forward,
+    Spec, alloc, mask_views, backward_through_time, double_backward, final_rows, inject_final, input_backward, input_forward,
     ln_stats, recurrent_forward, save, saved, step_views,
 )
 
@@ -26,18 +26,22 @@ class RNNFunction(torch.autograd.Function):
         T, B, _ = x.shape
         H, ln, relu = cfg.hidden_size, cfg.layer_norm, cfg.family == "rnn_relu"
         W_hhT, b_hh = p["weight_hh"].t(), p.get("bias_hh")
-
+        mr, zh = p.get("recurrent"), p.get("zone_h")  # recurrent dropout, zoneout (or None)
         A, ln_in = input_forward(x, p, cfg, None if ln else b_hh, any(ctx.needs_input_grad))
         Hs = alloc(bs, T + 1, B, H, like=x)
         Hs[0] = h0
         Rr = alloc(bs, T, B, H, like=x) if ln else None
         a_, h_, hn_ = (step_views(v, bs) for v in (A, Hs[:-1], Hs[1:]))
         rr_ = step_views(Rr, bs) if ln else [None] * T
+        HT = alloc(bs, T, B, H, like=x) if zh is not None else None  # h~_t before zoneout, for backward
+        mr_, zh_ = mask_views(mr, bs, T), mask_views(zh, bs, T)
         for t in range(T):
-            recurrent_forward(a_[t], h_[t], W_hhT, hn_[t], rr_[t], p.get("ln_weight_hh"), b_hh)
+            recurrent_forward(a_[t], h_[t], W_hhT, hn_[t], rr_[t], p.get("ln_weight_hh"), b_hh, mr_[t])
             hn_[t].relu_() if relu else hn_[t].tanh_()
-
-        save(ctx, spec, (x, h0, *tensors), Hs, Rr, *ln_in)
+            if zh is not None:  # zoneout: h_t = z h_{t-1} + (1 - z) h~_t
+                HT[t, : hn_[t].shape[0]].copy_(hn_[t])
+                hn_[t].lerp_(h_[t], zh_[t])
+        save(ctx, spec, (x, h0, *tensors), Hs, Rr, HT, *ln_in)
         return Hs[1:], final_rows(Hs, spec)
 
     @staticmethod
@@ -48,11 +52,12 @@ class RNNFunction(torch.autograd.Function):
         spec: Spec = ctx.spec
         cfg, bs = spec.cfg, spec.bs
         x = inputs[0]
-        Hs, Rr, *ln_in = buffers
+        Hs, Rr, HT, *ln_in = buffers
         T, B, _ = x.shape
         H, ln = cfg.hidden_size, cfg.layer_norm
         W_hh = p["weight_hh"]
-        Y = Hs[1:]
+        mr, zh = p.get("recurrent"), p.get("zone_h")
+        Y = Hs[1:] if HT is None else HT  # h~_t: what the nonlinearity gave
         P = (Y > 0).to(Y.dtype) if cfg.family == "rnn_relu" else 1 - Y * Y  # dh -> dz, time-parallel
         mu, rs = ln_stats(Rr) if ln else (None, None)
 
@@ -62,13 +67,20 @@ class RNNFunction(torch.autograd.Function):
         dh_, P_, dz_ = (step_views(v, bs) for v in (DH, P, dZ))
         dh0 = x.new_zeros(B, H) if ctx.needs_input_grad[2] else None
 
+        zh_ = mask_views(zh, bs, T)
+
         def step(t, target):  # dz = dh * (1 - h_t^2)  (relu: dh * [h_t > 0])
+            if zh is not None:  # h_t = z h_{t-1} + (1 - z) h~_t: the direct path, then dh~
+                if target is not None:
+                    target.addcmul_(dh_[t], zh_[t])
+                dh_[t].mul_(1 - zh_[t])
             return torch.mul(dh_[t], P_[t], out=dz_[t])
 
-        backward_through_time(step, DH, bs, W_hh, dh0, (Rr, mu, rs, p["ln_weight_hh"], dR) if ln else None)
+        backward_through_time(step, DH, bs, W_hh, dh0, (Rr, mu, rs, p["ln_weight_hh"], dR) if ln else None, mr)
 
         dx, grads = input_backward(dZ, x, p, cfg, ctx.needs_input_grad[1], tuple(ln_in))
-        grads["weight_hh"] = (dR if ln else dZ).reshape(T * B, H).t() @ Hs[:-1].reshape(T * B, H)
+        h_rec = Hs[:-1] if mr is None else Hs[:-1] * mr  # what W_hh multiplied
+        grads["weight_hh"] = (dR if ln else dZ).reshape(T * B, H).t() @ h_rec.reshape(T * B, H)
         if "bias_hh" in p:
             grads["bias_hh"] = grads["bias_ih"]
         if ln:
