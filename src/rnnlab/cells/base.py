@@ -102,6 +102,8 @@ class CellBase(nn.Module):
             s += f", proj_size={cfg.proj_size}"
         for name in cfg.variants:
             s += f", {name}=True"
+        if not cfg.log_space:
+            s += ", log_space=False"
         if self.init != "torch":
             s += f", init={self.init!r}"
         return s
@@ -109,6 +111,8 @@ class CellBase(nn.Module):
 
 def _cell_options(cfg: CellConfig) -> list[str]:
     common = ["input_size", "hidden_size", "bias", "device", "dtype", "layer_norm", "init"]
+    if cfg.is_min:
+        return [o for o in common if o != "layer_norm"] + ["log_space"]
     if cfg.is_lstm:
         return common + ["proj_size", "peephole", "coupled"]
     if cfg.family.startswith("rnn"):

@@ -10,6 +10,8 @@ Packed layouts (rows of `weight_ih`/`weight_hh`, G blocks of H rows each):
     LSTM  i | f | g | o          (G = 4)       coupled LSTM  i | g | o   (G = 3; f = 1 - i has no rows)
     GRU   r | z | n              (G = 3)
     RNN   h                      (G = 1)
+    minGRU    z | h~             (G = 2)       weight_ih and bias_ih only: the gates never read h_{t-1}
+    minLSTM   f | i | h~         (G = 3)       (minrnn.py)
 """
 
 from __future__ import annotations
@@ -17,12 +19,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-__all__ = ["CellConfig", "FAMILIES", "GATE_NAMES", "LN_EPS", "check_config"]
+__all__ = ["CellConfig", "FAMILIES", "GATE_NAMES", "LN_EPS", "MIN_FAMILIES", "check_config"]
 
-FAMILIES = ("rnn_tanh", "rnn_relu", "lstm", "gru")
+FAMILIES = ("rnn_tanh", "rnn_relu", "lstm", "gru", "mingru", "minlstm")
+
+# The families whose gates read only x_t (Feng et al. 2024): a linear recurrence in h, solved by a scan.
+MIN_FAMILIES = ("mingru", "minlstm")
 
 # Recorded gate names per family, in recording order.
-GATE_NAMES = {"rnn_tanh": (), "rnn_relu": (), "lstm": ("i", "f", "g", "o"), "gru": ("r", "z", "n")}
+GATE_NAMES = {"rnn_tanh": (), "rnn_relu": (), "lstm": ("i", "f", "g", "o"), "gru": ("r", "z", "n"),
+              "mingru": ("z", "h~"), "minlstm": ("f", "i", "h~")}
 
 # Layer normalisation epsilon (torch.nn.LayerNorm's default).
 LN_EPS = 1e-5
@@ -32,7 +38,7 @@ LN_EPS = 1e-5
 class CellConfig:
     """Family, sizes and variants of one recurrent cell.
 
-    family      "rnn_tanh" | "rnn_relu" | "lstm" | "gru"
+    family      "rnn_tanh" | "rnn_relu" | "lstm" | "gru" | "mingru" | "minlstm"
     input_size  I, features of x_t
     hidden_size H, units of the cell (and of c_t for the LSTM)
     bias        add bias_ih / bias_hh (and the layer-norm shift of c_t)
@@ -41,6 +47,8 @@ class CellConfig:
     coupled     LSTM only: f_t = 1 - i_t (no forget-gate rows)
     layer_norm  normalise W_ih x_t and W_hh h_{t-1} over the G*H gate pre-activations (gain only;
                 bias_ih/bias_hh are the shift), and for the LSTM normalise c_t before tanh (gain + shift)
+    log_space   minGRU/minLSTM only: the paper's positive candidate g (True) or the plain h~ = W_h x + b_h
+                (False); see minrnn.py
     """
 
     family: str
@@ -51,18 +59,26 @@ class CellConfig:
     peephole: bool = False
     coupled: bool = False
     layer_norm: bool = False
+    log_space: bool = True
 
     @property
     def is_lstm(self) -> bool:
         return self.family == "lstm"
 
     @property
+    def is_min(self) -> bool:
+        """minGRU / minLSTM: gates from x_t only, no weight_hh."""
+        return self.family in MIN_FAMILIES
+
+    @property
     def num_blocks(self) -> int:
         """G: number of H-row blocks in weight_ih / weight_hh."""
         if self.family == "lstm":
             return 3 if self.coupled else 4
-        if self.family == "gru":
+        if self.family in ("gru", "minlstm"):
             return 3
+        if self.family == "mingru":
+            return 2
         return 1
 
     @property
@@ -89,6 +105,8 @@ class CellConfig:
     def param_shapes(self) -> dict[str, tuple[int, ...]]:
         """Parameter name -> shape, in order: torch's parameters first, then the variants'."""
         G, I, H, R = self.num_blocks, self.input_size, self.hidden_size, self.state_size
+        if self.is_min:  # no recurrent weights
+            return {"weight_ih": (G * H, I), **({"bias_ih": (G * H,)} if self.bias else {})}
         shapes: dict[str, tuple[int, ...]] = {"weight_ih": (G * H, I), "weight_hh": (G * H, R)}
         if self.bias:
             shapes["bias_ih"] = (G * H,)
@@ -125,7 +143,7 @@ def check_config(cfg: CellConfig, owner: str, name: Callable[[str], str] = str) 
         raise ValueError(f"{owner}: {name('input_size')} must be > 0, got {cfg.input_size}")
     if cfg.hidden_size <= 0:
         raise ValueError(f"{owner}: {name('hidden_size')} must be > 0, got {cfg.hidden_size}")
-    for field in ("bias", "peephole", "coupled", "layer_norm"):
+    for field in ("bias", "peephole", "coupled", "layer_norm", "log_space"):
         value = getattr(cfg, field)
         if not isinstance(value, bool):
             raise TypeError(f"{owner}: {name(field)} must be True or False, got {value!r}")
@@ -138,6 +156,13 @@ def check_config(cfg: CellConfig, owner: str, name: Callable[[str], str] = str) 
                 f"{owner}: {', '.join(map(name, lstm_only))} is only defined for the LSTM; "
                 f"remove it or use an LSTM (rnnlab.LSTM / rnnlab.LSTMCell, cell 'lstm')"
             )
+    if cfg.is_min and cfg.layer_norm:
+        raise ValueError(f"{owner}: {name('layer_norm')} is not defined for the {cfg.family} cell; remove it")
+    if not cfg.is_min and not cfg.log_space:
+        raise ValueError(
+            f"{owner}: turning {name('log_space')} off (the plain candidate) is only defined for minGRU/minLSTM; "
+            f"keep it on or use cell 'mingru' / 'minlstm'"
+        )
     if cfg.proj_size < 0:
         raise ValueError(f"{owner}: {name('proj_size')} must be >= 0 (0 disables the projection), got {cfg.proj_size}")
     if cfg.proj_size >= cfg.hidden_size:
