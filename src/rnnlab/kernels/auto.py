@@ -17,7 +17,11 @@ From benchmarks/layers.py on this project's 2-core CPU machine (torch 2.13; see 
 - recurrent dropout and zoneout act inside the time loop: native cannot serve them -> fused;
 - lengths= (a padded batch) in training on the CPU: torch's packed-sequence backward grows faster than T
   (issue 19: 18.9 s at T=2,000, B=16, H=64, against 0.11 s unpadded) -> fused, whose time is linear in T;
-- CUDA: cuDNN for plain cells; otherwise fused (torch ops, launch-bound but far ahead of the reference loop).
+- CUDA: cuDNN for plain cells; otherwise fused (torch ops, launch-bound but far ahead of the reference loop);
+- minGRU / minLSTM: only the scan and the reference loop serve them -> scan, provisionally: in this session's
+  (loaded machine) runs the scan was ~9x faster than the reference loop at H=16 and at par to 2x slower at
+  B*H = 2,048-16,384 (kernels/scan.py); benchmarks/minrnn.py (model mingru-ref) is to settle it. The scan
+  declines every classic cell, so it is first for these only.
 """
 
 from __future__ import annotations
@@ -33,6 +37,8 @@ __all__ = ["preference"]
 def preference(options: RunOptions, device: torch.device) -> tuple[list[str], str]:
     """Backend names, fastest first, and the rule that ordered them."""
     cfg = options.cell
+    if cfg.is_min:
+        return ["scan", "reference"], "minGRU/minLSTM: the scan (native and fused serve the classic cells only)"
     if options.in_loop:
         return ["fused", "reference"], f"{' / '.join(options.in_loop)}: fused (native cannot apply it in its loop)"
     plain = not cfg.variants and not options.recording

@@ -59,6 +59,8 @@ def run_native(x: Tensor, params: dict[str, Tensor], h0, layout: BatchLayout, op
 
 def _supports(options: RunOptions, device: torch.device) -> tuple[bool, str]:
     cfg = options.cell
+    if cfg.is_min:
+        return False, f"torch has no {cfg.family} kernel (use the scan backend)"
     if cfg.variants:
         return False, f"torch's kernels have no {' / '.join(cfg.variants)}"
     if options.recording:

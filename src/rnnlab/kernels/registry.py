@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import torch
 
-from . import auto, fused, native, reference
+from . import auto, fused, native, reference, scan
 from .contract import Backend, BackendChoice, RunOptions
 
 __all__ = ["BACKENDS", "backend_names", "choose", "get"]
 
 # Every backend, by name. Adding one: its module exposes BACKEND, and it goes here and in auto.preference.
-BACKENDS: dict[str, Backend] = {b.name: b for b in (reference.BACKEND, native.BACKEND, fused.BACKEND)}
+BACKENDS: dict[str, Backend] = {b.name: b for b in (reference.BACKEND, native.BACKEND, fused.BACKEND, scan.BACKEND)}
 _BACKENDS = BACKENDS  # the name tests/test_benchmark_smoke.py patches
 
 

@@ -22,6 +22,8 @@ _PROBES = {
     "GRU layer_norm": RunOptions(CellConfig("gru", 8, 8, layer_norm=True)),
     "RNN tanh": RunOptions(CellConfig("rnn_tanh", 8, 8)),
     "LSTM with record_gates": RunOptions(CellConfig("lstm", 8, 8), record_gates=True),
+    "minGRU": RunOptions(CellConfig("mingru", 8, 8)),
+    "minLSTM plain": RunOptions(CellConfig("minlstm", 8, 8, log_space=False)),
 }
 
 

@@ -69,7 +69,10 @@ def _trace(cfg, rec, y: Tensor, options: RunOptions) -> DirectionTrace:
 
 
 def _supports(options: RunOptions, device: torch.device) -> tuple[bool, str]:
-    return True, "hand-derived backward through time; serves every cell, variant and recording option"
+    if options.cell.is_min:
+        return False, f"no hand-derived BPTT for {options.cell.family} (its scan is the scan backend)"
+    return True, ("hand-derived backward through time; serves every cell, variant, recording option and "
+                  "recurrent regularizer")
 
 
 BACKEND = Backend(
