@@ -1,14 +1,14 @@
-"""rnnlab: recurrent neural networks (RNN, LSTM, GRU and their variants) from their equations.
+"""rnnlab: recurrent neural networks (RNN, LSTM, GRU and their variants; minGRU, minLSTM) from their equations.
 
 Shape vocabulary, used in every docstring and shape comment:
     B batch, T time steps, I input features, H hidden units, R state features (proj_size or H),
     G gate blocks in a packed weight, D directions (1 or 2), L layers, C classes / vocabulary size.
 Inside the library tensors are time-major (T, B, I); layers convert batch_first at the boundary.
 
-    cells/    the math of one step: RNNCell, LSTMCell, GRUCell and their variants
-    layers/   RNN, LSTM, GRU: the loop over time, lengths, directions, stacking; drop-in for torch.nn;
+    cells/    the math of one step: RNNCell, LSTMCell, GRUCell and their variants; MinGRUCell, MinLSTMCell
+    layers/   RNN, LSTM, GRU (drop-in for torch.nn), MinGRU, MinLSTM: the loop over time, lengths, directions, stacking;
               RecurrentConfig, the one description of a recurrent stack
-    kernels/  backends that run one layer-direction ("reference", "native", "fused"), chosen by "auto"
+    kernels/  backends that run one layer-direction ("reference", "native", "fused", "scan"), chosen by "auto"
     trace     gates and states recorded as a value
     data/     vocabularies, corpora, data sets (built-in and the user's files), batching
     models/   task heads over the layers: CharLM, SequenceClassifier, Forecaster, CTCRecognizer, Captioner,
@@ -18,9 +18,9 @@ Inside the library tensors are time-major (T, B, I); layers convert batch_first 
     cli/      the `rnnlab` command (train, sample, eval, predict, forecast, recognize, caption, inspect, ...)
 """
 
-from .cells import CellConfig, GRUCell, LSTMCell, RNNCell
+from .cells import CellConfig, GRUCell, LSTMCell, MinGRUCell, MinLSTMCell, RNNCell
 from .kernels import backend_report
-from .layers import GRU, LSTM, RNN, RecurrentConfig
+from .layers import GRU, LSTM, RNN, MinGRU, MinLSTM, RecurrentConfig
 from .trace import DirectionTrace, Trace
 from .data import CharVocab
 from .models import CharLM, CharLMConfig
@@ -30,5 +30,5 @@ __version__ = "0.1.0"
 
 __all__ = [
     "CellConfig", "CharLM", "CharLMConfig", "CharVocab", "DirectionTrace", "GRU", "GRUCell", "LSTM", "LSTMCell",
-    "RNN", "RNNCell", "RecurrentConfig", "Trace", "__version__", "backend_report", "fit", "load_charlm",
+    "MinGRU", "MinGRUCell", "MinLSTM", "MinLSTMCell", "RNN", "RNNCell", "RecurrentConfig", "Trace", "__version__", "backend_report", "fit", "load_charlm",
 ]

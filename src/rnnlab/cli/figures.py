@@ -56,7 +56,7 @@ def require_plotting() -> None:
 def run(args: argparse.Namespace) -> int:
     require_plotting()
     from ..viz import record_charlm
-    from ..viz.cost import cost_figure
+    from ..viz.cost import GATES, cost_figure
     from ..viz.figures import lstm_step_frames, save_gif, unrolled_figure
 
     loaded = load_charlm(args.checkpoint, args.device)
@@ -87,6 +87,10 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(f"(no gate-by-gate LSTM step: the model is a {m.cell.upper()})")
     variants = [n for n in ("peephole", "coupled", "layer_norm", "proj_size") if getattr(m, n)]
+    if m.cell not in GATES:  # minGRU/minLSTM: no W_hh, so the cost formulas below are not theirs
+        print(f"wrote {', '.join(written)} to {out}")
+        print(f"(no cost figure: its formulas are the classic cells'; a {m.cell} has no recurrent matmul)")
+        return 0
     rows = cost_figure(m.cell, embed, m.hidden_size, out / "cost.png", layers=m.num_layers)
     table = [{"T": r["T"], **{f"{who}_{kind}": vars(r[f"{who}_{kind}"]) for who in ("rnn", "ff")
                               for kind in ("formula", "measured")}} for r in rows]

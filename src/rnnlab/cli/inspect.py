@@ -45,6 +45,7 @@ def add_parser(commands) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..viz import interpretable_units, record_charlm, render_page
+    from ..viz.record import GATE_ORDER
 
     loaded = load_charlm(args.checkpoint, args.device)
     text = read_input(args)
@@ -53,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"the text has characters the model never saw: {''.join(unseen[:10])!r}; "
                         f"remove them or inspect another text")
     m = loaded.config.model.rnn
-    names = {"lstm": ["c", "h", "i", "f", "g", "o"], "gru": ["h", "r", "z", "n"], "rnn": ["h"]}[m.cell]
+    names = list(GATE_ORDER[m.cell])
     if args.quantity is not None and args.quantity not in names:
         raise UserError(f"--quantity {args.quantity!r}: a {m.cell} records {', '.join(names)}")
     if not 0 <= args.layer < m.num_layers:

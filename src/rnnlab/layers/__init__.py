@@ -3,8 +3,8 @@ the one description of a recurrent stack that the models nest and the command li
 
 from .base import RecurrentBase
 from .config import RecurrentConfig
-from .modules import CELLS, GRU, LSTM, RNN
+from .modules import CELLS, GRU, LSTM, RNN, MinGRU, MinLSTM
 from .sequence import check_lengths, reverse_index, reverse_time
 
-__all__ = ["CELLS", "GRU", "LSTM", "RNN", "RecurrentBase", "RecurrentConfig", "check_lengths", "reverse_index",
+__all__ = ["CELLS", "GRU", "LSTM", "MinGRU", "MinLSTM", "RNN", "RecurrentBase", "RecurrentConfig", "check_lengths", "reverse_index",
            "reverse_time"]

@@ -68,7 +68,8 @@ class RecurrentBase(nn.Module):
                 stacklevel=3,
             )
 
-        self.mode = {"lstm": "LSTM", "gru": "GRU", "rnn_tanh": "RNN_TANH", "rnn_relu": "RNN_RELU"}[family]
+        self.mode = {"lstm": "LSTM", "gru": "GRU", "rnn_tanh": "RNN_TANH", "rnn_relu": "RNN_RELU", "mingru": "MINGRU",
+                     "minlstm": "MINLSTM"}[family]
         self.input_size = input_size
         self.hidden_size = hidden_size
         self.num_layers = num_layers

@@ -26,7 +26,7 @@ from ..kernels import backend_names
 
 __all__ = ["CELL_NAMES", "RecurrentConfig"]
 
-CELL_NAMES = ("lstm", "gru", "rnn")  # the layer classes, by name: layers/modules.py CELLS
+CELL_NAMES = ("lstm", "gru", "rnn", "mingru", "minlstm")  # the layer classes, by name: layers/modules.py CELLS
 
 # the names these options had in run folders written before RecurrentConfig (flat in each model config)
 _LEGACY_NAMES = {"cell": "cell", "hidden": "hidden_size", "layers": "num_layers", "dropout": "dropout",
@@ -66,6 +66,8 @@ class RecurrentConfig:
     coupled: bool = opt(False, "LSTM coupled input-forget gate (f = 1 - i)")
     layer_norm: bool = opt(False, "layer-normalised cell (Ba et al. 2016)")
     nonlinearity: str = opt("tanh", "RNN cell only: tanh or relu", choices=("tanh", "relu"))
+    log_space: bool = opt(True, "minGRU/minLSTM: the paper's log-space form, candidate g(x) = x + 0.5 (x >= 0) or "
+                                "sigmoid(x), positive; off: the plain candidate W_h x + b_h")
     bias: bool = opt(True, "bias vectors in the cell")
     init: str = opt("torch", "weight initialisation: torch (uniform, as torch.nn) or orthogonal (orthogonal "
                              "W_hh, Xavier W_ih, LSTM forget-gate bias 1)", choices=INIT_SCHEMES)
@@ -103,7 +105,7 @@ class RecurrentConfig:
 
     @property
     def family(self) -> str:
-        """The cell family of rnnlab.cells: lstm | gru | rnn_tanh | rnn_relu."""
+        """The cell family of rnnlab.cells: lstm | gru | rnn_tanh | rnn_relu | mingru | minlstm."""
         return f"rnn_{self.nonlinearity}" if self.cell == "rnn" else self.cell
 
     @property
@@ -126,7 +128,7 @@ class RecurrentConfig:
     def cell_config(self, input_size: int) -> CellConfig:
         """The CellConfig of the first layer."""
         return CellConfig(self.family, input_size, self.hidden_size, self.bias, self.proj_size, self.peephole,
-                          self.coupled, self.layer_norm)
+                          self.coupled, self.layer_norm, self.log_space)
 
     # ----- the one check -----------------------------------------------------------------------------
     def check(self, owner: str = "RecurrentConfig", name: Callable[[str], str] = str, input_size: int = 1, *,
@@ -182,7 +184,13 @@ class RecurrentConfig:
 
         Dropout between layers is passed only where there are layers in between (the layer warns otherwise;
         the models apply the same probability to their input and output themselves)."""
-        from .modules import GRU, LSTM, RNN  # local: the layers themselves are checked by this class
+        from .modules import CELLS, GRU, LSTM, RNN  # local: the layers themselves are checked by this class
+
+        if self.cell in ("mingru", "minlstm"):
+            return CELLS[self.cell](input_size, self.hidden_size, self.num_layers, self.bias, batch_first,
+                                    self.dropout if self.num_layers > 1 else 0.0, self.bidirectional, device, dtype,
+                                    log_space=self.log_space, init=self.init, backend=self.backend,
+                                    segment_steps=self.segment_steps)
 
         kw = dict(num_layers=self.num_layers, bias=self.bias, batch_first=batch_first,
                   dropout=self.dropout if self.num_layers > 1 else 0.0, bidirectional=self.bidirectional,
@@ -211,4 +219,8 @@ class RecurrentConfig:
         regs = {"input_dropout": self.input_dropout, "recurrent_dropout": self.recurrent_dropout,
                 "weight_drop": self.weight_drop, "zoneout": self.zoneout if zc or zh else 0}
         variants += "".join(f" {k} {v}" for k, v in regs.items() if v)
+        cell = self.cell.upper() + (f"({self.nonlinearity})" if self.cell == "rnn" and self.nonlinearity != "tanh" else "")
+        cell = {"MINGRU": "minGRU", "MINLSTM": "minLSTM"}.get(cell, cell) + ("" if self.log_space else "(plain)")
+        return (f"{self.num_layers} x {'bi' if self.bidirectional else ''}{cell} {self.hidden_size}{variants}"
+                + (f" proj {self.proj_size}" if self.proj_size else ""))
 

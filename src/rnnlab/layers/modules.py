@@ -1,4 +1,6 @@
-"""rnnlab.RNN, rnnlab.LSTM, rnnlab.GRU: drop-in for torch.nn's, plus variants, lengths= and recording.
+"""rnnlab.RNN, rnnlab.LSTM, rnnlab.GRU: drop-in for torch.nn's, plus variants, lengths= and recording;
+rnnlab.MinGRU, rnnlab.MinLSTM: the same API for the cells whose gates read only the input (Feng et al. 2024),
+trained over all steps at once by a parallel scan.
 
 Same positional arguments, parameter names, outputs and final states as torch.nn.RNN/LSTM/GRU, so
 state dicts load both ways for every configuration torch has. What torch.nn cannot give:
@@ -35,7 +37,7 @@ from __future__ import annotations
 from .base import _LAYER_OPTIONS, RecurrentBase
 from .config import RecurrentConfig
 
-__all__ = ["CELLS", "GRU", "LSTM", "RNN"]
+__all__ = ["CELLS", "GRU", "LSTM", "MinGRU", "MinLSTM", "RNN"]
 
 _NOT_LSTM = [o for o in _LAYER_OPTIONS if o not in ("peephole", "coupled")]
 
@@ -179,4 +181,80 @@ def _regularizers(input_dropout, recurrent_dropout, zoneout, weight_drop) -> dic
                 weight_drop=weight_drop)
 
 
-CELLS = {"lstm": LSTM, "gru": GRU, "rnn": RNN}  # RecurrentConfig.cell -> the layer class
+_MIN_OPTIONS = [o for o in _LAYER_OPTIONS if o not in ("peephole", "coupled", "layer_norm", "proj_size")] + ["log_space"]
+
+
+class _MinRNN(RecurrentBase):
+    """What MinGRU and MinLSTM share: the arguments of torch.nn.GRU, no recurrent weights, log_space."""
+
+    cell = ""  # "mingru" | "minlstm"
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        device=None,
+        dtype=None,
+        *,
+        log_space: bool = True,
+        init: str = "torch",
+        backend: str = "auto",
+        segment_steps: int | None = None,
+        **unknown,
+    ) -> None:
+        config = RecurrentConfig(
+            cell=self.cell, hidden_size=hidden_size, num_layers=num_layers, bidirectional=bidirectional,
+            dropout=dropout, log_space=log_space, bias=bias, init=init, backend=backend, segment_steps=segment_steps,
+        )
+        super().__init__(config, input_size, batch_first, device, dtype, unknown=unknown, known_options=_MIN_OPTIONS)
+        self.log_space = log_space
+
+    def extra_repr(self) -> str:
+        return super().extra_repr() + ("" if self.log_space else ", log_space=False")
+
+
+class MinGRU(_MinRNN):
+    """Multi-layer minGRU (Feng et al. 2024): z_t = sigmoid(W_z x_t + b_z), h~_t = g(W_h x_t + b_h),
+    h_t = (1 - z_t) h_{t-1} + z_t h~_t. Gates z, h~; state h. The gates never read h_{t-1}, so training runs
+    every step at once (backend "scan", a log-space parallel scan); see rnnlab/cells/minrnn.py.
+
+    MinGRU(input_size, hidden_size, num_layers=1, bias=True, batch_first=False, dropout=0.0,
+           bidirectional=False, device=None, dtype=None, *, log_space=True, init="torch", backend="auto",
+           segment_steps=None)
+      log_space  True: g(x) = x + 0.5 (x >= 0) or sigmoid(x) (x < 0), the paper's positive candidate;
+                 False: g(x) = x
+    Parameters weight_ih_l{k}[_reverse] (2H, I_k) rows z | h~, bias_ih_l{k}[_reverse] (2H,); no weight_hh.
+
+    forward(input, h0=None, *, lengths=None, return_states=False, record_gates=False)
+      -> output (T, B, D*H), h_n (L*D, B, H)  [, trace]
+
+    Example:
+        >>> gru = rnnlab.MinGRU(8, 16, num_layers=2, batch_first=True)
+        >>> out, h = gru(torch.randn(4, 1000, 8), lengths=[1000, 700, 3, 1])   # out (4, 1000, 16)
+        >>> out, h = gru(torch.randn(4, 1, 8), h)                                # one more step, from h
+    """
+
+    cell = "mingru"
+
+
+class MinLSTM(_MinRNN):
+    """Multi-layer minLSTM (Feng et al. 2024): f_t, i_t = sigmoid(W_f x_t + b_f), sigmoid(W_i x_t + b_i),
+    normalised f' = f / (f + i), i' = i / (f + i); h~_t = g(W_h x_t + b_h); h_t = f'_t h_{t-1} + i'_t h~_t.
+    Gates f, i (normalised), h~; state h (no cell state). Arguments, parameters (3H rows f | i | h~) and
+    forward as MinGRU; see rnnlab/cells/minrnn.py.
+
+    Example:
+        >>> lstm = rnnlab.MinLSTM(8, 16, bidirectional=True)
+        >>> out, h, trace = lstm(torch.randn(100, 4, 8), record_gates=True)
+        >>> trace[0, 1].gates["f"].shape                                          # (4, 100, 16)
+    """
+
+    cell = "minlstm"
+
+
+CELLS = {"lstm": LSTM, "gru": GRU, "rnn": RNN, "mingru": MinGRU, "minlstm": MinLSTM}  # RecurrentConfig.cell -> the layer class

@@ -33,6 +33,7 @@ __all__ = ["FEATURES", "Saturation", "UnitScore", "gate_saturation", "interpreta
 FEATURES = ("column", "in_quotes", "bracket_depth", "in_brackets", "indentation", "in_comment", "newline",
             "line_start")
 TANH_GATES = {"g", "n"}  # gates in [-1, 1]; the others are sigmoids in [0, 1]
+UNBOUNDED = {"h~"}  # the minGRU/minLSTM candidate: no range to saturate against
 
 
 def text_features(text: str) -> dict[str, np.ndarray]:
@@ -146,7 +147,7 @@ def gate_saturation(rec: Recording, low: float = 0.1, high: float = 0.9) -> list
     """Per layer, direction and gate: per-unit fractions of left- and right-saturated steps."""
     out = []
     for (layer, d), qs in sorted(rec.quantities.items()):
-        for gate in rec.gate_names:
+        for gate in [g for g in rec.gate_names if g not in UNBOUNDED]:
             v = qs[gate]
             if gate in TANH_GATES:
                 v = (1 + v) / 2

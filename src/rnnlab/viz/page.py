@@ -31,7 +31,7 @@ __all__ = ["color", "render_page", "unit_signal"]
 SIGMOID_GATES = {"i", "f", "o", "r", "z"}
 LABELS = {"c": "cell state c", "h": "hidden state h", "i": "input gate i", "f": "forget gate f",
           "g": "candidate g", "o": "output gate o", "r": "reset gate r", "z": "update gate z",
-          "n": "candidate n"}
+          "n": "candidate n", "h~": "candidate h~"}
 
 
 def unit_signal(value: float, quantity: str) -> float:
@@ -138,7 +138,7 @@ def render_page(rec: Recording, *, units: list[UnitScore] | None = None, layer: 
         f"<tr><td>{s.layer}</td><td>{s.direction}</td><td>{s.gate}</td><td>{s.left_all:.3f}</td>"
         f"<td>{s.right_all:.3f}</td><td>{1 - s.left_all - s.right_all:.3f}</td></tr>" for s in sats
     )
-    panels = "".join(_saturation_svg([s for s in sats if s.gate == g], g) for g in rec.gate_names)
+    panels = "".join(_saturation_svg([s for s in sats if s.gate == g], g) for g in dict.fromkeys(s.gate for s in sats))
     legend_keys = "".join(f'<span class="key" style="background:{html.escape(str(c))}"></span> layer {l} dir {d} '
                           for (l, d), c in zip(rec.keys, ["#d62728", "#1f77b4", "#2ca02c", "#9467bd", "#ff7f0e",
                                                           "#8c564b"]))

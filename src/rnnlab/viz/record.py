@@ -6,7 +6,8 @@ values come from the layer's own recording (`record_gates=True, return_states=Tr
 cell equation is recomputed here.
 
     quantities[(l, d)]  {"c": (T, H), "h": (T, R), "i": ..., "f": ..., "g": ..., "o": ...}   (LSTM)
-                        {"h", "r", "z", "n"} (GRU), {"h"} (RNN)
+                        {"h", "r", "z", "n"} (GRU), {"h"} (RNN), {"h", "z", "h~"} (minGRU),
+                        {"h", "f", "i", "h~"} (minLSTM)
     top_ids, top_probs  (T, k): the k most likely next characters after reading character t
     next_prob           (T,): the probability given to the character that actually follows (NaN at the end)
 """
@@ -23,13 +24,14 @@ from ..models import CharLM
 
 __all__ = ["Recording", "record_charlm"]
 
-GATE_ORDER = {"lstm": ("c", "h", "i", "f", "g", "o"), "gru": ("h", "r", "z", "n"), "rnn": ("h",)}
+GATE_ORDER = {"lstm": ("c", "h", "i", "f", "g", "o"), "gru": ("h", "r", "z", "n"), "rnn": ("h",),
+              "mingru": ("h", "z", "h~"), "minlstm": ("h", "f", "i", "h~")}
 
 
 @dataclass
 class Recording:
     text: str
-    cell: str                                   # "lstm" | "gru" | "rnn"
+    cell: str                                   # "lstm" | "gru" | "rnn" | "mingru" | "minlstm"
     quantities: dict[tuple[int, int], dict[str, np.ndarray]]
     chars: list[str] = field(default_factory=list)   # the vocabulary, for top_ids
     top_ids: np.ndarray | None = None           # (T, k) int
