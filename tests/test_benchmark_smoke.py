@@ -88,3 +88,24 @@ def test_gemm_benchmark_runs(capsys):
     assert "compiled loops" in printed
     if "built as" in printed:  # the table, when the loops are built here
         assert "input projection" in printed and "dx = dZ W_ih" in printed
+
+
+def test_minrnn_benchmark_quick_run(tmp_path, capsys):
+    """benchmarks/minrnn.py --quick: every model times, the ratio column is against torch.nn.GRU, the CPU's ISA is
+    printed, and the memory subprocess reports for one model (the others are skipped to keep this fast)."""
+    from benchmarks import minrnn
+
+    out = tmp_path / "m.json"
+    assert minrnn.main(["--quick", "--threads", "1", "--no-memory", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "ISA" in printed and "threads 1" in printed
+    data = json.loads(out.read_text())
+    assert data["meta"]["isa"] and data["meta"]["quick"] is True
+    rows = data["rows"]
+    assert {r["model"] for r in rows} == set(minrnn.MODELS) and {r["T"] for r in rows} == {50, 400}
+    for r in rows:
+        assert r["error"] is None and r["ms"] > 0 and r["ratio_vs_torch_gru"] > 0
+        assert list(r) == minrnn.FIELDS
+    assert all(r["ratio_vs_torch_gru"] == 1.0 for r in rows if r["model"] == minrnn.BASELINE)
+    mem = minrnn.measure_memory("mingru", 16, 50, 4, 1)
+    assert mem["peak_mib"] >= 0 and mem["saved_mib"] > 0
