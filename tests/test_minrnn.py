@@ -244,7 +244,27 @@ def test_gradcheck(case, method):
     assert torch.autograd.gradcheck(f, (x, h0, *[p.detach().requires_grad_() for p in layer.parameters()]))
 
 
-def test_the_recurrence_has_double_backward():
+@pytest.mark.parametrize("T", [1, 2, 5, 64, 65, 101])
+def test_the_blocked_recurrence_equals_the_plain_loop(T, monkeypatch):
+    """_solve's two levels (blocks of ~sqrt(T) steps, padded at the end) give the plain loop's values and gradients."""
+    torch.manual_seed(T)
+    a = torch.rand(T, 2, 3, dtype=torch.float64, requires_grad=True)
+    b = torch.randn(T, 2, 3, dtype=torch.float64, requires_grad=True)
+    h0 = torch.randn(2, 3, dtype=torch.float64, requires_grad=True)
+    results = []
+    for blocked_from in (10**9, 2):
+        monkeypatch.setattr(scan, "BLOCKED_FROM", blocked_from)
+        y = scan.linear_recurrence(a, b, h0)
+        results.append((y, *torch.autograd.grad((y * y.detach().cos()).sum(), [a, b, h0])))
+    for plain, blocked in zip(*results):
+        torch.testing.assert_close(blocked, plain, **F64)
+    monkeypatch.setattr(scan, "BLOCKED_UP_TO", 0)  # large steps: the plain loop whatever T
+    torch.testing.assert_close(scan.linear_recurrence(a, b, h0), results[0][0], **F64)
+
+
+@pytest.mark.parametrize("blocked_from", [2, 10**9])
+def test_the_recurrence_has_double_backward(blocked_from, monkeypatch):
+    monkeypatch.setattr(scan, "BLOCKED_FROM", blocked_from)
     torch.manual_seed(6)
     a = torch.rand(5, 2, 3, dtype=torch.float64, requires_grad=True)
     b = torch.randn(5, 2, 3, dtype=torch.float64, requires_grad=True)

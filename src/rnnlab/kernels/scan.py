@@ -29,7 +29,8 @@ randn*2 inputs, T = 100,000, against float64: max relative error 1.2e-2 in one s
 1024, 2.3e-5 in chunks of 256, 6e-6 in chunks of 64; the sequential loop 3.5e-7).
 
 "loop": a torch.autograd.Function whose forward is h_t = addcmul(b_t, a_t, h_{t-1}) in a loop over t
-(vectorised over B and H, no autograd graph per step) and whose backward is the same recurrence run
+(vectorised over B and H, no autograd graph per step; for long sequences of few units in two levels of
+~sqrt(T) steps, `_solve`) and whose backward is the same recurrence run
 backwards, g_t = dh_t + a_{t+1} g_{t+1} (another Function, whose own backward is the forward one, so
 double backward works), then da_t = g_t h_{t-1}, db_t = g_t, dh_0 = a_0 g_0. Its rounding is the
 sequential loop's.
@@ -52,6 +53,8 @@ the layer's segment_steps option (checkpointed segments carrying the state) work
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -61,10 +64,17 @@ from ..cells.projection import input_part
 from ..trace import DirectionTrace
 from .contract import Backend, BatchLayout, RunOptions
 
-__all__ = ["BACKEND", "LOG_CHUNK", "linear_recurrence", "method_for", "run_scan", "scan_log"]
+__all__ = ["BACKEND", "BLOCKED_FROM", "BLOCKED_UP_TO", "LOG_CHUNK", "linear_recurrence", "method_for", "run_scan", "scan_log"]
 
 # Steps the "log" method scans at once: bounds the float32 error of the cumulative log-gates (docstring).
 LOG_CHUNK = 256
+# The "loop" method runs in two levels of ~sqrt(T) Python steps each (_solve) from BLOCKED_FROM steps on when a
+# step has at most BLOCKED_UP_TO elements (B*H), where Python's cost per step outweighs the step's own work.
+# Measured (loaded 2-core machine, one thread, MinGRU forward+backward): B*H = 32, T = 400: 10 vs 13 ms;
+# B*H = 128, T = 100,000: 3.2 vs 4.5 s; B*H = 512, T = 10,000 and 20,000: 1.18 vs 0.71 s, 3.9 vs 3.1 s (its
+# extra whole-sequence passes cost more than the Python steps they save).
+BLOCKED_FROM = 64
+BLOCKED_UP_TO = 256
 
 
 def method_for(device: torch.device) -> str:
@@ -72,15 +82,45 @@ def method_for(device: torch.device) -> str:
     return "loop" if device.type == "cpu" else "log"
 
 
+def _solve(a: Tensor, b: Tensor, h0: Tensor) -> Tensor:
+    """y_t = a_t y_{t-1} + b_t from y_{-1} = h0, without autograd. Two levels when T is long: every block of
+    C ~ sqrt(T) steps is run from zero at once (C steps of ops on (T/C, B, H)), with the running product of
+    its a; then T/C steps carry the state across blocks; one last operation adds each block's carried state
+    times the running product. ~2 sqrt(T) Python steps instead of T, the same products as the plain loop."""
+    T, rest = b.shape[0], b.shape[1:]
+    C = math.isqrt(T)
+    if T < BLOCKED_FROM or b[0].numel() > BLOCKED_UP_TO:
+        y = torch.empty_like(b)  # (T, B, H)
+        h = h0
+        for t in range(T):
+            h = torch.addcmul(b[t], a[t], h, out=y[t])
+        return y
+    K = -(-T // C)
+    if K * C > T:  # pad the last block with a = 1, b = 0 (steps that change nothing)
+        a = torch.cat([a, a.new_ones(K * C - T, *rest)])
+        b = torch.cat([b, b.new_zeros(K * C - T, *rest)])
+    a = a.reshape(K, C, *rest).transpose(0, 1).contiguous()  # (C, K, B, H): step j of every block
+    b = b.reshape(K, C, *rest).transpose(0, 1).contiguous()
+    local, prod = torch.empty_like(b), torch.empty_like(a)  # from a zero state; prod of a so far
+    local[0], prod[0] = b[0], a[0]
+    for j in range(1, C):
+        torch.addcmul(b[j], a[j], local[j - 1], out=local[j])
+        torch.mul(a[j], prod[j - 1], out=prod[j])
+    carried = torch.empty_like(b[0])  # (K, B, H): the state entering each block
+    h = h0.expand(rest)
+    for k in range(K):
+        carried[k] = h
+        h = torch.addcmul(local[C - 1, k], prod[C - 1, k], h)
+    y = torch.addcmul(local, prod, carried)  # (C, K, B, H)
+    return y.transpose(0, 1).reshape(K * C, *rest)[:T]
+
+
 class _Forward(torch.autograd.Function):
     """y_t = a_t y_{t-1} + b_t for t = 0..T-1 from a, b (T, ...) and y_{-1} = h0 (...)."""
 
     @staticmethod
     def forward(ctx, a: Tensor, b: Tensor, h0: Tensor) -> Tensor:
-        y = torch.empty_like(b)  # (T, B, H)
-        h = h0
-        for t in range(b.shape[0]):
-            h = torch.addcmul(b[t], a[t], h, out=y[t])
+        y = _solve(a, b, h0)  # (T, B, H)
         ctx.save_for_backward(a, y, h0)
         return y
 
@@ -100,11 +140,9 @@ class _Backward(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, a: Tensor, b: Tensor) -> Tensor:
-        y = torch.empty_like(b)
-        T = b.shape[0]
-        h = y[T - 1].copy_(b[T - 1])
-        for t in range(T - 2, -1, -1):
-            h = torch.addcmul(b[t], a[t + 1], h, out=y[t])
+        # in reversed time s = T-1-t it is the forward recurrence with coefficients a_{T-s} (s >= 1)
+        c = torch.cat([a[:1], a[1:].flip(0)])  # c_0 multiplies the zero start: any value
+        y = _solve(c, b.flip(0), torch.zeros_like(b[0])).flip(0)
         ctx.save_for_backward(a, y)
         return y
 
