@@ -344,6 +344,8 @@ def test_bad_options_raise_errors_naming_the_fix(cell):
         rnnlab.RecurrentConfig(cell=cell, peephole=True).check()
     with pytest.raises(ValueError, match="log_space off .* only defined for minGRU/minLSTM"):
         rnnlab.RecurrentConfig(cell="gru", log_space=False).check()
+    with pytest.raises(ValueError, match="input_dropout, weight_drop is not available for the"):
+        rnnlab.RecurrentConfig(cell=cell, input_dropout=0.1, weight_drop=0.2).check()
     with pytest.raises(ValueError, match="expected h0 of shape"):
         cls(2, 3)(torch.randn(4, 1, 2), torch.randn(1, 2, 3))
 
@@ -413,3 +415,5 @@ def test_a_min_cell_option_on_the_command_line_names_the_flag(tmp_path, capsys, 
     assert_user_error(code, err, "--layer-norm is not defined for the mingru cell")
     code, _, err = run_cli(capsys, "train", "classify", "--cell", "gru", "--no-log-space", "--quiet")
     assert_user_error(code, err, "--log-space off")
+    code, _, err = run_cli(capsys, "train", "classify", "--cell", "minlstm", "--zoneout", "0.1", "--quiet")
+    assert_user_error(code, err, "--zoneout is not available for the minlstm cell")

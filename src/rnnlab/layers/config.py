@@ -161,6 +161,12 @@ class RecurrentConfig:
             raise ValueError(f"{owner}: {name('segment_steps')} must be None or an int >= 1, got {k!r}")
         check_config(self.cell_config(input_size), owner, name)
         self._check_regularizers(owner, name)
+        if self.cell in ("mingru", "minlstm"):  # not wired into MinGRU/MinLSTM (build would drop them silently)
+            on = [f for f in ("input_dropout", "recurrent_dropout", "weight_drop") if getattr(self, f)]
+            on += ["zoneout"] if any(self.zoneout_ch) else []
+            if on:
+                raise ValueError(f"{owner}: {', '.join(map(name, on))} is not available for the {self.cell} cell yet; "
+                                 f"remove it (or use dropout between layers)")
         if one_way and self.bidirectional:
             raise ValueError(f"{owner}: {one_way}; {name('bidirectional')} is not possible, drop it")
 
