@@ -79,6 +79,8 @@ SHAPES: dict[str, tuple[int, int, int]] = {
 }
 GPU_ONLY_SHAPES = ("G5",)
 
+_REG4 = {"input_dropout": 0.25, "recurrent_dropout": 0.25, "zoneout": 0.1, "weight_drop": 0.5}
+
 # name: (family, rnnlab keyword options); proj_size "half" means P = H // 2.
 CONFIGS: dict[str, tuple[str, dict]] = {
     "rnn": ("rnn", {}),
@@ -91,6 +93,11 @@ CONFIGS: dict[str, tuple[str, dict]] = {
     "lstm-ln": ("lstm", {"layer_norm": True}),
     "lstm-proj": ("lstm", {"proj_size": "half"}),
     "lstm-all": ("lstm", {"peephole": True, "coupled": True, "layer_norm": True}),
+    # all four recurrent regularizers (layers/regularize.py), training mode; benchmarks/regularize_speed.py
+    # times each one against the same layer without
+    "lstm-reg4": ("lstm", dict(_REG4)),
+    "gru-reg4": ("gru", dict(_REG4)),
+    "lstm-ln-reg4": ("lstm", {"layer_norm": True, **_REG4}),
 }
 DEFAULT_CONFIGS = [
     "rnn", "gru", "gru-ln", "lstm", "lstm-peephole", "lstm-coupled", "lstm-ln", "lstm-proj", "lstm-all",

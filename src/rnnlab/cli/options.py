@@ -52,8 +52,9 @@ def config_fields(cfg: Any, prefix: str = "") -> Iterator[tuple[str, dataclasses
 
 def _scalar_type(t: Any) -> tuple[type, bool]:
     """(int | float | str | bool, optional) of an annotation such as `int | None`."""
-    args = [a for a in typing.get_args(t) if a is not type(None)]
-    return (args[0], True) if args else (t, False)
+    every = typing.get_args(t)
+    args = [a for a in every if a is not type(None)]
+    return (args[0], type(None) in every) if args else (t, False)
 
 
 def _converter(kind: type, optional: bool):
