@@ -138,7 +138,7 @@ def vowels_run(name: str, k: int, values: dict, seed: int, args) -> dict:
 
 def vowels_study(args) -> list[dict]:
     rows = []
-    for name, candidates in VOWEL_SETTINGS.items():
+    for name, candidates in _chosen(VOWEL_SETTINGS, args).items():
         scored = [vowels_run(name, k, v, SEEDS[0], args) for k, v in enumerate(candidates)]
         best = min(range(len(candidates)), key=lambda k: scored[k]["best_val_loss"])  # validation only
         rows += scored
@@ -173,7 +173,7 @@ def study(args) -> list[dict]:
     text, test = split_text(full)
     vocab = CharVocab.from_text(full)
     rows = []
-    for name, candidates in SETTINGS.items():
+    for name, candidates in _chosen(SETTINGS, args).items():
         scored = [one_run(name, k, v, SEEDS[0], text, test, vocab, args) for k, v in enumerate(candidates)]
         best = min(range(len(candidates)), key=lambda k: scored[k]["best_val_bpc"])  # validation only
         rows += scored
@@ -208,6 +208,10 @@ def report(rows: list[dict]) -> str:
     return "\n".join(lines + out)
 
 
+def _chosen(settings: dict, args) -> dict:
+    return {k: v for k, v in settings.items() if args.settings is None or k in args.settings.split(",")}
+
+
 def _fmt(values: dict) -> str:
     return ", ".join(f"{k}={tuple(v) if isinstance(v, list) else v}" for k, v in values.items()) or "-"
 
@@ -222,6 +226,7 @@ def main(argv=None) -> int:
     p.add_argument("--quick", action="store_true", help="tiny corpus and steps: checks the script runs")
     p.add_argument("--report", action="store_true", help="only print the table of the results in --out")
     p.add_argument("--task", choices=("charlm", "vowels"), default="charlm")
+    p.add_argument("--settings", default=None, help="comma-separated setting names (default: all)")
     args = p.parse_args(argv)
     if args.task == "vowels" and args.out == p.get_default("out"):
         args.out = "benchmarks/results/regularize-vowels"
