@@ -58,7 +58,7 @@ def test_padded_steps_read_as_zero_on_every_backend(backend):
 
 
 def test_backends_are_listed_once_and_ordered_by_one_rule():
-    assert set(registry.BACKENDS) == {"reference", "native", "fused"}
+    assert set(registry.BACKENDS) == {"reference", "native", "fused", "scan"}
     assert rnnlab.kernels.backend_names() == ("auto", *registry.BACKENDS)
     options = RunOptions(CellConfig("lstm", 3, 4, peephole=True))
     order, _ = auto.preference(options, torch.device("cpu"))
