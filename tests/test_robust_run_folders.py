@@ -158,7 +158,8 @@ VALUES = st.one_of(
     st.none(), st.booleans(), st.integers(-(2**70), 2**70), st.sampled_from([0, -1, 30_000, 10**6, 10**9, 2**63]),
     st.floats(allow_nan=True, allow_infinity=True),
     st.sampled_from(["", "x", "lstm", "nan", "../../etc/passwd", "/dev/zero", "/", "a" * 5000]),
-    st.lists(st.integers(-5, 5), max_size=3), st.dictionaries(st.sampled_from(["a", "0", "step"]), st.integers(), max_size=2),
+    st.lists(st.integers(-5, 5), max_size=3),
+    st.dictionaries(st.sampled_from(["a", "0", "step"]), st.integers(), max_size=2),
 )
 
 

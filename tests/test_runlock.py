@@ -2,7 +2,6 @@
 handled like Ctrl-C: save last/, exit with the usual words, and --resume continues exactly."""
 
 import json
-import os
 import signal
 import socket
 import subprocess
@@ -19,7 +18,8 @@ from helpers import assert_user_error, run_cli
 
 pytestmark = pytest.mark.usefixtures("in_tmp", "one_thread")
 
-HOLD = "import sys, time; from rnnlab.train.runlock import RunLock; RunLock(sys.argv[1]).acquire(); print('held', flush=True); time.sleep(60)"
+HOLD = ("import sys, time; from rnnlab.train.runlock import RunLock; RunLock(sys.argv[1]).acquire(); "
+        "print('held', flush=True); time.sleep(60)")
 
 
 @pytest.fixture
@@ -123,7 +123,8 @@ def test_sigterm_saves_and_resume_continues_exactly(tmp_path, capsys):
     assert step >= 5 and (cut / ".lock").read_text() == ""
 
     total = str(step + 7)
-    code, _, err = run_cli(capsys, "train", "charlm", "--resume", cut, "--max-steps", total, "--threads", "1", "--quiet")
+    code, _, err = run_cli(capsys, "train", "charlm", "--resume", cut, "--max-steps", total, "--threads", "1",
+                           "--quiet")
     assert code == 0, err
     code, _, err = run_cli(capsys, "train", "charlm", *same, "--out", tmp_path / "full", "--max-steps", total,
                            "--max-time", "none")

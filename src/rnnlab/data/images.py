@@ -3,9 +3,10 @@
 Used by handwriting recognition (one transcription per line image) and captioning (one or more captions per
 image: the same filename on several rows). Every problem is a DataError naming the file and row: a labels
 file that is missing or has fewer than two columns, a listed image that does not exist (all of them are
-named, up to 5), an image Pillow cannot read, an empty text, a filename that leads out of the labels file's folder (`..`, an
-absolute path), an image larger than the pixel limit (checked from its header, before it is decoded: a small
-"decompression bomb" PNG can decode to gigabytes; `--max-image-pixels` or RNNLAB_MAX_IMAGE_PIXELS raise it).
+named, up to 5), an image Pillow cannot read, an empty text, a filename that leads out of the labels file's
+folder (`..`, an absolute path), an image larger than the pixel limit (checked from its header, before it is
+decoded: a small "decompression bomb" PNG can decode to gigabytes; `--max-image-pixels` or
+RNNLAB_MAX_IMAGE_PIXELS raise it).
 
 Line images are read as grey levels, scaled to a fixed height keeping their aspect ratio, and turned into
 ink 1.0 on background 0.0: an image whose mean is above 0.5 is taken as dark ink on light paper and inverted.

@@ -170,7 +170,8 @@ def load_checkpoint(path: str | os.PathLike, prefer: tuple[str, ...] = ("best", 
     folder = find_checkpoint(path, prefer)
     state = _read_json(folder / "state.json")
     if state.get("format") != FORMAT:
-        raise CheckpointError(f"{folder}/state.json: not an rnnlab checkpoint (format {str(state.get('format'))[:40]!r})")
+        shown = str(state.get("format"))[:40]
+        raise CheckpointError(f"{folder}/state.json: not an rnnlab checkpoint (format {shown!r})")
     check_state(folder, state)  # before any file it names is opened: only rnnlab's own names, no paths
     for name, digest in state["files"].items():
         f = folder / name

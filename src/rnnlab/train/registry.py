@@ -20,8 +20,8 @@ from .device import resolve_device
 from .schema import check_sizes, check_weights
 from .task import TaskKind
 
-__all__ = ["TASKS", "checked_config", "load_captioner", "load_charlm", "load_classifier", "load_forecaster", "load_recognizer",
-           "load_run", "run_config"]
+__all__ = ["TASKS", "checked_config", "load_captioner", "load_charlm", "load_classifier", "load_forecaster",
+           "load_recognizer", "load_run", "run_config"]
 
 TASKS: dict[str, TaskKind] = {kind.name: kind for kind in (
     charlm.KIND, classify.KIND, forecast.KIND, recognize.KIND, caption.KIND,

@@ -52,7 +52,8 @@ def _holder(text: str) -> dict:
 
 def _refusal(run: Path, holder: dict) -> RunLockedError:
     since = holder.get("started")
-    since = f", since {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(since))}" if isinstance(since, (int, float)) else ""
+    since = f", since {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(since))}" \
+        if isinstance(since, (int, float)) and not isinstance(since, bool) else ""
     host = holder.get("host") or "?"
     return RunLockedError(
         f"{run}: another training (pid {holder.get('pid', '?')} on {host}{since}) is writing this run folder; "

@@ -64,7 +64,8 @@ def regular_file(path: Path, what: str = "") -> os.stat_result:
     except FileNotFoundError:
         raise CheckpointError(f"{path.parent}: incomplete checkpoint, {path.name} is missing") from None
     if not stat.S_ISREG(st.st_mode):
-        kind = "a link" if stat.S_ISLNK(st.st_mode) else "a folder" if stat.S_ISDIR(st.st_mode) else "not a regular file"
+        kind = "a link" if stat.S_ISLNK(st.st_mode) else \
+            "a folder" if stat.S_ISDIR(st.st_mode) else "not a regular file"
         raise CheckpointError(f"{path}: {kind}{what}; a checkpoint holds only the regular files rnnlab writes")
     return st
 
