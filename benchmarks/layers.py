@@ -66,6 +66,7 @@ from torch import nn
 
 import rnnlab
 from rnnlab import kernels
+from rnnlab.kernels.fused import compiled
 
 __all__ = ["CONFIGS", "DEFAULT_CONFIGS", "SHAPES", "main"]
 
@@ -391,6 +392,10 @@ def environment(args, device: torch.device, dtype) -> dict:
         "quick": args.quick,
         "seed": args.seed,
         "argv": args.argv,
+        "cpu": _cpu_name(),
+        "loops_isa": compiled.isa(),
+        "loops_vector_bits": compiled.vector_bits(),
+        "loops": compiled.status()[1],
     }
     try:  # which rnnlab was measured; absent outside a git checkout
         meta["git_commit"] = subprocess.run(
@@ -410,6 +415,18 @@ def environment(args, device: torch.device, dtype) -> dict:
     return meta
 
 
+def _cpu_name() -> str:
+    """The CPU's model name and its widest vector ISA (from /proc/cpuinfo where there is one)."""
+    try:
+        text = open("/proc/cpuinfo").read()
+    except OSError:
+        return platform.processor() or platform.machine()
+    name = next((ln.split(":", 1)[1].strip() for ln in text.splitlines() if ln.startswith("model name")), "?")
+    flags = next((ln for ln in text.splitlines() if ln.startswith("flags")), "").split()
+    widest = "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else "SSE" if "sse2" in flags else "?"
+    return f"{name} ({widest})"
+
+
 def header(meta: dict) -> str:
     lines = [
         f"rnnlab {meta['rnnlab']} (git {meta['git_commit']}) layer benchmark  {meta['date']}",
@@ -418,6 +435,8 @@ def header(meta: dict) -> str:
                                       if "device_name" in meta else "")
         + f"  dtype {meta['dtype']}  threads {meta['threads']}"
         f"  oneDNN(mkldnn) available {meta['mkldnn_available']}  MKL available {meta['mkl_available']}",
+        f"cpu {meta['cpu']}  compiled loops: built for {meta['loops_isa']} ({meta['loops_vector_bits']}-bit vectors; "
+        f"RNNLAB_ISA=avx512|avx2|portable forces one)",
         f"backends {', '.join(meta['backends'])}  (auto: the rule in rnnlab/kernels/auto.py, per configuration and grad mode)",
         f"{meta['rounds']} rounds after {meta['warmup']} warm-up, interleaved in shuffled order, "
         f">= {meta['min_time_ms']} ms per timing" + ("  [--quick: T shortened, numbers meaningless]"

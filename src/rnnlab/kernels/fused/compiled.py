@@ -15,7 +15,8 @@ Nothing links against torch at build time, so `pip install rnnlab` stays pure Py
 Where it runs: CPU tensors, float32/float64, every LSTM and GRU variant and combination (peephole,
 coupled, layer norm, projection), when a C compiler is found. Anywhere else (no compiler, CUDA) lstm.py's
 / gru.py's Python loop of torch ops runs instead; both are tested equal to the reference backend.
-`status()` says which and why; RNNLAB_COMPILED=0 turns the compiled loops off. Threads: torch's
+`status()` says which and why; RNNLAB_COMPILED=0 turns the compiled loops off; RNNLAB_ISA=avx2 (or avx512,
+portable) builds them for another instruction set than the machine's own (`ISAS`, below). Threads: torch's
 `torch.get_num_threads()`, read at every call; a compiler without OpenMP gives a one-thread build.
 
 Cache: $RNNLAB_CACHE (default ~/.cache/rnnlab)/kernels/<hash>.so, the hash covering the source, the
@@ -83,12 +84,30 @@ def _machine() -> str:
     return "\0".join([platform.machine(), platform.processor(), flags])
 
 
-_FAST = ["-O3", "-march=native", "-fno-math-errno", "-fno-trapping-math", "-fPIC", "-shared"]
-BUILDS = [  # (compiler flags, link flags), tried in order
-    ([*_FAST, "-fopenmp"], ["-lmvec", "-lm"]),
-    ([*_FAST, "-fopenmp-simd"], ["-lmvec", "-lm"]),  # no OpenMP runtime: one thread
-    (["-O3", "-fPIC", "-shared", "-DRNNLAB_NO_MVEC"], ["-lm"]),  # portable: no libmvec, no -march, no OpenMP
-]
+# RNNLAB_ISA: which instruction set the loops are built for. "native" (default): the machine's own
+# (-march=native); the others force a build so that every path rnnlab ships can be tested and measured on one
+# machine (an AVX-512 machine runs all three): "avx512" (x86-64-v4), "avx2" (x86-64-v3: AVX2 + FMA, 16 vector
+# registers: most laptops and many cloud CPUs), "portable" (x86-64: SSE2 only). A forced ISA the CPU lacks is
+# refused (the loops then run as torch ops), never run.
+ISAS = {"native": "-march=native", "avx512": "-march=x86-64-v4", "avx2": "-march=x86-64-v3",
+        "portable": "-march=x86-64"}
+_CPU_NEEDS = {"avx512": ("avx512f", "avx512bw", "avx512vl", "avx512dq"), "avx2": ("avx2", "fma")}
+
+
+def _fast(march: str) -> list[str]:
+    return ["-O3", march, "-fno-math-errno", "-fno-trapping-math", "-fPIC", "-shared"]
+
+
+def builds(isa: str = "native") -> list[tuple[list[str], list[str]]]:
+    """(compiler flags, link flags) to try in order for `isa` (a key of ISAS)."""
+    out = [([*_fast(ISAS[isa]), "-fopenmp"], ["-lmvec", "-lm"]),
+           ([*_fast(ISAS[isa]), "-fopenmp-simd"], ["-lmvec", "-lm"])]  # no OpenMP runtime: one thread
+    if isa == "native":  # last resort: no libmvec, no -march, no OpenMP
+        out.append((["-O3", "-fPIC", "-shared", "-DRNNLAB_NO_MVEC"], ["-lm"]))
+    return out
+
+
+BUILDS = builds()
 
 
 def _build(src: str, cc: str, builds=BUILDS) -> tuple[Path | None, str]:
@@ -123,10 +142,14 @@ def _load() -> dict:
         if os.environ.get("RNNLAB_COMPILED", "1") == "0":
             _state.update(lib=None, reason="turned off by RNNLAB_COMPILED=0")
             return _state
+        isa, why = _requested_isa()
+        if isa is None:
+            _state.update(lib=None, reason=why)
+            return _state
         cc, why = _compiler(), "no C compiler found (set CC, or install gcc/clang)"
         path = None
         if cc is not None:
-            path, why = _build(_source(), cc)
+            path, why = _build(_source(), cc, builds(isa))
         lib = None
         if path is not None:
             try:
@@ -134,12 +157,41 @@ def _load() -> dict:
             except OSError as e:
                 lib, why = None, f"could not load {path}: {e}"
         threads = "OpenMP threads" if lib is not None and _uses_openmp(path) else "one thread (no OpenMP)"
-        _state.update(lib=lib, reason=why if lib is None else f"built as {path}, {threads}")
+        vector = f"{lib.loops_vector_bits()}-bit vectors" if lib is not None else ""
+        _state.update(lib=lib, isa=isa, reason=why if lib is None else
+                      f"built for {isa} ({vector}; RNNLAB_ISA) as {path}, {threads}")
         return _state
+
+
+def _requested_isa() -> tuple[str | None, str]:
+    """(the ISA RNNLAB_ISA asks for, "") or (None, why it cannot run here)."""
+    isa = os.environ.get("RNNLAB_ISA", "native").strip().lower() or "native"
+    if isa not in ISAS:
+        return None, f"RNNLAB_ISA={isa!r} is not one of {', '.join(ISAS)}; the loops run as torch ops"
+    flags = _machine().split("\0")[-1].split()
+    missing = [f for f in _CPU_NEEDS.get(isa, ()) if f not in flags]
+    if isa != "native" and platform.machine() not in ("x86_64", "AMD64"):
+        return None, f"RNNLAB_ISA={isa} is for x86-64 CPUs, not {platform.machine()}; the loops run as torch ops"
+    if missing:
+        return None, f"RNNLAB_ISA={isa}: this CPU lacks {', '.join(missing)}; the loops run as torch ops"
+    return isa, ""
+
+
+def isa() -> str | None:
+    """The instruction set the loaded loops were built for (native / avx512 / avx2 / portable), None if none."""
+    s = _load()
+    return s.get("isa") if s["lib"] is not None else None
+
+
+def vector_bits() -> int | None:
+    """The vector width the loaded loops were compiled for (512, 256 or 128), None if none are loaded."""
+    s = _load()
+    return s["lib"].loops_vector_bits() if s["lib"] is not None else None
 
 
 def _open(path: Path) -> ctypes.CDLL:
     lib = ctypes.CDLL(str(path))
+    lib.loops_vector_bits.restype = ctypes.c_int
     for sfx in ("f32", "f64"):
         for fn in ("lstm_forward", "lstm_backward", "gru_forward", "gru_backward", "gemm"):
             getattr(lib, f"{fn}_{sfx}").restype = None

@@ -39,6 +39,9 @@ extern double tanh(double);
 
 #define INLINE static inline __attribute__((always_inline))
 
+/* The vector width this build was compiled for, in bits (compiled.py's vector_bits; rnnlab env). */
+int loops_vector_bits(void);
+
 /* Vector width in bytes and the micro-kernel's row block: MR rows x 2 vectors of accumulators must fit
  * the register file with room for two weight vectors and a broadcast (32 registers with AVX-512, 16 else). */
 #if defined(__AVX512F__)
@@ -97,6 +100,8 @@ INLINE float fsigmoid(float x) {
 }
 
 INLINE double dsigmoid(double x) { return 1.0 / (1.0 + exp(-x)); }
+
+int loops_vector_bits(void) { return VB * 8; }
 
 /* The two float functions over arrays, for tests/test_compiled.py's accuracy check. */
 void sigmoid_array_f32(int n, const float *x, float *y) {
