@@ -300,3 +300,20 @@ def test_resume_of_a_regularized_run_is_exact(tmp_path):
     first = run_fit(tmp_path / "cut", on_step=interrupt)
     second = run_fit(tmp_path / "cut", resume=tmp_path / "cut")
     assert first.losses + second.losses == full.losses
+
+
+def test_the_awd_recipe_sets_its_options_under_the_ones_given(tmp_path, capsys):
+    import json
+
+    from charlm_helpers import TINY_CLI, write_tiny
+    from helpers import assert_user_error, run_cli
+
+    data = write_tiny(tmp_path)
+    code, out, err = run_cli(capsys, "train", "charlm", "--data", data, *TINY_CLI, "--max-steps", "2",
+                             "--recipe", "awd", "--weight-drop", "0.3", "--out", tmp_path / "run")
+    assert code == 0, err
+    rnn = json.loads((tmp_path / "run" / "config.json").read_text())["model"]["rnn"]
+    assert (rnn["weight_drop"], rnn["input_dropout"], rnn["dropout"]) == (0.3, 0.1, 0.1)  # the flag wins
+    code, out, err = run_cli(capsys, "train", "charlm", "--resume", tmp_path / "run", "--recipe", "awd",
+                             "--max-steps", "4")
+    assert_user_error(code, err, "drop --recipe awd")

@@ -24,9 +24,13 @@ from .options import config_fields, flag_namer, given_overrides
 __all__ = ["add_run_options", "resolve_run", "run_fit", "set_threads"]
 
 
-def add_run_options(p, task: str) -> None:
+def add_run_options(p, task: str, recipes=None) -> None:
     g = p.add_argument_group("run")
     g.add_argument("--out", metavar="DIR", help=f"run folder (default runs/{task}-DATE-TIME)")
+    if recipes:
+        g.add_argument("--recipe", choices=list(recipes), help="a named set of options, applied over the data "
+                       "set's preset and under the options given: " + "; ".join(f"{name}: {r.help}"
+                                                                               for name, r in recipes.items()))
     g.add_argument("--resume", metavar="RUN_OR_CHECKPOINT", help="continue a run from its last/ checkpoint")
     g.add_argument("--quiet", action="store_true", help="no progress bar")
     g.add_argument("--threads", type=int, help="CPU threads for torch (default: chosen from the usable cores, "
@@ -49,7 +53,7 @@ def set_threads(args: argparse.Namespace, cfg=None) -> ThreadChoice:
 def resolve_run(args: argparse.Namespace, kind: TaskKind):
     """(run config, run folder, checkpoint folder to resume from or None) from the command line.
 
-    Fresh: the task's defaults, the data set's preset, then the options given; the model's options are checked
+    Fresh: the task's defaults, the data set's preset, the --recipe, then the options given; the model's options are checked
     (each error names its flag) before any data is read. --resume: the saved config; its data and model
     options cannot change (one given that differs is an error), its training options can."""
     default = kind.config()
@@ -71,10 +75,14 @@ def resolve_run(args: argparse.Namespace, kind: TaskKind):
                 (t.max_time is not None and loop.get("elapsed", 0.0) >= t.max_time):
             raise UserError(f"--resume: {ck_dir} already used its budget ({loop.get('step')} steps, "
                             f"{loop.get('elapsed', 0):.0f} s); give a larger --max-time or --max-steps to train longer")
+        if getattr(args, "recipe", None):
+            raise UserError(f"--resume: a resumed run keeps the options it was trained with; drop --recipe {args.recipe}")
         run_dir = Path(args.out) if args.out else ck_dir.parent
         check_unlocked(run_dir)  # before reading any data: a live training there refuses this one
         return cfg, run_dir, str(ck_dir)
-    cfg = preset_config(kind.config, kind.presets, given.get("data", {}).get("data"), {**given, "train": train})
+    recipe = kind.recipes[args.recipe].overrides if getattr(args, "recipe", None) else {}
+    cfg = preset_config(kind.config, kind.presets, given.get("data", {}).get("data"), {**given, "train": train},
+                        recipe)
     cfg.check_ranges()  # every numeric option, once: in range and finite (NaN passes a `<= 0` test)
     cfg.model.check(name=flag_namer(default), sizes=False)  # before reading the data, which sets the sizes
     cfg.train.check()

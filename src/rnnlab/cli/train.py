@@ -32,7 +32,7 @@ def add_parser(commands) -> None:
         kind = KINDS[module.TASK]
         p = tasks.add_parser(kind.name, help=kind.help, description=kind.description, epilog=module.EXAMPLES)
         add_config_options(p, kind.config(), kind.presets)
-        add_run_options(p, kind.name)
+        add_run_options(p, kind.name, kind.recipes)
         if hasattr(module, "add_options"):
             module.add_options(p)
         p.set_defaults(run=functools.partial(run, kind=kind, report=module.report))

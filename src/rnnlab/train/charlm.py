@@ -15,7 +15,7 @@ from ..data import CharVocab, DataError, TextStreams, eval_batches, read_corpus_
 from ..models import CharLM
 from .config import CharLMRunConfig
 from .device import resolve_device
-from .task import Loaded, StepLoss, Task, TaskKind, same_size
+from .task import Loaded, Recipe, StepLoss, Task, TaskKind, same_size
 
 __all__ = ["KIND", "CharLMTask", "LoadedCharLM", "evaluate_ids", "sample_text"]
 
@@ -101,7 +101,13 @@ KIND = TaskKind(
     "charlm", "a character language model", "character-level language model",
     "Train a character-level language model (embedding -> recurrent layer -> linear) on a text, with truncated "
     "BPTT, then print a sample.",
-    CharLMRunConfig, CharLMTask, CharLM, LoadedCharLM, _read_state, restore=("vocab",))
+    CharLMRunConfig, CharLMTask, CharLM, LoadedCharLM, _read_state, restore=("vocab",),
+    recipes={"awd": Recipe(
+        "the AWD-LSTM recipe (Merity et al. 2018) for runs that overfit (a small corpus, a long budget, a large "
+        "model): DropConnect 0.5 on W_hh (their wdrop), locked dropout 0.1 on each layer's input (their "
+        "dropouti/dropouth), dropout 0.1 on the embeddings and before the output layer; the sizes and the "
+        "optimizer stay yours. Measured in docs/REGULARIZE.md",
+        {"model": {"rnn": {"weight_drop": 0.5, "input_dropout": 0.1, "dropout": 0.1}}})})
 
 
 def sample_text(

@@ -240,13 +240,13 @@ def leaves(d: dict[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
 
 
 def preset_config(cls: type[C], presets: dict[str, dict], data: str | None = None,
-                  overrides: dict[str, Any] | None = None) -> C:
-    """A run config: the defaults, then the preset of the data set `data` (if it has one), then `overrides`
-    (nested or dotted, as `override` takes them)."""
+                  overrides: dict[str, Any] | None = None, recipe: dict[str, Any] | None = None) -> C:
+    """A run config: the defaults, then the preset of the data set `data` (if it has one), then a recipe's
+    overrides (a named set of options, `--recipe`), then `overrides` (nested or dotted, as `override` takes them)."""
     cfg = cls()
     data = data if data is not None else cfg.data.data
     cfg = override(cfg, {"data": {"data": data}})
-    return override(override(cfg, presets.get(data, {})), overrides or {})
+    return override(override(override(cfg, presets.get(data, {})), recipe or {}), overrides or {})
 
 
 def versions() -> dict[str, str]:

@@ -18,7 +18,7 @@ from typing import Any, NamedTuple, Protocol
 
 from torch import Tensor, nn
 
-__all__ = ["Loaded", "ResumableBatches", "StepLoss", "Task", "TaskKind", "same_size"]
+__all__ = ["Loaded", "Recipe", "ResumableBatches", "StepLoss", "Task", "TaskKind", "same_size"]
 
 
 class ResumableBatches(Protocol):
@@ -91,6 +91,15 @@ def same_size(vocab, model: int, what: str = "vocabulary") -> dict[str, Any]:
 
 
 @dataclass(frozen=True)
+class Recipe:
+    """A named set of options a user asks for with `rnnlab train TASK --recipe NAME`: applied over the data
+    set's preset, under the options given on the command line. help says which settings and why."""
+
+    help: str
+    overrides: dict
+
+
+@dataclass(frozen=True)
 class TaskKind:
     """A task's one registration (rnnlab/train/registry.py lists them): what the run lifecycle needs to know
     of it to train it from the command line, resume it, and load a trained run of it back."""
@@ -106,3 +115,4 @@ class TaskKind:
     read_state: Callable[[dict, Any], dict]    # extras from a checkpoint's state.json and config (a vocabulary)
     restore: tuple[str, ...] = ()              # extras a resumed Task takes back instead of rebuilding them
     presets: Mapping[str, dict] = field(default_factory=dict)  # per built-in data set: measured overrides
+    recipes: Mapping[str, Recipe] = field(default_factory=dict)  # named sets of options: `--recipe NAME`
