@@ -317,3 +317,18 @@ def test_the_awd_recipe_sets_its_options_under_the_ones_given(tmp_path, capsys):
     code, out, err = run_cli(capsys, "train", "charlm", "--resume", tmp_path / "run", "--recipe", "awd",
                              "--max-steps", "4")
     assert_user_error(code, err, "drop --recipe awd")
+
+
+@pytest.mark.parametrize("training", [True, False], ids=["train", "eval"])
+@pytest.mark.parametrize("family,kw", SOME_VARIANTS, ids=[variant_id(f, k) for f, k in SOME_VARIANTS])
+def test_inference_without_gradients_gives_the_same_outputs(family, kw, training):
+    """Under torch.no_grad() the loops keep one step's scratch instead of every step's buffers: same numbers."""
+    ref, fused = pair(family, kw, ALL_FOUR)
+    ref.train(training), fused.train(training)
+    x = torch.randn(7, 3, 4, dtype=torch.float64)
+    outs = []
+    for m in (ref, fused):
+        torch.manual_seed(1)
+        with torch.no_grad():
+            outs.append(m(x, lengths=[7, 3, 5])[0])
+    torch.testing.assert_close(outs[0], outs[1], **TOL[torch.float64])
