@@ -30,10 +30,9 @@ randn*2 inputs, T = 100,000, against float64: max relative error 1.2e-2 in one s
 
 "loop": a torch.autograd.Function whose forward is h_t = addcmul(b_t, a_t, h_{t-1}) in a loop over t
 (vectorised over B and H, no autograd graph per step; for long sequences of few units in two levels of
-~sqrt(T) steps, `_solve`) and whose backward is the same recurrence run
-backwards, g_t = dh_t + a_{t+1} g_{t+1} (another Function, whose own backward is the forward one, so
-double backward works), then da_t = g_t h_{t-1}, db_t = g_t, dh_0 = a_0 g_0. Its rounding is the
-sequential loop's.
+~sqrt(T) steps, `_solve`) and whose backward is the same recurrence run backwards, g_t = dh_t + a_{t+1}
+g_{t+1} (another Function, whose own backward is the forward one, so double backward works), then
+da_t = g_t h_{t-1}, db_t = g_t, dh_0 = a_0 g_0. Its rounding is the sequential loop's.
 
 Which runs (`method_for`): "loop" on the CPU, "log" elsewhere. Measured on this project's 2-core CPU
 (torch 2.13; machine shared, so only the order of magnitude is safe): torch's CPU cumsum and logcumsumexp
@@ -42,13 +41,18 @@ are scalar loops, about 30 and 50 ns per element, and logcumsumexp's backward ab
 1.8 s. "loop" costs one addcmul per step forward and one backward, plus whole-sequence elementwise passes
 for the gates; at that size those passes are memory-bound and it measured 2.6 s against the reference's
 1.1 s (interleaved, median of 3), while with B*H = 2,048 the two were at par. Its gain is at long T with
-few units, where the reference pays Python and autograd for ~10 operations per step (benchmarks/minrnn.py). On a GPU the two scans are
-parallel kernels and a loop over T is launch-bound, so "log" is the GPU method (not measured here).
+few units, where the reference pays Python and autograd for ~10 operations per step (benchmarks/minrnn.py
+measures it as model mingru-ref). On a GPU the two scans are parallel kernels and a loop over T is
+launch-bound, so "log" is the GPU method (not measured here: no GPU in this session).
 
 Lengths: each row's valid steps are a prefix of the T_run steps, so the steps past a row's length cannot
 reach its valid ones; the recurrence runs every row to T_run (what padded steps hold is finite: the layer
 zeroes it) and each row's final state is read at its last valid step. Long sequences in bounded memory:
 the layer's segment_steps option (checkpointed segments carrying the state) works with this backend.
+
+Example:
+    >>> y = linear_recurrence(a, b, h0)          # a, b (T, B, H), h0 (B, H): y_t = a_t y_{t-1} + b_t
+    >>> out, h = rnnlab.MinGRU(8, 16, backend="scan")(torch.randn(1000, 4, 8))
 """
 
 from __future__ import annotations
@@ -64,7 +68,8 @@ from ..cells.projection import input_part
 from ..trace import DirectionTrace
 from .contract import Backend, BatchLayout, RunOptions
 
-__all__ = ["BACKEND", "BLOCKED_FROM", "BLOCKED_UP_TO", "LOG_CHUNK", "linear_recurrence", "method_for", "run_scan", "scan_log"]
+__all__ = ["BACKEND", "BLOCKED_FROM", "BLOCKED_UP_TO", "LOG_CHUNK", "linear_recurrence", "method_for", "run_scan",
+           "scan_log"]
 
 # Steps the "log" method scans at once: bounds the float32 error of the cumulative log-gates (docstring).
 LOG_CHUNK = 256
@@ -241,4 +246,4 @@ def _supports(options: RunOptions, device: torch.device) -> tuple[bool, str]:
     return True, f"minGRU/minLSTM: every gate of every step at once, then {how[method_for(device)]}"
 
 
-BACKEND = Backend("scan", run_scan, _supports, "minGRU/minLSTM: gates for all steps at once, then the linear recurrence")
+BACKEND = Backend("scan", run_scan, _supports, "minGRU/minLSTM: gates of all steps at once, then the linear recurrence")

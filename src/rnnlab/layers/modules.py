@@ -181,7 +181,7 @@ def _regularizers(input_dropout, recurrent_dropout, zoneout, weight_drop) -> dic
                 weight_drop=weight_drop)
 
 
-_MIN_OPTIONS = [o for o in _LAYER_OPTIONS if o not in ("peephole", "coupled", "layer_norm", "proj_size")] + ["log_space"]
+_MIN_OPTIONS = [*(o for o in _LAYER_OPTIONS if o not in ("peephole", "coupled", "layer_norm", "proj_size")), "log_space"]
 
 
 class _MinRNN(RecurrentBase):
@@ -257,4 +257,5 @@ class MinLSTM(_MinRNN):
     cell = "minlstm"
 
 
-CELLS = {"lstm": LSTM, "gru": GRU, "rnn": RNN, "mingru": MinGRU, "minlstm": MinLSTM}  # RecurrentConfig.cell -> the layer class
+# RecurrentConfig.cell -> the layer class
+CELLS = {"lstm": LSTM, "gru": GRU, "rnn": RNN, "mingru": MinGRU, "minlstm": MinLSTM}
