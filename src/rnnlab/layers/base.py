@@ -268,8 +268,8 @@ class RecurrentBase(nn.Module):
             return backend.run(x, params, h0, layout, options)
         masks = options.masks
         ys, recs, state = [], [], h0
-        for start in range(0, T, k):
-            xs = x[start : start + k]
+        # split, not a slice per segment: each slice's backward would write a zero gradient of all of x
+        for start, xs in zip(range(0, T, k), x.split(k)):
             ended, seg = None, BatchLayout.of(None, xs.shape[0])
             if layout.lengths is not None:
                 lens = (layout.lengths - start).clamp(0, xs.shape[0])
