@@ -33,7 +33,8 @@ def score_tail(loaded: LoadedForecaster, prep: Prepared, *, baselines: bool, png
     d = loaded.config.data
     v, start = prep.series.values, prep.test_start
     actual = v[start:]
-    rows = {f"rnnlab {loaded.config.model.rnn.cell.upper()} ({d.strategy})":
+    cell = loaded.config.model.rnn.cell
+    rows = {f"rnnlab {({'mingru': 'minGRU', 'minlstm': 'minLSTM'}).get(cell, cell.upper())} ({d.strategy})":
             forecast_origins(loaded.model, loaded.scaler, v, start, len(v), d.horizon)}
     if baselines:
         rows["seasonal naive" + ("" if d.season > 1 else " (m=1: naive)")] = \
