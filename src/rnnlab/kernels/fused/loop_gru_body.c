@@ -44,7 +44,8 @@ INLINE void gru_bwd_row_SFX(int H, int j0, int j1, const REAL *restrict zr, cons
 /* A (T,B,3H) input part; Z (T,B,3H) out r|z|n; Bh (T,B,3H) out recurrent part; Hs (T+1,B,H), [0] = h0.
  * Layer norm (Rr != NULL): Rr (T,B,3H) out h W_hh^T before its normalisation, ST (T,B,2) out its row's
  * mean and 1/std. keep = 0 (no backward will run): Bh, Rr and ST are one step's scratch, reused.
- * split: see make_split. */
+ * split: see make_split. Regularization (loop_gemm_body.c): Mr (B,H) recurrent dropout's mask on h_{t-1} where it
+ * enters W_hh (z h_{t-1} reads it unmasked) or NULL; zoneout of h: ZH (T,B,H) indicators, or NULL and zh0. */
 void gru_forward_SFX(int nth_req, int split, int T, int B, int H, const int *bs, int keep, const REAL *A, REAL *Z,
                      REAL *Bh, REAL *Hs, REAL *Rr, REAL *ST, const REAL *Whh, const REAL *bhh, const REAL *lwh,
                      double eps, const REAL *Mr, const REAL *ZH, double zh0) {

@@ -233,11 +233,23 @@ INLINE void sum_parts_SFX(const sum2 *pa, int nth, int B, int b, double *s1, dou
         }                                                                                                  \
     } while (0)
 
+/* Zoneout of row b after its step, units [j0, j1): c_t = lerp(c~_t, c_{t-1}, z) with c~_t kept in ct (when
+ * given) for backward, and h_t likewise when zoh (a projected h is mixed after its product instead). */
+INLINE void zone_lstm_row_SFX(int b, int H, int R, int j0, int j1, int zoc, int zoh, REAL *cn, const REAL *cp,
+                              const REAL *zc, REAL zc0, REAL *ct, REAL *hn, const REAL *hp, const REAL *zh, REAL zh0) {
+    const size_t oh = (size_t)b * H, orr = (size_t)b * R;
+    if (zoc) zone_row_SFX(j0, j1, cn + oh, cp + oh, zc ? zc + oh : NULL, zc0, ct ? ct + oh : NULL);
+    if (zoh) zone_row_SFX(j0, j1, hn + orr, hp + orr, zh ? zh + orr : NULL, zh0, NULL);
+}
+
 /* Z (T,B,GH) in: the input part, out: the activations; Hs (T+1,B,R) and Cs (T+1,B,H) with [0] the initial
  * state; M (T,B,H) the unprojected output when R != H (projection), else NULL; bs[t] active rows at step t.
  * Layer norm (Rr != NULL): Rr (T,B,GH) out: H_{t-1} W_hh^T; ST (T,B,4) out: mean and 1/std of Rr_t's row
  * and of c_t's row, for backward. keep = 0 (no backward will run): Rr, ST and M are one step's scratch
- * (B,GH), (B,4), (B,H), reused every step. split: see make_split. */
+ * (B,GH), (B,4), (B,H), reused every step. split: see make_split.
+ * Regularization (loop_gemm_body.c): Mr (B,R) recurrent dropout's mask or NULL; zoneout of c: ZC (T,B,H)
+ * indicators, or NULL and the expectation zc0 (0: off); of h: ZH (T,B,R) / zh0; CT (T,B,H) out: c~_t, the cell
+ * state before zoneout mixed in c_{t-1} (what o and tanh saw; backward reads it), or NULL (inference). */
 void lstm_forward_SFX(int nth_req, int split, int T, int B, int H, int R, int coupled, int peep, const int *bs,
                       int keep, REAL *Z, REAL *Rr, REAL *Hs, REAL *Cs, REAL *M, REAL *ST, const REAL *Whh,
                       const REAL *Whr, const REAL *wci, const REAL *wcf, const REAL *wco, const REAL *lwh,
@@ -280,12 +292,8 @@ void lstm_forward_SFX(int nth_req, int split, int T, int B, int H, int R, int co
                     DISPATCH_SFX(cell_row_SFX, H, j0, j1, zb, cp + (size_t)b * H, cn + (size_t)b * H, wci, wcf);
                     DISPATCH_SFX(out_row_SFX, 0, H, j0, j1, zb, cn + (size_t)b * H, out + (size_t)b * H, wco,
                                  NULL, NULL, (REAL)0, (REAL)0);
-                    if (zoc)
-                        zone_row_SFX(j0, j1, cn + (size_t)b * H, cp + (size_t)b * H, zc ? zc + (size_t)b * H : NULL,
-                                     (REAL)zc0, ct ? ct + (size_t)b * H : NULL);
-                    if (zoh && !proj)
-                        zone_row_SFX(j0, j1, hn + (size_t)b * R, hp + (size_t)b * R, zh ? zh + (size_t)b * R : NULL,
-                                     (REAL)zh0, NULL);
+                    zone_lstm_row_SFX(b, H, R, j0, j1, zoc, zoh && !proj, cn, cp, zc, (REAL)zc0, ct, hn, hp, zh,
+                                      (REAL)zh0);
                 }
             } else {
                 REAL *r = Rr + ks * t * B * GH;
@@ -310,12 +318,8 @@ void lstm_forward_SFX(int nth_req, int split, int T, int B, int H, int R, int co
                     }
                     DISPATCH_SFX(out_row_SFX, 1, H, j0, j1, z + (size_t)b * GH, cn + (size_t)b * H,
                                  out + (size_t)b * H, wco, lwc, lbc, (REAL)mu, (REAL)rs);
-                    if (zoc)
-                        zone_row_SFX(j0, j1, cn + (size_t)b * H, cp + (size_t)b * H, zc ? zc + (size_t)b * H : NULL,
-                                     (REAL)zc0, ct ? ct + (size_t)b * H : NULL);
-                    if (zoh && !proj)
-                        zone_row_SFX(j0, j1, hn + (size_t)b * R, hp + (size_t)b * R, zh ? zh + (size_t)b * R : NULL,
-                                     (REAL)zh0, NULL);
+                    zone_lstm_row_SFX(b, H, R, j0, j1, zoc, zoh && !proj, cn, cp, zc, (REAL)zc0, ct, hn, hp, zh,
+                                      (REAL)zh0);
                 }
             }
             if (proj) {
@@ -345,7 +349,9 @@ void lstm_forward_SFX(int nth_req, int split, int T, int B, int H, int R, int co
  * GP (3,H) doubles, zero on entry (peephole): out the sums of dz_i c_{t-1}, dz_f c_{t-1}, dz_o c_t.
  * Layer norm (Rr != NULL): ST as saved by forward; dR (T,B,GH) out: the gradient before the recurrent
  * layer norm (what W_hh sees); GL (GH + 2H) doubles, zero on entry: out the sums of dz r_hat, of
- * dL/dy c_hat and of dL/dy (y = LN(c) g_c + b_c), i.e. the gains' gradients. split: see make_split. */
+ * dL/dy c_hat and of dL/dy (y = LN(c) g_c + b_c), i.e. the gains' gradients. split: see make_split.
+ * Regularization: Mr, ZC/zc0, ZH/zh0 as forward; CT as forward wrote it (NULL without zoneout of c); dh0 must be
+ * zero on entry (every step adds into it). With zoneout of h, DH_t becomes dL/dh~_t in place. */
 void lstm_backward_SFX(int nth_req, int split, int T, int B, int H, int R, int coupled, int peep, const int *bs,
                        const REAL *Z, const REAL *Rr, const REAL *Cs, const REAL *ST, REAL *DH, REAL *DM,
                        REAL *dZ, REAL *dR, REAL *DC, REAL *dh0, double *GP, double *GL, const REAL *Whh,
