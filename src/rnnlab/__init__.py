@@ -18,6 +18,7 @@ Inside the library tensors are time-major (T, B, I); layers convert batch_first 
     cli/      the `rnnlab` command (train, sample, eval, predict, forecast, recognize, caption, inspect, ...)
 """
 
+from ._validate import InputShapeError
 from .cells import CellConfig, GRUCell, LSTMCell, MinGRUCell, MinLSTMCell, RNNCell
 from .kernels import backend_report
 from .layers import GRU, LSTM, RNN, MinGRU, MinLSTM, RecurrentConfig
@@ -29,6 +30,7 @@ from .train import fit, load_charlm
 __version__ = "0.1.0"
 
 __all__ = [
-    "CellConfig", "CharLM", "CharLMConfig", "CharVocab", "DirectionTrace", "GRU", "GRUCell", "LSTM", "LSTMCell",
+    "CellConfig", "CharLM", "CharLMConfig", "CharVocab", "DirectionTrace", "GRU", "GRUCell", "InputShapeError", "LSTM",
+    "LSTMCell",
     "MinGRU", "MinGRUCell", "MinLSTM", "MinLSTMCell", "RNN", "RNNCell", "RecurrentConfig", "Trace", "__version__", "backend_report", "fit", "load_charlm",
 ]

@@ -5,9 +5,15 @@ from __future__ import annotations
 import difflib
 from collections.abc import Callable, Iterable
 
-__all__ = ["check_positive_ints", "reject_unknown_options", "shape_str"]
+__all__ = ["InputShapeError", "check_positive_ints", "reject_unknown_options", "shape_str"]
 
 
+class InputShapeError(ValueError, RuntimeError):
+    """A forward's input or state does not fit the module (size, batch, dtype, device).
+
+    torch.nn raises RuntimeError for these and rnnlab used to raise ValueError: this class is both, so
+    `except RuntimeError` written for torch.nn and `except ValueError` written for rnnlab both catch it. Its
+    message starts with torch.nn's own words for the same mistake, then rnnlab's: who, expected, got, fix."""
 def shape_str(shape: Iterable[int]) -> str:
     dims = [str(int(s)) for s in shape]
     return "(" + ", ".join(dims) + ("," if len(dims) == 1 else "") + ")"

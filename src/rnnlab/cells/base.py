@@ -11,7 +11,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from .._validate import reject_unknown_options, shape_str
+from .._validate import InputShapeError, reject_unknown_options, shape_str
 from .config import CellConfig, check_config
 from .initialize import INIT_SCHEMES, init_parameters_
 from .projection import input_part
@@ -52,13 +52,16 @@ class CellBase(nn.Module):
         I, H, R = cfg.input_size, cfg.hidden_size, cfg.state_size
         if not isinstance(input, Tensor):
             raise TypeError(f"{owner}: expected input to be a Tensor, got {type(input).__name__}")
-        if input.dim() not in (1, 2) or input.shape[-1] != I:
-            raise ValueError(
-                f"{owner}: expected input of shape (B, I={I}) or unbatched (I={I},), "
-                f"got {shape_str(input.shape)}"
+        if input.dim() not in (1, 2):
+            raise ValueError(f"{owner}: Expected input to be 1D or 2D, got {input.dim()}D instead: expected input of "
+                             f"shape (B, I={I}) or unbatched (I={I},), got {shape_str(input.shape)}")
+        if input.shape[-1] != I:
+            raise InputShapeError(
+                f"input has inconsistent input_size: got {input.shape[-1]} expected {I}. "
+                f"{owner}: expected input of shape (B, I={I}) or unbatched (I={I},), got {shape_str(input.shape)}"
             )
         if input.dtype != self.weight_ih.dtype:
-            raise ValueError(
+            raise InputShapeError(
                 f"{owner}: input dtype {input.dtype} does not match the weights' {self.weight_ih.dtype}; "
                 f"convert the input with input.to({self.weight_ih.dtype}) or the module with .to({input.dtype})"
             )
@@ -74,11 +77,15 @@ class CellBase(nn.Module):
             if len(given) != len(sizes) or not all(isinstance(t, Tensor) for t in given):
                 want = "a tuple (h, c)" if cfg.is_lstm else "a Tensor h"
                 raise TypeError(f"{owner}: expected hx to be {want} or None, got {type(hx).__name__}")
-            for (name, n), t in zip(sizes.items(), given):
+            for k, ((name, n), t) in enumerate(zip(sizes.items(), given)):
                 want = (B, n) if batched else (n,)
                 if tuple(t.shape) != want:
                     layout = f"(B={B}, {n})" if batched else f"unbatched ({n},)"
-                    raise ValueError(f"{owner}: expected {name} of shape {layout}, got {shape_str(t.shape)}")
+                    torch_words = (f"Input batch size {B} doesn't match hidden{k} batch size {t.shape[0]}"
+                                   if batched and t.dim() == 2 and t.shape[0] != B else
+                                   f"hidden{k} has inconsistent hidden_size: got {t.shape[-1]}, expected {n}")
+                    raise InputShapeError(f"{torch_words}. {owner}: expected {name} of shape {layout}, "
+                                          f"got {shape_str(t.shape)}")
             state = tuple(t if batched else t.unsqueeze(0) for t in given)
 
         p = self.params()

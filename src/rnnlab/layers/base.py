@@ -25,7 +25,7 @@ from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
-from .._validate import reject_unknown_options, shape_str
+from .._validate import InputShapeError, reject_unknown_options, shape_str
 from ..cells.config import CellConfig
 from ..cells.initialize import init_parameters_
 from ..kernels import registry
@@ -193,6 +193,8 @@ class RecurrentBase(nn.Module):
         options = RunOptions(self._cells[0], bool(record_gates), bool(return_states), grad, in_loop,
                              padded=layout.padded)
         backend, _ = registry.choose(owner, self.backend, options, x.device)
+        if B == 0:  # a batch of no sequences (torch.nn returns empty outputs): the reference loop has no row to miss
+            backend = registry.get("reference")
         D = self.num_directions
         rev_index = reverse_index(lengths, layout.T_run, x.device) if D == 2 else None
 
@@ -326,19 +328,21 @@ class RecurrentBase(nn.Module):
 
     def _check_features(self, owner: str, x: Tensor, layout: str) -> None:
         if x.shape[-1] != self.input_size:
-            raise ValueError(
+            raise InputShapeError(
+                f"input.size(-1) must be equal to input_size. Expected {self.input_size}, got {x.shape[-1]}. "
                 f"{owner}: expected input of shape {layout.format(I=self.input_size)}, got {shape_str(x.shape)}; "
                 f"the last dimension must equal input_size={self.input_size}"
             )
         w = self.weight_ih_l0
         if x.dtype != w.dtype:
-            raise ValueError(
-                f"{owner}: input dtype {x.dtype} does not match the weights' {w.dtype}; "
-                f"convert the input with .to({w.dtype}) or the module with .to({x.dtype})"
+            raise InputShapeError(
+                f"input must have the type {w.dtype}, got type {x.dtype}. {owner}: input dtype {x.dtype} does not "
+                f"match the weights' {w.dtype}; convert the input with .to({w.dtype}) or the module with .to({x.dtype})"
             )
         if x.device != w.device and not w.is_meta:
-            raise ValueError(
-                f"{owner}: input is on {x.device} but the weights are on {w.device}; move one with .to()"
+            raise InputShapeError(
+                f"Input and parameter tensors are not at the same device, found input tensor at {x.device} and "
+                f"parameter tensor at {w.device}. {owner}: move one with .to()"
             )
 
     def _initial_states(self, owner: str, hx, x: Tensor, B: int, batched: bool) -> list:
@@ -354,17 +358,19 @@ class RecurrentBase(nn.Module):
                 want = "a tuple (h0, c0)" if is_lstm else "a Tensor h0"
                 raise TypeError(f"{owner}: expected hx to be {want} or None, got {type(hx).__name__}")
             zeros = []
-            for (name, n), t in zip(sizes.items(), given):
+            for k, ((name, n), t) in enumerate(zip(sizes.items(), given)):
                 want = (LD, B, n) if batched else (LD, n)
                 if tuple(t.shape) != want:
                     layout = f"(L*D={LD}, B={B}, {n})" if batched else f"unbatched (L*D={LD}, {n})"
-                    raise ValueError(
+                    which = f"hidden[{k}]" if is_lstm else "hidden"
+                    raise InputShapeError(
+                        f"Expected {which} size {want}, got {list(t.shape)}. "
                         f"{owner}: expected {name} of shape {layout} (num_layers * directions, batch, "
                         f"{'proj_size' if is_lstm and name == 'h0' and self.proj_size else 'hidden_size'}), "
                         f"got {shape_str(t.shape)}"
                     )
                 if t.dtype != x.dtype or t.device != x.device:
-                    raise ValueError(
+                    raise InputShapeError(
                         f"{owner}: {name} is {t.dtype} on {t.device} but the input is {x.dtype} on {x.device}; "
                         f"convert it with .to(input)"
                     )
