@@ -176,14 +176,16 @@ def test_masks_are_drawn_per_sequence_in_the_documented_order_and_returned_on_re
     assert m["zoneout_c"].shape == (3, 6, 5) and m["zoneout_h"].shape == (3, 6, 5)
     assert set(m["input"].unique().tolist()) <= {0.0, 2.0}
     assert not torch.equal(m["input"][0], m["input"][1])  # one mask per sequence, not one per batch
-    # the documented order: input, weight, recurrent, zoneout c, zoneout h; forward direction first
+    # the documented order: input, weight, recurrent, zoneout c, zoneout h; forward direction first; each
+    # mask 16-bit uniforms from one torch.randint call
+    from rnnlab.layers.regularize import _keep, _zone
+
     torch.manual_seed(7)
-    g = torch.empty(3, 4).bernoulli_(0.5).div_(0.5)
-    torch.testing.assert_close(m["input"], g)
-    torch.empty(20, 5).bernoulli_(0.5)
-    torch.empty(3, 5).bernoulli_(0.5)
-    zc = torch.empty(6, 3, 5).bernoulli_(0.5)
-    torch.testing.assert_close(m["zoneout_c"], zc.transpose(0, 1))
+    like = torch.empty(0)
+    torch.testing.assert_close(m["input"], _keep((3, 4), 0.5, like))
+    torch.testing.assert_close(m["weight_hh"], _keep((20, 5), 0.5, like))
+    torch.testing.assert_close(m["recurrent"], _keep((3, 5), 0.5, like))
+    torch.testing.assert_close(m["zoneout_c"], _zone((6, 3, 5), 0.5, like).transpose(0, 1))
     assert not torch.equal(trace[0, 1].masks["input"], m["input"])  # the reverse direction has its own
 
 
