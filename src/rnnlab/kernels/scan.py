@@ -67,6 +67,7 @@ from ..cells.minrnn import candidate, log_candidate
 from ..cells.projection import input_part
 from ..trace import DirectionTrace
 from .contract import Backend, BatchLayout, RunOptions
+from .fused import compiled
 
 __all__ = ["BACKEND", "BLOCKED_FROM", "BLOCKED_UP_TO", "LOG_CHUNK", "linear_recurrence", "method_for", "run_scan",
            "scan_log"]
@@ -93,6 +94,8 @@ def _solve(a: Tensor, b: Tensor, h0: Tensor) -> Tensor:
     its a; then T/C steps carry the state across blocks; one last operation adds each block's carried state
     times the running product. ~2 sqrt(T) Python steps instead of T, the same products as the plain loop."""
     T, rest = b.shape[0], b.shape[1:]
+    if b.numel() and compiled.available(b, None) and a.dtype == b.dtype == h0.dtype:
+        return compiled.linear_recurrence(a.expand_as(b), b, h0)  # one pass in C (loop_scan_body.c)
     C = math.isqrt(T)
     if T < BLOCKED_FROM or b[0].numel() > BLOCKED_UP_TO:
         y = torch.empty_like(b)  # (T, B, H)

@@ -53,7 +53,7 @@ _off = 0  # > 0 inside `disabled()`
 
 def _source() -> str:
     head = (_HERE / "loops.c").read_text()
-    body = "".join((_HERE / f"loop_{part}_body.c").read_text() for part in ("gemm", "lstm", "gru"))
+    body = "".join((_HERE / f"loop_{part}_body.c").read_text() for part in ("gemm", "lstm", "gru", "scan"))
     parts = [head]
     for real, sfx, sigmoid, tanh in _TYPES.values():
         parts.append(body.replace("REAL", real).replace("SFX", sfx).replace("SIGMOID", sigmoid).replace("TANH", tanh))
@@ -193,7 +193,7 @@ def _open(path: Path) -> ctypes.CDLL:
     lib = ctypes.CDLL(str(path))
     lib.loops_vector_bits.restype = ctypes.c_int
     for sfx in ("f32", "f64"):
-        for fn in ("lstm_forward", "lstm_backward", "gru_forward", "gru_backward", "gemm"):
+        for fn in ("lstm_forward", "lstm_backward", "gru_forward", "gru_backward", "gemm", "linrec"):
             getattr(lib, f"{fn}_{sfx}").restype = None
     return lib
 
@@ -329,6 +329,17 @@ def gru_backward(Z: Tensor, Bh: Tensor, Hs: Tensor, Rr: Tensor | None, ST: Tenso
     regs = _masks(p, ("recurrent", "zone_h"))
     _loop("gru_backward", Z.dtype, T, B, cfg.hidden_size, _bs(bs, T, B),
           *map(_ptr, (Z, Bh, Hs, Rr, ST, DH, dA, dBh, dR, dh0, GL, *w)), *map(_arg, regs))
+
+
+def linear_recurrence(a: Tensor, b: Tensor, h0: Tensor) -> Tensor:
+    """y_t = a_t y_{t-1} + b_t over dim 0 of a, b (T, ...) from y_{-1} = h0 (broadcast to a step's shape): the
+    minGRU/minLSTM recurrence (kernels/scan.py) as one pass in C (loop_scan_body.c), threads over elements."""
+    a, b = a.contiguous(), b.contiguous()
+    h = h0.expand(b.shape[1:]).contiguous()
+    y = torch.empty_like(b)
+    T = b.shape[0]
+    _call("linrec", b.dtype, ctypes.c_int(T), ctypes.c_long(h.numel()), _ptr(a), _ptr(b), _ptr(h), _ptr(y))
+    return y
 
 
 def gemm(A: Tensor, W: Tensor, transposed: bool, bias: Tensor | None = None) -> Tensor:
