@@ -6,7 +6,8 @@ with one thread each 3,000 and 3,300 (issue 19), because each step's small paral
 whose cores are busy. Yet idle, two threads are 1.5x faster than one for recognize. So the default looks at:
 
     cores   the cores this process may run on (os.sched_getaffinity: a container's or taskset's limit)
-    load    the 1-minute load average (os.getloadavg): runnable processes, ours not yet among them
+    load    the cores busy now: the busy share of the CPUs over 0.2 s (/proc/stat), or the 1-minute load
+            average (os.getloadavg) where that is missing or every core is busy; ours not yet among them
     work    multiply-adds of the recurrent matrix product of one time step (B x G x H x H x D x L): below
             SMALL_WORK a step is too small for threads to pay for their synchronisation
 
@@ -22,6 +23,7 @@ whether it is.
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass
 
 __all__ = ["SMALL_WORK", "ThreadChoice", "choose_threads", "step_work", "usable_cores"]
@@ -49,10 +51,46 @@ def usable_cores() -> int:
 
 
 def _load() -> float | None:
+    """Cores busy now. The 1-minute load average lags: a minute after other work ended it still reads ~1.6 on
+    an idle 2-core machine, and a lone charlm run then took 1 thread at 0.57x the speed of 2
+    (benchmarks/contention.py). So on Linux the busy share of the CPUs over 0.2 s (/proc/stat) is what counts;
+    when that shows every core busy, the load average (which also counts the jobs waiting for a core) can say
+    how oversubscribed the machine is. Elsewhere: the load average."""
     try:
-        return os.getloadavg()[0]
+        average = os.getloadavg()[0]
     except (AttributeError, OSError):
+        average = None
+    now = _busy_cores()
+    if now is None:
+        return average
+    cpus = os.cpu_count() or 1
+    if average is not None and now >= cpus - 0.5:
+        return max(now, average)
+    return now
+
+
+def _cpu_times() -> tuple[int, int] | None:
+    """(idle, total) jiffies of all CPUs from /proc/stat's first line."""
+    try:
+        with open("/proc/stat") as f:
+            fields = [int(v) for v in f.readline().split()[1:]]
+    except (OSError, ValueError):
         return None
+    if len(fields) < 4:
+        return None
+    return fields[3] + (fields[4] if len(fields) > 4 else 0), sum(fields)  # idle + iowait
+
+
+def _busy_cores(seconds: float = 0.2) -> float | None:
+    first = _cpu_times()
+    if first is None:
+        return None
+    time.sleep(seconds)
+    second = _cpu_times()
+    if second is None or second[1] <= first[1]:
+        return None
+    idle = (second[0] - first[0]) / (second[1] - first[1])
+    return (1.0 - idle) * (os.cpu_count() or 1)
 
 
 def step_work(batch: int, rnn) -> int:
