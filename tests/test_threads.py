@@ -58,3 +58,44 @@ def test_train_says_its_choice_and_threads_overrides(tmp_path, capsys):
 def test_env_reports_the_default(capsys):
     code, out, _ = run_cli(capsys, "env")
     assert code == 0 and "rnnlab train's default: threads " in out
+
+
+def test_thread_watch_drops_to_one_thread_when_others_take_the_cores(monkeypatch):
+    """Another training starting beside this one: the cores others keep busy rise, the watch sets 1 thread once."""
+    import torch
+
+    from rnnlab.train import threads
+
+    before = torch.get_num_threads()
+    logs = []
+    clock = [100.0]
+    monkeypatch.setattr(threads.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(threads, "usable_cores", lambda: 2)
+    stat = [(1000, 2000)]  # (idle, total) jiffies
+    monkeypatch.setattr(threads, "_cpu_times", lambda: stat[0])
+    own = [0.0]
+    monkeypatch.setattr(threads, "_own_cpu", lambda: own[0])
+    monkeypatch.setattr(threads.os, "cpu_count", lambda: 2)
+    try:
+        watch = threads.ThreadWatch(2, logs.append, every=5.0)
+        clock[0], stat[0], own[0] = 103.0, (1300, 2600), 3.0
+        watch(10, 0.0)  # before `every`: nothing looked at
+        assert not logs
+        clock[0], stat[0], own[0] = 106.0, (1600, 3200), 6.0  # half idle, all of it ours: nobody else
+        watch(20, 0.0)
+        assert not logs and torch.get_num_threads() == before
+        clock[0], stat[0], own[0] = 112.0, (1600, 4400), 12.0  # no idle left, we used 1 core: others 1 core
+        watch(30, 0.0)
+        assert torch.get_num_threads() == 1 and len(logs) == 1 and "threads 1 from step 30" in logs[0]
+        watch(40, 0.0)
+        assert len(logs) == 1  # once
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_thread_watch_is_off_for_one_thread_or_where_proc_stat_is_missing(monkeypatch):
+    from rnnlab.train import threads
+
+    assert threads.ThreadWatch(1, print).done
+    monkeypatch.setattr(threads, "_cpu_times", lambda: None)
+    assert threads.ThreadWatch(2, print).done

@@ -17,7 +17,7 @@ from ..train.config import leaves, preset_config
 from ..train.registry import checked_config
 from ..train.runlock import check_unlocked
 from ..train.task import TaskKind
-from ..train.threads import ThreadChoice, choose_threads, step_work
+from ..train.threads import ThreadChoice, ThreadWatch, choose_threads, step_work
 from .common import UserError
 from .options import config_fields, flag_namer, given_overrides
 
@@ -107,10 +107,14 @@ def _same_as_saved(cfg, given: dict, default) -> None:
                             f"continue it, or start a new run")
 
 
-def run_fit(task, cfg, run_dir: Path, resume: str | None, args: argparse.Namespace, command: str):
-    """Train; returns (exit code or None to go on, FitResult)."""
+def run_fit(task, cfg, run_dir: Path, resume: str | None, args: argparse.Namespace, command: str,
+            threads: ThreadChoice | None = None):
+    """Train; returns (exit code or None to go on, FitResult). threads: the count set_threads chose; unless
+    --threads gave it, the run drops to 1 thread if other processes come to hold the cores (ThreadWatch)."""
+    log = lambda s: print(s, flush=True)  # noqa: E731
+    watch = ThreadWatch(threads.threads, log) if threads is not None and args.threads is None else None
     result = fit(task, cfg.train, run_dir, resume=resume, progress=not args.quiet and sys.stderr.isatty(),
-                 log=lambda s: print(s, flush=True))
+                 log=log, on_step=watch)
     if result.stopped == "nan":
         print(f"rnnlab train: {result.message}", file=sys.stderr, flush=True)
         return 1, result

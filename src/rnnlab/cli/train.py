@@ -48,7 +48,7 @@ def run(args: argparse.Namespace, kind: TaskKind, report) -> int:
         restored = {name: extras[name] for name in kind.restore}
     task = kind.task(cfg, **restored)
     print(f"{task.summary()}; run folder {run_dir}" + (f"; resuming from {resume}" if resume else ""), flush=True)
-    code, result = run_fit(task, cfg, run_dir, resume, args, kind.name)
+    code, result = run_fit(task, cfg, run_dir, resume, args, kind.name, threads)
     if code is not None:
         return code
     return report(task, cfg, run_dir, result, args)

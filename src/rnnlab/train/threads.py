@@ -26,7 +26,7 @@ import os
 import time
 from dataclasses import dataclass
 
-__all__ = ["SMALL_WORK", "ThreadChoice", "choose_threads", "step_work", "usable_cores"]
+__all__ = ["SMALL_WORK", "ThreadChoice", "ThreadWatch", "choose_threads", "step_work", "usable_cores"]
 
 SMALL_WORK = 1_000_000  # multiply-adds per time step; forecast's default (32 x 4 x 64 x 64) is 0.5 M
 
@@ -120,3 +120,49 @@ def choose_threads(work: int | None = None, *, cores: int | None = None, load: f
                                f"threads would wait on cores other jobs hold")
     n = max(1, min(int(free + 0.5), cores, ceiling))
     return ThreadChoice(n, f"{cores} usable cores, load {load:.1f}")
+
+
+class ThreadWatch:
+    """Watches a run whose thread count was chosen (not given with --threads) and drops it to 1 thread when
+    other processes come to hold the cores: called after every step (fit's on_step), it looks every `every`
+    seconds at the cores busy over the interval (/proc/stat) minus this process's own CPU time (os.times).
+
+    Why: trainings started at the same moment on an idle machine each see it idle and take every core; two charlm
+    runs so started did 0.08x the characters/s of --threads 1 each, their OpenMP threads spinning on cores the
+    other held (benchmarks/README.md, contention). One-way (never back up) and once: changing the thread count
+    changes float rounding, so a run changes it at most once, and says so in its log."""
+
+    def __init__(self, threads: int, log, every: float = 5.0) -> None:
+        self.threads, self.log, self.every = threads, log, every
+        self.done = threads <= 1 or _cpu_times() is None
+        self._mark()
+
+    def _mark(self) -> None:
+        self.t0, self.cpu0, self.own0 = time.monotonic(), _cpu_times(), _own_cpu()
+
+    def others_busy(self) -> float | None:
+        """Cores other processes kept busy since the last look; None when it cannot be read."""
+        cpu, own, now = _cpu_times(), _own_cpu(), time.monotonic()
+        if cpu is None or self.cpu0 is None or cpu[1] <= self.cpu0[1] or now <= self.t0:
+            return None
+        busy = (1.0 - (cpu[0] - self.cpu0[0]) / (cpu[1] - self.cpu0[1])) * (os.cpu_count() or 1)
+        return max(0.0, busy - (own - self.own0) / (now - self.t0))
+
+    def __call__(self, step: int, loss: float) -> None:
+        if self.done or time.monotonic() - self.t0 < self.every:
+            return
+        others = self.others_busy()
+        self._mark()
+        free = usable_cores() - others if others is not None else None
+        if free is not None and free < 1.5:
+            import torch
+
+            torch.set_num_threads(1)
+            self.done = True
+            self.log(f"threads 1 from step {step} (other processes now keep {others:.1f} cores busy; "
+                     f"{self.threads} threads would wait on them; --threads N fixes the count)")
+
+
+def _own_cpu() -> float:
+    t = os.times()
+    return t.user + t.system
