@@ -202,7 +202,7 @@ class RecurrentBase(nn.Module):
         # whatever the padding holds (NaN, inf) must reach no gradient: the input projection's weight
         # gradient sums over every row, padded ones included (0 * NaN is NaN)
         layer_input = layout.zero_padding(layer_input)
-        regularized = self.training and self._regularized() or bool(in_loop)
+        regularized = self.training and self.config.regularized or bool(in_loop)
         finals: list = []
         records: dict[tuple[int, int], DirectionTrace] = {}
         for layer in range(self.num_layers):
@@ -253,11 +253,6 @@ class RecurrentBase(nn.Module):
             return output, h_n, Trace(records, self._cells[0].gate_names, lengths)
         return output, h_n
 
-    def _regularized(self) -> bool:
-        """Whether training mode draws any mask (input dropout, weight drop, recurrent dropout, zoneout)."""
-        zc, zh = self.config.zoneout_ch
-        return bool(self.input_dropout or self.weight_drop or self.recurrent_dropout or zc or zh)
-
     def _run_direction(self, backend, x: Tensor, params: dict, h0, layout: BatchLayout, options: RunOptions):
         """One layer-direction; with segment_steps=k (and gradients on), in segments of k steps whose
         insides are recomputed in backward, so only the state at each segment boundary is kept.
@@ -279,7 +274,9 @@ class RecurrentBase(nn.Module):
                 # (its outputs there are padding, zeroed by forward)
                 ended = None if bool((lens > 0).all()) else lens == 0
                 seg = BatchLayout.of(lens.clamp(min=1), xs.shape[0])
-            assert seg.T_run == xs.shape[0]  # x stops at the longest sequence, so every segment reaches it
+            if seg.T_run != xs.shape[0]:  # x stops at the longest sequence, so every segment reaches its end
+                raise RuntimeError(f"{type(self).__name__}: internal error: segment of {xs.shape[0]} steps runs "
+                                   f"{seg.T_run}; please report it")
             seg_options = options if masks is None else dataclasses.replace(options, masks=masks.steps(start, start + k))
             y, new, rec = checkpoint(backend.run, xs, params, state, seg, seg_options, use_reentrant=False)
             if ended is not None:

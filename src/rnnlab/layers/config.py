@@ -114,6 +114,11 @@ class RecurrentConfig:
         z = self.zoneout
         return (float(z[0]), float(z[1])) if isinstance(z, (tuple, list)) else (float(z), float(z))
 
+    @property
+    def regularized(self) -> bool:
+        """Whether training mode draws any mask (input dropout, weight drop, recurrent dropout, zoneout)."""
+        return bool(self.input_dropout or self.weight_drop or self.recurrent_dropout or any(self.zoneout_ch))
+
     def in_loop(self, training: bool) -> tuple[str, ...]:
         """The regularizers that act inside the time loop in this mode (what only fused/reference serve):
         recurrent dropout while training; zoneout in both modes (evaluation mixes in the expectation)."""
