@@ -18,7 +18,7 @@ serves them, native included; recurrent dropout and zoneout act inside the loop,
 reference backends serve them (`RunOptions.in_loop`).
 
 The one documented order of random draws, from torch's generator of the layer's device, per forward (each
-mask one torch.randint draw of 16-bit uniforms, `_draws_below`: p is applied at a resolution of 1/65,536):
+mask one torch.randint draw of 16-bit uniforms, `_uniform16`: p is applied at a resolution of 1/65,536):
 for each layer l = 0..L-1, for each direction d (forward, then reverse): the input mask (B, I_l), the
 weight mask (G*H, R), the recurrent mask (B, R), the zoneout indicators of c (T, B, H) (LSTM), then of h
 (T, B, R) — each only when its probability is > 0 — then, after the layer, torch's between-layer dropout
@@ -67,29 +67,38 @@ class DirectionMasks:
 RESOLUTION = 65536  # probabilities are applied in steps of 1/65,536 (|error| <= 7.6e-6)
 
 
-def _draws_below(shape, p: float, like: Tensor) -> Tensor:
-    """Bool (shape): True with probability round(p * 65536) / 65536, independently per element.
-
-    From 16-bit uniform integers cut out of torch.randint's 64-bit words: 4 draws per generated word where
-    Tensor.bernoulli_ makes one uniform float per element. Measured on this project's CPU (2 threads): a
-    (100, 32, 256) mask in 2.4 ms against bernoulli_'s 6.2 ms, a (1024, 256) one in 1.2 ms against 3.9 ms;
-    at S1-S4 bernoulli_ alone made zoneout cost 1.1-1.4x the layer's training step (benchmarks/README.md)."""
+def _uniform16(shape, like: Tensor) -> Tensor:
+    """Uniform integers over [-32768, 32767] (shape), as float: 16-bit pieces cut out of torch.randint's
+    64-bit words, 4 draws per generated word where Tensor.bernoulli_ makes one uniform float per element.
+    Returned in float32 (float64 for float64 layers): every 16-bit integer is exact there, and the masks are
+    then made by clamping, without a bool tensor (torch's bool->float and where() passes cost more than the
+    draw itself). Measured on this project's CPU: a (1024, 256) keep mask in 0.5 ms, against 1.4-1.8 ms
+    through a bool tensor and torch.where, and 3.9 ms with bernoulli_."""
     n = math.prod(shape)
     words = torch.randint(-(2**63), 2**63 - 1, ((n + 3) // 4,), dtype=torch.int64, device=like.device)
-    u = words.view(torch.int16)[:n].view(shape)  # uniform over [-32768, 32767]
-    return u < round(p * RESOLUTION) - RESOLUTION // 2
+    work = torch.float64 if like.dtype == torch.float64 else torch.float32
+    return words.view(torch.int16)[:n].view(shape).to(work)
+
+
+def _threshold(p: float) -> int:
+    """A 16-bit uniform u is 'below p' when u < this: probability round(p * 65536) / 65536."""
+    return round(p * RESOLUTION) - RESOLUTION // 2
 
 
 def _keep(shape, p: float, like: Tensor) -> Tensor:
     """Inverted-dropout mask: 1/(1-p) with probability 1-p, else 0 (p at 1/65,536 resolution; the scale is
-    that of the probability applied, so the expectation is exactly 1)."""
+    that of the probability applied, so the expectation is exactly 1). Dropped where u < threshold: for
+    integers u, clamp(u - threshold + 1, 0, 1) is exactly that indicator's complement."""
     q = round(p * RESOLUTION) / RESOLUTION
-    return torch.where(_draws_below(shape, p, like), 0.0, 1.0 / (1.0 - q)).to(like.dtype)
+    u = _uniform16(shape, like)
+    return u.sub_(_threshold(p) - 1).clamp_(0, 1).mul_(1.0 / (1.0 - q)).to(like.dtype)
 
 
 def _zone(shape, p: float, like: Tensor) -> Tensor:
-    """Zoneout's indicators: 1 (keep the previous value) with probability p, else 0."""
-    return _draws_below(shape, p, like).to(like.dtype)
+    """Zoneout's indicators: 1 (keep the previous value) with probability p, else 0 (where u < threshold:
+    clamp(threshold - u, 0, 1))."""
+    u = _uniform16(shape, like)
+    return u.neg_().add_(_threshold(p)).clamp_(0, 1).to(like.dtype)
 
 
 def draw(config: RecurrentConfig, cell: CellConfig, training: bool, B: int, T: int, T_run: int,
