@@ -35,9 +35,10 @@ def case_id(case) -> str:
     return f"{cell}-{'log' if o['log_space'] else 'plain'}{'' if o['bias'] else '-nobias'}"
 
 
-@pytest.fixture(params=["loop", "log"])
+@pytest.fixture(params=["fused", "loop", "log"])
 def method(request, monkeypatch):
-    """Both scan methods on the CPU (the log-space one is what runs on a GPU)."""
+    """Every scan method on the CPU: the C pass, the loop of torch ops (where the C library is not there), the
+    log-space one (what runs on a GPU)."""
     monkeypatch.setattr(scan, "method_for", lambda device: request.param)
     return request.param
 
@@ -188,7 +189,7 @@ def length_cases(draw):
     return dict(B=B, T=T, lengths=draw(st.lists(st.integers(1, T), min_size=B, max_size=B)),
                 cell=draw(st.sampled_from(sorted(LAYERS))), log_space=draw(st.booleans()),
                 layers=draw(st.integers(1, 2)), bidir=draw(st.booleans()), h0=draw(st.booleans()),
-                method=draw(st.sampled_from(["loop", "log"])), seed=draw(st.integers(0, 2**16)))
+                method=draw(st.sampled_from(["fused", "loop", "log"])), seed=draw(st.integers(0, 2**16)))
 
 
 @settings(max_examples=30, deadline=None)
@@ -273,6 +274,46 @@ def test_the_recurrence_has_double_backward(blocked_from, monkeypatch):
     assert torch.autograd.gradgradcheck(scan.linear_recurrence, (a, b, h0))
     h0_row = torch.randn(3, dtype=torch.float64, requires_grad=True)  # broadcast over the batch
     assert torch.autograd.gradcheck(scan.linear_recurrence, (a, b, h0_row))
+
+
+needs_c = pytest.mark.skipif(not rnnlab.kernels.fused.compiled.status()[0], reason="no compiled loops here")
+
+
+@needs_c
+@pytest.mark.parametrize("case", CASES, ids=case_id)
+def test_the_fused_pass_has_double_backward(case):
+    """The C pass (gates + recurrence) from the pre-activations: gradcheck, and gradgradcheck through its
+    recomputed double backward."""
+    cell, o = case
+    cfg = LAYERS[cell](2, 3, **o).cell_config
+    torch.manual_seed(7)
+    G = 3 if cell == "minlstm" else 2
+    k = torch.randn(5, 2, G * 3, dtype=torch.float64, requires_grad=True)
+    h0 = torch.randn(2, 3, dtype=torch.float64, requires_grad=True)
+    assert scan.fused_serves(k, h0)
+    f = lambda k, h0: scan._Fused.apply(k, h0, cfg)  # noqa: E731
+    torch.testing.assert_close(f(k, h0), scan._loop_outputs(k, h0, cfg), **F64)
+    assert torch.autograd.gradcheck(f, (k, h0))
+    assert torch.autograd.gradgradcheck(f, (k, h0))
+
+
+@needs_c
+@pytest.mark.parametrize("cell", LAYERS)
+def test_the_fused_pass_equals_the_loop_in_float32_across_unit_blocks(cell, monkeypatch):
+    """H = 300: one full block of 256 units and a tail of 44 per row, two threads' shares; the C pass against
+    the loop method's torch ops, outputs and every gradient."""
+    torch.manual_seed(8)
+    layer = LAYERS[cell](7, 300, backend="scan")
+    x = torch.randn(40, 3, 7, requires_grad=True)
+    results = []
+    for m in ("fused", "loop"):
+        monkeypatch.setattr(scan, "method_for", lambda device, m=m: m)
+        out, h = layer(x)
+        results.append((out, h, grads(layer, [x], loss_of(out, h))))
+    (o1, h1, g1), (o2, h2, g2) = results
+    torch.testing.assert_close(o1, o2, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(h1, h2, rtol=1e-5, atol=1e-6)
+    assert_close_dict(g1, g2, rtol=1e-4, atol=1e-5)
 
 
 # ----- chunks: segment_steps and the log method's chunks change no number -----------------------------------------

@@ -34,7 +34,12 @@ randn*2 inputs, T = 100,000, against float64: max relative error 1.2e-2 in one s
 g_{t+1} (another Function, whose own backward is the forward one, so double backward works), then
 da_t = g_t h_{t-1}, db_t = g_t, dh_0 = a_0 g_0. Its rounding is the sequential loop's.
 
-Which runs (`method_for`): "loop" on the CPU, "log" elsewhere. Measured on this project's 2-core CPU
+"fused" (the CPU's method when the compiled loops are there): the loop method's equations -- gates,
+candidate and recurrence -- in one C pass forward and one backward (minrec_fwd / minrec_bwd in
+loop_scan_body.c), from the pre-activations k and h0; it stores y only and the backward recomputes the gates
+from k. Its double backward recomputes through the loop method's torch ops (_FusedBackward).
+
+Which runs (`method_for`): "fused" on the CPU ("loop" where the compiled loops are not), "log" elsewhere. Measured on this project's 2-core CPU
 (torch 2.13; machine shared, so only the order of magnitude is safe): torch's CPU cumsum and logcumsumexp
 are scalar loops, about 30 and 50 ns per element, and logcumsumexp's backward about 280 ns per element, so
 "log" trained a MinGRU (T=1000, B=64, H=256) in 11.3 s where the step loop of the reference backend took
@@ -57,6 +62,7 @@ Example:
 
 from __future__ import annotations
 
+import ctypes
 import math
 
 import torch
@@ -84,8 +90,9 @@ BLOCKED_UP_TO = 256
 
 
 def method_for(device: torch.device) -> str:
-    """"loop" on the CPU (torch's CPU scans are scalar and slow, see the docstring), "log" elsewhere."""
-    return "loop" if device.type == "cpu" else "log"
+    """"fused" on the CPU (the loop method's equations in one C pass; "loop" where the compiled library is
+    not there), "log" elsewhere (torch's CPU scans are scalar and slow, see the docstring)."""
+    return "fused" if device.type == "cpu" else "log"
 
 
 def _solve(a: Tensor, b: Tensor, h0: Tensor) -> Tensor:
@@ -163,6 +170,84 @@ class _Backward(torch.autograd.Function):
         return da, q
 
 
+def _fused_args(k: Tensor, h0: Tensor, cfg) -> tuple:
+    T, B, GH = k.shape
+    H = GH // (3 if cfg.family == "minlstm" else 2)
+    return T, B, H, int(cfg.family == "minlstm"), int(bool(cfg.log_space))
+
+
+def _fused_forward(k: Tensor, h0: Tensor, cfg) -> Tensor:
+    T, B, H, lstm, log_space = _fused_args(k, h0, cfg)
+    y = k.new_empty(T, B, H)
+    compiled._call("minrec_fwd", k.dtype, ctypes.c_int(T), ctypes.c_int(B), ctypes.c_int(H), ctypes.c_int(lstm),
+                   ctypes.c_int(log_space), compiled._ptr(k), compiled._ptr(h0), compiled._ptr(y))
+    return y
+
+
+def _fused_backward(k: Tensor, h0: Tensor, y: Tensor, dy: Tensor, cfg) -> tuple[Tensor, Tensor]:
+    T, B, H, lstm, log_space = _fused_args(k, h0, cfg)
+    dy = dy.contiguous()
+    dk, dh0 = torch.empty_like(k), torch.empty_like(h0)
+    compiled._call("minrec_bwd", k.dtype, ctypes.c_int(T), ctypes.c_int(B), ctypes.c_int(H), ctypes.c_int(lstm),
+                   ctypes.c_int(log_space), compiled._ptr(k), compiled._ptr(h0), compiled._ptr(y),
+                   compiled._ptr(dy), compiled._ptr(dk), compiled._ptr(dh0))
+    return dk, dh0
+
+
+def _loop_outputs(k: Tensor, h0: Tensor, cfg) -> Tensor:
+    """The "loop" method's y from k and h0 in differentiable torch ops: what the fused method's double
+    backward differentiates (it recomputes, so the fused pass itself needs no second-order code)."""
+    return _run(k, h0, cfg, "loop", False)[0]
+
+
+class _Fused(torch.autograd.Function):
+    """y (T, B, H) from the pre-activations k (T, B, G*H) and h0 (B, H): gates, candidate and recurrence in one
+    pass in C forward (minrec_fwd in loop_scan_body.c) and one backward (minrec_bwd), instead of the loop
+    method's dozen whole-sequence elementwise passes. Saves k, h0 and y only."""
+
+    @staticmethod
+    def forward(ctx, k: Tensor, h0: Tensor, cfg) -> Tensor:
+        y = _fused_forward(k, h0, cfg)
+        ctx.cfg = cfg
+        ctx.save_for_backward(k, h0, y)
+        return y
+
+    @staticmethod
+    def backward(ctx, dy: Tensor):
+        k, h0, y = ctx.saved_tensors
+        dk, dh0 = _FusedBackward.apply(k, h0, y, dy, ctx.cfg)
+        return dk, dh0, None
+
+
+class _FusedBackward(torch.autograd.Function):
+    """(dk, dh0) of _Fused, in C; differentiable through a recomputation with the loop method's torch ops,
+    so gradgradcheck and double backward hold. y is the forward's output, a function of k and h0: the
+    recomputation goes through k and h0, so y itself gets no gradient here (it would be counted twice)."""
+
+    @staticmethod
+    def forward(ctx, k: Tensor, h0: Tensor, y: Tensor, dy: Tensor, cfg):
+        ctx.cfg = cfg
+        ctx.save_for_backward(k, h0, dy)
+        return _fused_backward(k, h0, y, dy, cfg)
+
+    @staticmethod
+    def backward(ctx, ddk: Tensor, ddh0: Tensor):
+        k, h0, dy = ctx.saved_tensors
+        with torch.enable_grad():
+            k_, h0_, dy_ = (t.detach().requires_grad_() for t in (k, h0, dy))
+            y_ = _loop_outputs(k_, h0_, ctx.cfg)
+            dk_, dh0_ = torch.autograd.grad(y_, (k_, h0_), dy_, create_graph=True)
+            outs = [(o, g) for o, g in ((dk_, ddk), (dh0_, ddh0)) if g is not None]
+            gk, gh0, gdy = torch.autograd.grad([o for o, _ in outs], (k_, h0_, dy_), [g for _, g in outs],
+                                               allow_unused=True)
+        return gk, gh0, None, gdy, None
+
+
+def fused_serves(k: Tensor, h0: Tensor) -> bool:
+    """Whether the fused method's C pass serves these tensors (CPU, float32/float64, the compiled library)."""
+    return compiled.available(k, None) and k.dtype == h0.dtype
+
+
 def linear_recurrence(a: Tensor, b: Tensor, h0: Tensor) -> Tensor:
     """h_t = a_t h_{t-1} + b_t over dim 0 of a, b (T, ...), from h0 (...): the "loop" method."""
     return _Forward.apply(a, b, h0)
@@ -209,13 +294,18 @@ def run_scan(x: Tensor, params: dict[str, Tensor], h0: Tensor, layout: BatchLayo
 
 def _run(k: Tensor, h0: Tensor, cfg, method: str, record: bool) -> tuple[Tensor, dict[str, Tensor]]:
     """(h (T, B, H), the gates by name if `record`) from the pre-activations k (T, B, G*H) and h0 (B, H)."""
+    if method == "fused" and fused_serves(k, h0):
+        y = _Fused.apply(k.contiguous(), h0.expand(k.shape[1], -1).contiguous(), cfg)
+        if not record:
+            return y, {}
+        method = "gates"  # the recording: the gates by the loop method's ops, y from the fused pass
     if cfg.family == "mingru":
         k_z, k_h = k.chunk(2, dim=-1)
     else:
         k_f, k_i, k_h = k.chunk(3, dim=-1)
     n = candidate(k_h, cfg)  # (T, B, H): h~
 
-    if method == "loop":
+    if method in ("loop", "fused", "gates"):
         if cfg.family == "mingru":
             z = torch.sigmoid(k_z)
             a, b = 1.0 - z, z * n
@@ -225,6 +315,8 @@ def _run(k: Tensor, h0: Tensor, cfg, method: str, record: bool) -> tuple[Tensor,
             f, i = f / (f + i), i / (f + i)
             a, b = f, i * n
             gates = {"f": f, "i": i, "h~": n}
+        if method == "gates":
+            return y, gates
         return linear_recurrence(a, b, h0), gates if record else {}
 
     if cfg.family == "mingru":
@@ -245,7 +337,8 @@ def _supports(options: RunOptions, device: torch.device) -> tuple[bool, str]:
     cfg = options.cell
     if not cfg.is_min:
         return False, f"a scan needs gates that do not read h_(t-1): minGRU/minLSTM only, not {cfg.family}"
-    how = {"loop": "one addcmul per step forward and backward", "log": "a log-space parallel scan"}
+    how = {"fused": "gates and recurrence in one C pass forward and one backward",
+           "loop": "one addcmul per step forward and backward", "log": "a log-space parallel scan"}
     return True, f"minGRU/minLSTM: every gate of every step at once, then {how[method_for(device)]}"
 
 

@@ -24,3 +24,99 @@ void linrec_SFX(int nth_req, int T, long N, const REAL *a, const REAL *b, const 
         }
     }
 }
+
+/* ---- minGRU / minLSTM whole: gates, candidate and recurrence in one pass (kernels/scan.py, method "fused") ----
+ * From the pre-activations k (T, B, G*H) -- per row [k_z | k_h] (minGRU, G = 2) or [k_f | k_i | k_h] (minLSTM,
+ * G = 3) -- and h0 (B, H), the outputs y (T, B, H):
+ *     minGRU:  z = sigmoid(k_z), n = g(k_h), h_t = z n + (1 - z) h_{t-1}
+ *     minLSTM: f = sigmoid(k_f), i = sigmoid(k_i), s = f + i, h_t = (i/s) n + (f/s) h_{t-1}
+ * with g(x) = x (plain) or x + 0.5 for x >= 0, sigmoid(x) below (log_space) -- the equations of cells/minrnn.py
+ * in the order scan.py's "loop" method evaluates them. Each thread runs blocks of units of one row through all
+ * T steps; nothing is stored but y (the backward recomputes the gates from k, one exp or two per element). */
+INLINE REAL mincand_SFX(REAL x, int log_space) { return !log_space ? x : (x >= 0 ? x + (REAL)0.5 : SIGMOID(x)); }
+
+INLINE REAL mincand_grad_SFX(REAL x, int log_space) {
+    if (!log_space || x >= 0) return (REAL)1;
+    const REAL s = SIGMOID(x);
+    return s * ((REAL)1 - s);
+}
+
+void minrec_fwd_SFX(int nth_req, int T, int B, int H, int lstm, int log_space, const REAL *k, const REAL *h0,
+                    REAL *y) {
+    const int G = lstm ? 3 : 2, per_row = (H + LINREC_BLOCK - 1) / LINREC_BLOCK;
+    const size_t kstride = (size_t)B * G * H, ystride = (size_t)B * H;
+#pragma omp parallel for num_threads(nth_req) schedule(static)
+    for (long blk = 0; blk < (long)B * per_row; blk++) {
+        const int b = (int)(blk / per_row), j0 = (int)(blk % per_row) * LINREC_BLOCK;
+        const int n = H - j0 < LINREC_BLOCK ? H - j0 : LINREC_BLOCK;
+        REAL h[LINREC_BLOCK] __attribute__((aligned(64)));
+        for (int j = 0; j < n; j++) h[j] = h0[(size_t)b * H + j0 + j];
+        for (int t = 0; t < T; t++) {
+            const REAL *restrict kt = k + t * kstride + (size_t)b * G * H + j0;
+            REAL *restrict yt = y + t * ystride + (size_t)b * H + j0;
+            if (!lstm) {
+#pragma omp simd
+                for (int j = 0; j < n; j++) {
+                    const REAL z = SIGMOID(kt[j]), c = mincand_SFX(kt[H + j], log_space);
+                    h[j] = z * c + ((REAL)1 - z) * h[j];
+                    yt[j] = h[j];
+                }
+            } else {
+#pragma omp simd
+                for (int j = 0; j < n; j++) {
+                    const REAL f = SIGMOID(kt[j]), i = SIGMOID(kt[H + j]), c = mincand_SFX(kt[2 * H + j], log_space);
+                    const REAL s = f + i;
+                    h[j] = (i / s) * c + (f / s) * h[j];
+                    yt[j] = h[j];
+                }
+            }
+        }
+    }
+}
+
+/* The backward of minrec_fwd: from dy (T, B, H), the saved k, h0 and y, the gradients dk (T, B, G*H) and dh0
+ * (B, H). Backwards in time, g = dL/dh_t in full (dy_t plus what h_{t+1} passes back), h_{t-1} = y_{t-1} or h0:
+ *     minGRU:  dk_z = g (n - h_{t-1}) z (1 - z),  dk_h = g z g'(k_h),  g <- g (1 - z)
+ *     minLSTM: d(f/s) = g h_{t-1}, d(i/s) = g n, df = (d(f/s) - d(i/s)) i/s^2, di = (d(i/s) - d(f/s)) f/s^2,
+ *              dk_f = df f (1 - f), dk_i = di i (1 - i), dk_h = g (i/s) g'(k_h),  g <- g f/s */
+void minrec_bwd_SFX(int nth_req, int T, int B, int H, int lstm, int log_space, const REAL *k, const REAL *h0,
+                    const REAL *y, const REAL *dy, REAL *dk, REAL *dh0) {
+    const int G = lstm ? 3 : 2, per_row = (H + LINREC_BLOCK - 1) / LINREC_BLOCK;
+    const size_t kstride = (size_t)B * G * H, ystride = (size_t)B * H;
+#pragma omp parallel for num_threads(nth_req) schedule(static)
+    for (long blk = 0; blk < (long)B * per_row; blk++) {
+        const int b = (int)(blk / per_row), j0 = (int)(blk % per_row) * LINREC_BLOCK;
+        const int n = H - j0 < LINREC_BLOCK ? H - j0 : LINREC_BLOCK;
+        REAL g[LINREC_BLOCK] __attribute__((aligned(64)));
+        for (int j = 0; j < n; j++) g[j] = 0;
+        for (int t = T - 1; t >= 0; t--) {
+            const size_t ko = t * kstride + (size_t)b * G * H + j0, yo = t * ystride + (size_t)b * H + j0;
+            const REAL *restrict kt = k + ko;
+            REAL *restrict dkt = dk + ko;
+            const REAL *restrict dyt = dy + yo;
+            const REAL *restrict hp = t > 0 ? y + yo - ystride : h0 + (size_t)b * H + j0;
+            if (!lstm) {
+#pragma omp simd
+                for (int j = 0; j < n; j++) {
+                    const REAL z = SIGMOID(kt[j]), c = mincand_SFX(kt[H + j], log_space);
+                    const REAL gj = g[j] + dyt[j];
+                    dkt[j] = gj * (c - hp[j]) * z * ((REAL)1 - z);
+                    dkt[H + j] = gj * z * mincand_grad_SFX(kt[H + j], log_space);
+                    g[j] = gj * ((REAL)1 - z);
+                }
+            } else {
+#pragma omp simd
+                for (int j = 0; j < n; j++) {
+                    const REAL f = SIGMOID(kt[j]), i = SIGMOID(kt[H + j]), c = mincand_SFX(kt[2 * H + j], log_space);
+                    const REAL s = f + i, gj = g[j] + dyt[j];
+                    const REAL dfs = gj * hp[j], dis = gj * c, inv = (REAL)1 / (s * s);
+                    dkt[j] = (dfs - dis) * i * inv * f * ((REAL)1 - f);
+                    dkt[H + j] = (dis - dfs) * f * inv * i * ((REAL)1 - i);
+                    dkt[2 * H + j] = gj * (i / s) * mincand_grad_SFX(kt[2 * H + j], log_space);
+                    g[j] = gj * (f / s);
+                }
+            }
+        }
+        for (int j = 0; j < n; j++) dh0[(size_t)b * H + j0 + j] = g[j];
+    }
+}
