@@ -11,6 +11,12 @@ cuts the gradient at the chunk boundary).
 
 Each epoch starts the streams at a different offset in [0, T) (drawn from the seed and the epoch), so
 chunk boundaries fall elsewhere; the position (epoch, chunk) is all that an exact resume needs.
+
+Several processes (and gradient accumulation) share the streams of one global batch: after
+`distribute(rank, world, accumulate)` the text is laid out as G = B x world x accumulate streams, exactly as
+one process with --batch G would lay it out, and micro-step m of rank r reads streams [j*B, (j+1)*B) with
+j = r * accumulate + m (stream b goes to rank b // (B * accumulate)). Every part holds B streams, so the mean
+of the parts' mean losses is the global batch's mean loss.
 """
 
 from __future__ import annotations
@@ -61,10 +67,24 @@ class TextStreams:
             )
         self.ids, self.batch, self.seq_len, self.seed = ids, batch, seq_len, seed
         self.epoch, self.chunk = 0, 0
+        self.rank, self.world, self.accumulate, self.micro = 0, 1, 1, 0
+        self.share = 1.0  # the fraction of the global batch the last batch held
+        self._layout()
+
+    def distribute(self, rank: int, world: int, accumulate: int = 1) -> None:
+        """Read this rank's parts of global batches of batch x world x accumulate streams (module docstring)."""
+        G, T = self.batch * world * accumulate, self.seq_len
+        if len(self.ids) - T < G * T + 1:
+            raise DataError(
+                f"the training text has {len(self.ids)} characters, fewer than one global batch needs "
+                f"({G} streams = {self.batch} x {world} processes x {accumulate} accumulated, x ({T} + 1) characters, "
+                f"plus {T} of slack); use a smaller --batch, --seq-len or --accumulate, or a longer text")
+        self.rank, self.world, self.accumulate, self.micro = rank, world, accumulate, 0
+        self.share = 1.0 / (world * accumulate)
         self._layout()
 
     def _layout(self) -> None:
-        B, T = self.batch, self.seq_len
+        B, T = self.batch * self.world * self.accumulate, self.seq_len
         offset = 0 if self.epoch == 0 else random.Random(f"{self.seed}-{self.epoch}").randrange(T)
         L = (len(self.ids) - offset - 1) // B  # characters per stream
         self._x = self.ids[offset: offset + B * L].view(B, L)  # (B, L)
@@ -72,23 +92,30 @@ class TextStreams:
         self.chunks_per_epoch = L // T
 
     def __next__(self) -> Batch:
-        if self.chunk >= self.chunks_per_epoch:
+        if self.micro == 0 and self.chunk >= self.chunks_per_epoch:
             self.epoch, self.chunk = self.epoch + 1, 0
             self._layout()
         T, k = self.seq_len, self.chunk
+        # this rank's streams of the global batch (all of them on one process without accumulation)
+        j = self.rank * self.accumulate + self.micro
+        rows = slice(j * self.batch, (j + 1) * self.batch)
         # the text's ids are stored compact (int16); the model's embedding and loss take int64
-        batch = Batch(self._x[:, k * T: (k + 1) * T].long(), self._y[:, k * T: (k + 1) * T].long(), reset_state=k == 0)
-        self.chunk += 1
+        batch = Batch(self._x[rows, k * T: (k + 1) * T].long(), self._y[rows, k * T: (k + 1) * T].long(),
+                      reset_state=k == 0)
+        self.micro = (self.micro + 1) % self.accumulate
+        if self.micro == 0:
+            self.chunk += 1
         return batch
 
     def __iter__(self) -> Iterator[Batch]:
         return self
 
     def state_dict(self) -> dict:
+        """The position between optimizer steps (every rank's is the same: the global batch's)."""
         return {"epoch": self.epoch, "chunk": self.chunk}
 
     def load_state_dict(self, state: dict) -> None:
-        self.epoch, self.chunk = int(state["epoch"]), int(state["chunk"])
+        self.epoch, self.chunk, self.micro = int(state["epoch"]), int(state["chunk"]), 0
         self._layout()
         if not 0 <= self.chunk <= self.chunks_per_epoch:
             raise DataError(

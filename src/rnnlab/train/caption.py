@@ -144,10 +144,12 @@ class CaptionTask(Task):
             raise DataError(f"{d.data}: need images to train on and to validate on; got {len(self.train)} and {len(self.val)}")
         self.vocab = vocab or TokenVocab.build((c for item in self.train for c in item.captions), d.level)
         pairs = [(item.image, c) for item in self.train for c in item.captions]
-        # augmentation draws from (seed, epoch, position): the same batches again after a resume
+        # augmentation draws from (seed, epoch, position[, part of the global batch]): the same batches again
+        # after a resume, and different shifts on each process's part
         self.batches = ShuffledBatches(pairs, d.batch, lambda b: collate_captions(
-            b, self.vocab, self.device, d.shift,
-            np.random.default_rng([t.seed, self.batches.epoch, self.batches.pos])), t.seed)
+            b, self.vocab, self.device, d.shift, np.random.default_rng(
+                [t.seed, self.batches.epoch, self.batches.pos] + ([self.batches.part] if self.batches.parts > 1 else []))),
+            t.seed)
         self.pairs = len(pairs)
         m.vocab_size = len(self.vocab)
         torch.manual_seed(t.seed)

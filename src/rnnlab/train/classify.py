@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from ..data import DataError
+from ..data.batching import SplitBatches
 from ..data.sequences import (
     Columns, LabelledSequences, LengthBuckets, collate, feature_stats, load_labelled, stratified_split,
 )
@@ -199,7 +200,9 @@ class ClassifyTask(Task):
         self.train_y = torch.from_numpy(targets[self.split.train])
         self.val_x = [encoded[i] for i in self.split.val]
         self.val_y = targets[self.split.val]
-        self.batches = LengthBuckets([len(s) for s in self.train_x], d.batch, seed=t.seed)
+        lengths = [len(s) for s in self.train_x]
+        # length-bucketed batches; under several processes each takes its part of every global batch
+        self.batches = SplitBatches(lambda size: LengthBuckets(lengths, size, seed=t.seed), d.batch)
         m = config.model
         m.num_classes = len(self.label_names)
         if data.kind == "text":

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from ..data import DataError
+from ..data.batching import SplitBatches
 from ..data.sequences import LengthBuckets
 from ..data.series import Scaler, Series, load_series, mase_scale, rolling_origins, split_series
 from ..models import Forecaster, ForecasterConfig
@@ -145,7 +146,8 @@ class ForecastTask(Task):
         origins = range(L, p.val_start - H + 1)
         self.x = torch.tensor(np.stack([z[o - L:o] for o in origins]), dtype=torch.float32)
         self.y = torch.tensor(np.stack([z[o:o + H] for o in origins]), dtype=torch.float32)
-        self.batches = LengthBuckets([L] * len(self.x), config.data.batch, seed=t.seed)
+        # shuffled windows; under several processes each takes its part of every global batch
+        self.batches = SplitBatches(lambda size: LengthBuckets([L] * len(self.x), size, seed=t.seed), config.data.batch)
         torch.manual_seed(t.seed)
         self.model = Forecaster(config.model).to(self.device)
 

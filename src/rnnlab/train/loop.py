@@ -8,6 +8,15 @@
     Ctrl-C or SIGTERM: finish the current step, save `last`, return; a second one aborts at once
     the run folder is locked while fit writes it (runlock.py): a second fit on it is refused
 
+Several processes (torchrun, distributed.py): each rank trains on its part of every global batch (the task's
+batches cut it: batch x world x accumulate, exactly as one process drawing that batch would draw it), the
+model is wrapped in DistributedDataParallel, which averages the gradients; rank 0 alone holds the run
+folder's lock, writes the run folder and evaluates (the other ranks wait for its result, broadcast so that
+every rank takes the same decisions). Each step's loss, the stop decisions (budget, Ctrl-C) and checkpoints
+are agreed by collectives; a checkpoint gathers every rank's data position, RNG state and carried state.
+`accumulate` K: K forward/backward micro-steps per optimizer step (gradients averaged locally, synchronised
+across ranks on the last one only: DDP's no_sync). The learning rate is not rescaled with the global batch.
+
 Exactness of resume: a checkpoint holds weights, optimizer moments, the carried recurrent state, the data
 position, torch's RNG state and the loop's counters, and evaluation neither draws random numbers nor
 touches the training state. So on CPU with the same config, an interrupted-and-resumed run computes the
@@ -36,12 +45,14 @@ from .checkpoint import (
     CheckpointError, first_non_finite, flatten_state, load_checkpoint, rng_state, save_checkpoint, set_rng_state,
     unflatten_state,
 )
+from . import distributed
 from .config import TrainConfig, versions
+from .distributed import DistributedError, World, collective
 from .runlock import RunLock
 from .runlog import MetricsLog
 from .task import Task
 
-__all__ = ["FitResult", "fit", "learning_rate", "make_optimizer"]
+__all__ = ["DistributedError", "FitResult", "fit", "learning_rate", "make_optimizer"]
 
 
 @dataclass
@@ -116,12 +127,17 @@ class _Interrupt:
 
     SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
-    def __init__(self) -> None:
+    def __init__(self, distributed: bool = False) -> None:
         self.requested = False
         self.signal = ""   # "SIGINT" or "SIGTERM": the first one received
+        self.distributed = distributed
 
     def _handler(self, signum, frame) -> None:
         if self.requested:
+            # torchrun's agent follows a Ctrl-C with SIGTERM to every worker (and SIGKILL 30 s later): let the
+            # save the first signal asked for finish; a second Ctrl-C still aborts
+            if self.distributed and signum == signal.SIGTERM:
+                return
             raise KeyboardInterrupt
         self.requested, self.signal = True, signal.Signals(signum).name
 
@@ -171,44 +187,140 @@ class LoopState:
         return cls(**counters, last_metrics=metrics or {}, best_metrics=best_metrics or {})
 
 
-def _resume(resume: str | Path, task: Task, opt: torch.optim.Optimizer, device: torch.device) -> tuple[LoopState, Any]:
-    """Load weights, optimizer moments and data position into task and opt, set torch's RNG; return the loop's
-    state and the carried recurrent state."""
-    ck = load_checkpoint(resume, prefer=("last", "best"))
+def _saved_world(ck) -> tuple[int, int, list]:
+    """(world size, accumulate, per-rank states) a checkpoint was written with; (1, 1, []) before issue 15."""
+    d = ck.state.get("distributed", {"world": 1, "accumulate": 1, "ranks": []})
+    try:
+        world, accumulate, ranks = d["world"], d["accumulate"], d["ranks"]
+        if not (isinstance(world, int) and isinstance(accumulate, int) and world >= 1 and accumulate >= 1 and
+                isinstance(ranks, list) and all(isinstance(r, dict) for r in ranks) and len(ranks) in (0, world)):
+            raise TypeError
+    except (KeyError, TypeError):
+        raise CheckpointError(f"{ck.path}/state.json: 'distributed' must hold world, accumulate (integers >= 1) and "
+                              f"one state per rank; the file was edited: use the run's other checkpoint") from None
+    return world, accumulate, ranks
+
+
+def _plan(ck, world: World, accumulate: int | None) -> int:
+    """The accumulation K of this run: given, or (resuming) the one that keeps the checkpoint's global batch
+    (world x accumulate); a resume that would change the global batch is refused, naming the original size."""
+    if ck is None:
+        return 1 if accumulate is None else accumulate
+    saved_world, saved_k, _ = _saved_world(ck)
+    parts = saved_world * saved_k
+    if accumulate is None and parts % world.size == 0:
+        accumulate = parts // world.size
+    if accumulate is None or world.size * accumulate != parts:
+        fix = (f"--accumulate {parts // world.size}" if parts % world.size == 0 else
+               f"a number of processes that divides {parts}")
+        raise CheckpointError(
+            f"{ck.path}: trained on {saved_world} process(es) with --accumulate {saved_k} (global batch = --batch x "
+            f"{parts}), resumed on {world.size} with --accumulate {accumulate or 1}; resume on {saved_world} "
+            f"process(es), or keep processes x accumulate = {parts} ({fix})")
+    return accumulate
+
+
+def _resume(ck, task: Task, opt: torch.optim.Optimizer, device: torch.device, world: World,
+            accumulate: int) -> tuple[LoopState, list]:
+    """Load weights, optimizer moments and data position into task and opt, set torch's RNG (this rank's); return
+    the loop's state and this rank's carried recurrent states (one per micro-step)."""
+    saved_world, _, ranks = _saved_world(ck)
     try:
         task.model.load_state_dict(ck.model)
         _optimizer_from_files(opt, ck.optimizer, ck.state["optimizer"])
         task.batches.load_state_dict(ck.state["data"])
         state = LoopState.from_dict(ck.state["loop"], ck.state.get("metrics", {}), ck.state.get("best_metrics", {}))
         carry = unflatten_state(ck.carry, ck.state["carry"], device)
-        set_rng_state(ck.state["rng"])
+        # the saved state is the global batch's, its parts joined along the batch dimension: take ours
+        parts = _split(carry, world.size * accumulate)
+        carries = parts[world.rank * accumulate: (world.rank + 1) * accumulate]
+        if saved_world == world.size and ranks:
+            set_rng_state(ranks[world.rank]["rng"])
+        elif world.rank == 0:
+            set_rng_state(ck.state["rng"])
+        else:  # another world size: rank r > 0 draws its own dropout masks from here on
+            torch.manual_seed(_rank_seed(task, world.rank, state.step))
     except (RuntimeError, KeyError, ValueError, TypeError, IndexError, AttributeError) as e:
         first = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise CheckpointError(f"{ck.path}: does not match this model or data ({first})") from None
-    return state, carry
+    return state, carries
 
 
-def _save(run: Path | None, name: str, task: Task, opt: torch.optim.Optimizer, carry: Any, loop: LoopState) -> None:
-    """Write run/name/: everything the next step depends on, so a resume continues exactly here."""
+def _rank_seed(task: Task, rank: int, step: int = 0) -> int:
+    """A seed of rank `rank`'s own (dropout masks, augmentation drawn from torch), from the run's seed."""
+    config = task.config_dict()
+    seed = config.get("train", {}).get("seed", 0) if isinstance(config, dict) else 0
+    return (int(seed) * 1_000_003 + rank * 7919 + step) % (2 ** 63)
+
+
+# ----- a carried state's parts: joined along the batch dimension (dim 1 of torch's (L*D, B, H) states) -------
+def _join(parts: list) -> Any:
+    if all(p is None for p in parts):
+        return None
+    if any(p is None for p in parts):
+        raise RuntimeError("internal error: some micro-steps carry a state and others none")
+    if len(parts) == 1:
+        return parts[0]
+    if isinstance(parts[0], Tensor):
+        return torch.cat(parts, dim=1)
+    return tuple(torch.cat(list(ts), dim=1) for ts in zip(*parts))
+
+
+def _split(carry: Any, n: int) -> list:
+    if carry is None or n == 1:
+        return [carry] * n if carry is None else [carry]
+    if isinstance(carry, Tensor):
+        if carry.dim() < 2 or carry.shape[1] % n:
+            raise ValueError(f"the carried state's batch dimension ({tuple(carry.shape)}) does not split into {n}")
+        return list(carry.chunk(n, dim=1))
+    pieces = [_split(t, n) for t in carry]
+    return [tuple(p[i] for p in pieces) for i in range(n)]
+
+
+def _save(run: Path | None, name: str, task: Task, opt: torch.optim.Optimizer, carries: list, loop: LoopState,
+          world: World) -> None:
+    """Write run/name/: everything the next step depends on, so a resume continues exactly here. Under several
+    processes every rank takes part (its data position, RNG state and carried state are gathered) and rank 0
+    writes."""
     if run is None:
+        return
+    carry = _join(carries)
+    mine = {"rng": rng_state(), "data": task.batches.state_dict()}
+    ranks = [mine]
+    if world.size > 1:
+        with collective(f"saving {name}/ at step {loop.step}", world):
+            ranks = distributed.gather_json(mine)
+            if carry is not None:
+                flat, kind = flatten_state(carry)
+                gathered = {k: distributed.all_gather_tensors(t) for k, t in flat.items()}
+                carry = unflatten_state({k: torch.cat(ts, dim=1) for k, ts in gathered.items()}, kind, flat["0"].device)
+    if not world.main:
         return
     opt_tensors, opt_meta = _optimizer_to_files(opt)
     carry_tensors, carry_kind = flatten_state(carry)
+    parts = world.size * len(carries)
+    extra = {"distributed": {"world": world.size, "accumulate": len(carries), "ranks": ranks}} if parts > 1 else {}
     save_checkpoint(
         run / name, model=task.model.state_dict(), optimizer=opt_tensors, carry=carry_tensors,
         config=task.config_dict(),
         state={"task": task.name, "step": loop.step, "loop": loop.to_dict(), "optimizer": opt_meta,
-               "data": task.batches.state_dict(), "carry": carry_kind, "rng": rng_state(),
-               "metrics": loop.last_metrics, "best_metrics": loop.best_metrics, **task.extra_state()},
+               "data": mine["data"], "carry": carry_kind, "rng": mine["rng"],
+               "metrics": loop.last_metrics, "best_metrics": loop.best_metrics, **extra, **task.extra_state()},
     )
 
 
-def _evaluate(task: Task, cfg: TrainConfig, loop: LoopState, lr: float) -> bool:
-    """Validate and fold the result into loop (metric rows, best score, patience); True when it improved."""
-    task.model.eval()
-    with torch.no_grad():
-        val = task.evaluate()
-    task.model.train()
+def _evaluate(task: Task, cfg: TrainConfig, loop: LoopState, lr: float, world: World = World()) -> bool:
+    """Validate and fold the result into loop (metric rows, best score, patience); True when it improved.
+    Under several processes rank 0 validates and every rank takes its result (the weights are the same)."""
+    val: dict[str, float] = {}
+    if world.main:
+        task.model.eval()
+        with torch.no_grad():
+            val = task.evaluate()
+        task.model.train()
+    if world.size > 1:
+        with collective(f"waiting for rank 0's evaluation at step {loop.step}", world):
+            val = distributed.broadcast_json(val)
     train = task.describe(loop.sum_loss / loop.n_loss) if loop.n_loss else {}
     row = {"step": loop.step, "elapsed_s": round(loop.elapsed, 2), "lr": lr,
            f"{task.unit}s_per_s": round(loop.units / max(loop.train_time, 1e-9), 1),
@@ -243,38 +355,93 @@ def fit(
     progress: bool = True,
     log: Callable[[str], None] = print,
     on_step: Callable[[int, float], None] | None = None,
+    accumulate: int | None = None,
 ) -> FitResult:
     """Train `task.model` on `task.batches` with cfg; write checkpoints and metrics to the run folder.
 
-    run     folder for config.json, metrics.csv, loss.png, last/ and best/ (None: keep nothing on disk)
-    resume  a checkpoint (or run folder: its last/) to continue from, exactly where it stopped
-    on_step called after every step with (step, loss): for tests and custom monitoring
+    run        folder for config.json, metrics.csv, loss.png, last/ and best/ (None: keep nothing on disk); under
+               torchrun give every rank the same one: rank 0 alone writes it
+    resume     a checkpoint (or run folder: its last/) to continue from, exactly where it stopped
+    on_step    called after every step with (step, loss): for tests and custom monitoring (every rank; the loss
+               is the global batch's)
+    accumulate micro-batches per optimizer step (default 1; resuming: the checkpoint's global batch kept)
+
+    Launched by torchrun (WORLD_SIZE > 1), fit joins the process group, trains under DistributedDataParallel
+    and leaves the group at the end (module docstring); a dead or silent peer is a DistributedError (one line).
     """
     cfg.check()
+    if accumulate is not None and (isinstance(accumulate, bool) or not isinstance(accumulate, int) or accumulate < 1):
+        raise ValueError(f"fit: accumulate must be an integer >= 1, got {accumulate!r}")
     run = Path(run) if run is not None else None
-    # One training at a time writes a run folder (a second one is refused, naming the holder's pid).
-    with RunLock(run, log) if run is not None else contextlib.nullcontext():
-        return _fit(task, cfg, run, resume, progress, log, on_step)
+    world, created = distributed.init(next(task.model.parameters()).device)
+    try:
+        # One training at a time writes a run folder (a second one is refused, naming the holder's pid); under
+        # several processes rank 0 holds the lock for all of them.
+        with RunLock(run, log) if run is not None and world.main else contextlib.nullcontext():
+            return _fit(task, cfg, run, resume, progress if world.main else False,
+                        log if world.main else (lambda line: None), on_step, world, accumulate)
+    finally:
+        distributed.teardown(created)
+
+
+@contextlib.contextmanager
+def _wrapped(task: Task, ddp: nn.Module | None, sync: bool) -> Iterator[None]:
+    """The task's forward runs through the DDP wrapper (whose backward averages the gradients across ranks,
+    or, with sync False, only accumulates them: no_sync); evaluation and saving see the plain model."""
+    if ddp is None:
+        yield
+        return
+    model = task.model
+    task.model = ddp
+    try:
+        with ddp.no_sync() if not sync else contextlib.nullcontext():
+            yield
+    finally:
+        task.model = model
 
 
 def _fit(task: Task, cfg: TrainConfig, run: Path | None, resume: str | Path | None, progress: bool,
-         log: Callable[[str], None], on_step: Callable[[int, float], None] | None) -> FitResult:
+         log: Callable[[str], None], on_step: Callable[[int, float], None] | None, world: World = World(),
+         accumulate: int | None = None) -> FitResult:
     model = task.model
     device = next(model.parameters()).device
     opt = make_optimizer(model, cfg)
 
+    # The global batch: every rank's part of it, accumulate micro-batches each (the task's batches cut it).
+    ck = load_checkpoint(resume, prefer=("last", "best")) if resume is not None else None
+    K = _plan(ck, world, accumulate)
+    if world.size * K > 1:
+        if not hasattr(task.batches, "distribute"):
+            raise ValueError(f"{task.name}: its training batches cannot be cut into parts (no distribute method); "
+                             f"train it on one process without --accumulate")
+        task.batches.distribute(world.rank, world.size, K)
+
     # Start fresh, or continue exactly where a checkpoint stopped (weights, moments, data, state, RNG, counters).
-    loop, carry = LoopState(), None
-    if resume is not None:
-        loop, carry = _resume(resume, task, opt, device)
+    loop, carries = LoopState(), [None] * K
+    if ck is not None:
+        loop, carries = _resume(ck, task, opt, device, world, K)
+    elif world.rank > 0:
+        torch.manual_seed(_rank_seed(task, world.rank))  # dropout masks of its own (the weights come from rank 0)
+
+    # DDP: the same weights everywhere (rank 0's are broadcast now), the gradients averaged in every backward.
+    ddp = None
+    if world.size > 1:
+        from torch.nn.parallel import DistributedDataParallel
+
+        with collective("wrapping the model in DistributedDataParallel", world):
+            ddp = DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None)
+        log(f"{world.size} processes ({world.backend}): each trains on its part of every global batch, gradients "
+            f"averaged by DistributedDataParallel; rank 0 writes the run folder and evaluates (the others wait for "
+            f"its result); the learning rate is not rescaled")
 
     # The run folder holds the resolved config from the start, and one CSV row per evaluation.
-    if run is not None:
+    if run is not None and world.main:
         run.mkdir(parents=True, exist_ok=True)
         _write_config(run, task.config_dict())
     columns = ["step", "elapsed_s", "lr", f"{task.unit}s_per_s"]
     columns += [f"train_{m}" for m in task.metrics] + [f"val_{m}" for m in task.metrics]
-    metrics_log = MetricsLog(run, columns, task.plot, loop.step if resume else None, log) if run else None
+    metrics_log = MetricsLog(run, columns, task.plot, loop.step if resume else None, log) \
+        if run and world.main else None
 
     # Log lines go through the progress bar when there is one, so they do not tear it.
     bar = _progress_bar(cfg, loop, task) if progress else None
@@ -284,13 +451,21 @@ def _fit(task: Task, cfg: TrainConfig, run: Path | None, resume: str | Path | No
     lr = learning_rate(cfg, loop.step, loop.elapsed)
     model.train()
     tick = time.perf_counter()
-    with _Interrupt().active() as interrupt:
+    with _Interrupt(world.size > 1).active() as interrupt:
         while True:
-            # The clock counts training and evaluation; stop between steps when a budget is spent or on Ctrl-C.
+            # The clock counts training and evaluation; stop between steps when a budget is spent or on Ctrl-C
+            # (under several processes: when any rank's clock or signal says so, so that all stop together).
             now = time.perf_counter()
             loop.elapsed += now - tick
             tick = now
-            stopped = _budget_spent(cfg, loop) or ("interrupted" if interrupt.requested else "")
+            budget, signalled = _budget_spent(cfg, loop), interrupt.requested
+            if world.size > 1 and budget != "max_steps":  # a step count is the same everywhere; clocks are not
+                with collective(f"agreeing on step {loop.step + 1}", world):
+                    spent, signalled = distributed.all_reduce([float(budget == "max_time"), float(signalled)], "max")
+                budget = "max_time" if spent else ""
+                if signalled and not interrupt.signal:
+                    interrupt.signal = "SIGTERM"  # another rank's signal (torchrun's agent sends SIGTERM)
+            stopped = budget or ("interrupted" if signalled else "")
             if stopped:
                 break
 
@@ -299,34 +474,52 @@ def _fit(task: Task, cfg: TrainConfig, run: Path | None, resume: str | Path | No
             for group in opt.param_groups:
                 group["lr"] = lr
 
-            # Forward on the next batch, from the state carried over from the previous one.
+            # K micro-steps: forward on this rank's next part of the global batch, from the state carried over
+            # from the same part of the previous one; each part's mean loss weighed by its share of the global
+            # batch, so the gradient (averaged over ranks by DDP) is the global batch's mean loss's.
             t0 = time.perf_counter()
-            batch = next(task.batches)
-            if getattr(batch, "reset_state", False):
-                carry = None  # the text the state summarised does not continue into this batch
-            out = task.step_loss(batch, carry)
-            # Truncated BPTT: the state's values flow into the next chunk, its graph does not; backward
-            # stops at the chunk boundary (and memory stays bounded).
-            carry = _detach(out.state)
-
-            # A NaN/inf loss or gradient would poison the weights: stop before the optimizer step, keeping the
-            # last checkpoint as it is.
-            loss_value = out.loss.item()
-            if not math.isfinite(loss_value):
-                stopped, message = "nan", _nan_message(loop.step + 1, loss_value, run, "loss")
-                break
             opt.zero_grad(set_to_none=True)
-            out.loss.backward()
+            local_loss, units, finite = 0.0, 0, True
+            for m in range(K):
+                batch = next(task.batches)
+                if getattr(batch, "reset_state", False):
+                    carries[m] = None  # the text the state summarised does not continue into this batch
+                weight = world.size * task.batches.share if world.size * K > 1 else 1.0
+                with _wrapped(task, ddp, sync=m == K - 1):
+                    out = task.step_loss(batch, carries[m])
+                    # Truncated BPTT: the state's values flow into the next chunk, its graph does not; backward
+                    # stops at the chunk boundary (and memory stays bounded).
+                    carries[m] = _detach(out.state)
+                    loss_value = out.loss.item()
+                    finite = finite and math.isfinite(loss_value)
+                    # A NaN/inf loss would poison the weights: stop before the optimizer step, keeping the last
+                    # checkpoint as it is (every rank still runs its backward, or the others would wait for it).
+                    if not finite and world.size == 1:
+                        break
+                    with collective(f"the gradients' all-reduce at step {loop.step + 1}", world) \
+                            if ddp is not None else contextlib.nullcontext():
+                        (out.loss if weight == 1.0 else out.loss * weight).backward()
+                local_loss += weight * loss_value
+                units += out.units
+            step_loss = local_loss if finite else loss_value
+            if world.size > 1:  # the global batch's loss: the mean of the ranks' weighed sums
+                with collective(f"reducing the loss of step {loop.step + 1}", world):
+                    total, units = distributed.all_reduce([local_loss, float(units)])
+                step_loss, units = total / world.size, int(units)
+            if not math.isfinite(step_loss):
+                stopped, message = "nan", _nan_message(loop.step + 1, step_loss, run, "loss")
+                break
             grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip)
             if not torch.isfinite(grad_norm):
                 stopped, message = "nan", _nan_message(loop.step + 1, float(grad_norm), run, "gradient norm")
                 break
             opt.step()
+            loss_value = step_loss
 
             # Count the step (throughput counts training time only) and show it.
             loop.train_time += time.perf_counter() - t0
             loop.step += 1
-            loop.units += out.units
+            loop.units += units
             loop.sum_loss += loss_value
             loop.n_loss += 1
             losses.append(loss_value)
@@ -340,16 +533,16 @@ def _fit(task: Task, cfg: TrainConfig, run: Path | None, resume: str | Path | No
             if loop.step % cfg.eval_every == 0:
                 loop.elapsed += time.perf_counter() - tick
                 tick = time.perf_counter()
-                improved = _evaluate(task, cfg, loop, lr)
+                improved = _evaluate(task, cfg, loop, lr, world)
                 _report(say, metrics_log, task, loop, improved)
                 # A non-finite validation result or weight means the model diverged: keep last/ as it was.
                 diverged = _diverged(task, loop)
                 if diverged:
                     stopped, message = "nan", _nan_message(loop.step, diverged, run)
                     break
-                _save(run, "last", task, opt, carry, loop)
+                _save(run, "last", task, opt, carries, loop, world)
                 if improved:
-                    _save(run, "best", task, opt, carry, loop)
+                    _save(run, "best", task, opt, carries, loop, world)
                 if cfg.patience is not None and loop.bad_evals >= cfg.patience:
                     stopped = "early_stop"
                     break
@@ -358,21 +551,21 @@ def _fit(task: Task, cfg: TrainConfig, run: Path | None, resume: str | Path | No
         # resume continues from exactly this step. After a NaN the state in memory may already be poisoned:
         # the last good checkpoint stays.
         if stopped in ("max_steps", "max_time") and loop.last_eval_step != loop.step and loop.step > 0:
-            improved = _evaluate(task, cfg, loop, lr)
+            improved = _evaluate(task, cfg, loop, lr, world)
             _report(say, metrics_log, task, loop, improved)
             diverged = _diverged(task, loop)
             if diverged:
                 stopped, message = "nan", _nan_message(loop.step, diverged, run)
             else:
-                _save(run, "last", task, opt, carry, loop)
+                _save(run, "last", task, opt, carries, loop, world)
                 if improved:
-                    _save(run, "best", task, opt, carry, loop)
+                    _save(run, "best", task, opt, carries, loop, world)
         elif stopped != "nan" and loop.last_eval_step != loop.step:
             diverged = _diverged(task, None)
             if diverged:
                 stopped, message = "nan", _nan_message(loop.step, diverged, run)
             else:
-                _save(run, "last", task, opt, carry, loop)
+                _save(run, "last", task, opt, carries, loop, world)
 
     # Tidy up the terminal and the run folder, and say why training stopped.
     if bar is not None:

@@ -131,21 +131,34 @@ def _generated(gen: MnistStrings, n: int) -> list[Sample]:
 
 
 class GeneratedBatches:
-    """Endless fresh mnist-strings training batches; batch k holds strings k*B .. k*B+B-1 (exact resume)."""
+    """Endless fresh mnist-strings training batches; batch k holds strings k*B .. k*B+B-1 (exact resume).
+
+    Under several processes (`distribute`) global batch k holds strings k*G .. k*G+G-1 (G = B x world x
+    accumulate) and micro-step m of rank r generates its part j = r * accumulate + m, strings k*G + j*B ..
+    k*G + (j+1)*B - 1: every rank draws strings of its own, and together exactly one process's batch of G."""
 
     def __init__(self, gen: MnistStrings, batch: int, vocab: CharVocab, device: torch.device) -> None:
         self.gen, self.batch, self.vocab, self.device, self.next = gen, batch, vocab, device, 0
+        self.rank, self.parts, self.accumulate, self.micro, self.share = 0, 1, 1, 0, 1.0
+
+    def distribute(self, rank: int, world: int, accumulate: int = 1) -> None:
+        self.rank, self.parts, self.accumulate, self.micro = rank, world * accumulate, accumulate, 0
+        self.share = 1.0 / self.parts
 
     def __next__(self) -> LineBatch:
-        k, self.next = self.next, self.next + 1
-        strings = (self.gen.sample(i) for i in range(k * self.batch, (k + 1) * self.batch))
+        k, B = self.next, self.batch
+        first = k * B * self.parts + (self.rank * self.accumulate + self.micro) * B
+        self.micro = (self.micro + 1) % self.accumulate
+        if self.micro == 0:
+            self.next += 1
+        strings = (self.gen.sample(i) for i in range(first, first + B))
         return collate_lines([Sample(s.image, s.text, "mnist-strings") for s in strings], self.vocab, self.device)
 
     def state_dict(self) -> dict:
         return {"next": self.next}
 
     def load_state_dict(self, state: dict) -> None:
-        self.next = int(state["next"])
+        self.next, self.micro = int(state["next"]), 0
 
 
 class RecognizeTask(Task):
