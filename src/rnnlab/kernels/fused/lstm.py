@@ -84,7 +84,9 @@ class LSTMFunction(torch.autograd.Function):
         g_ = step_views(Z[..., nb * H : (nb + 1) * H], bs)
         o_ = step_views(Z[..., (nb + 1) * H :], bs)
         f_ = None if coupled else step_views(Z[..., H : 2 * H], bs)
-        tc_ = step_views(scratch.expand(T, B, H), bs)
+        # tanh(c_t) of each step in one (B, H) scratch: row slices of it, not views of an expanded (T, B, H)
+        # (writing through overlapping views with out= is undefined under torch.compile: it returned NaN)
+        tc_ = [scratch if bs is None else scratch[:n] for n in (bs or [B] * T)]
         m_ = step_views(M, bs) if proj else None
         r_ = step_views(Rr, bs) if ln else [None] * T
         if peep:
@@ -244,7 +246,7 @@ def _backward_loop(ctx, spec: Spec, x: Tensor, p: dict, Z: Tensor, Cs: Tensor, C
     dzo_ = step_views(dZ[..., (nb + 1) * H :], bs)
     dzi_ = step_views(dZ[..., :H], bs)
     dzf_ = step_views(dZ[..., H : 2 * H], bs)
-    dc_ = step_views(DC.expand(T, B, H), bs)
+    dc_ = [DC if bs is None else DC[:n] for n in (bs or [B] * T)]  # the carried dL/dc_t: row slices, not expand
     dm_ = step_views(DM, bs) if proj else dh_
     if ln:
         cn_, muc_, rsc_ = (step_views(b, bs) for b in (c_new, mu_c, rs_c))
