@@ -39,7 +39,19 @@ from torch import Tensor
 from ..cells.config import CellConfig
 from ..trace import DirectionTrace
 
-__all__ = ["Backend", "BackendChoice", "BatchLayout", "RunOptions", "StepMasks"]
+__all__ = ["Backend", "BackendChoice", "BatchLayout", "RunOptions", "StepMasks", "refuse_tracing"]
+
+
+def refuse_tracing(who: str) -> None:
+    """Raise when torch.jit.trace (or the legacy ONNX exporter, which traces) is recording: a trace keeps a
+    Python loop over time, and any size or value read from a tensor, as constants of the example, so the
+    traced model would run the example's number of steps on every input (a silent wrong answer)."""
+    if torch.jit.is_tracing():
+        raise RuntimeError(
+            f"rnnlab {who}: torch.jit.trace (also torch.onnx.export(..., dynamo=False)) cannot record it: the trace "
+            f"would keep the example's number of steps and return that many for any input; use torch.export.export "
+            f"(with a dynamic time dimension), torch.onnx.export(..., dynamo=True), rnnlab.export(module, example, "
+            f"path) or `rnnlab export RUN`; plain cells without lengths= can be traced with backend='native'")
 
 
 @dataclass(frozen=True)
@@ -128,6 +140,7 @@ class BatchLayout:
         """The layout of (T, B, ...) input whose sequence b has lengths[b] valid steps (1 <= lengths <= T)."""
         if lengths is None:
             return cls(T, None, T)
+        refuse_tracing("lengths=")  # the layout below reads the lengths' values: a trace would keep them
         lens = lengths.cpu()
         if int(lens.min()) == T:  # nothing padded
             return cls(T, lengths, T, lens)

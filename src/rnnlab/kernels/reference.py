@@ -16,12 +16,13 @@ from torch import Tensor
 
 from ..cells import input_part, step_function
 from ..trace import DirectionTrace
-from .contract import Backend, BatchLayout, RunOptions
+from .contract import Backend, BatchLayout, RunOptions, refuse_tracing
 
 __all__ = ["BACKEND", "run_reference"]
 
 
 def run_reference(x: Tensor, params: dict[str, Tensor], h0, layout: BatchLayout, options: RunOptions):
+    refuse_tracing("reference backend")  # its loop over time would be unrolled at the example's length
     cfg = options.cell
     step = step_function(cfg)
     a = input_part(x, params, cfg)  # (T, B, G*H)

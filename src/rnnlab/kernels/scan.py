@@ -72,7 +72,7 @@ from torch import Tensor
 from ..cells.minrnn import candidate, log_candidate
 from ..cells.projection import input_part
 from ..trace import DirectionTrace
-from .contract import Backend, BatchLayout, RunOptions
+from .contract import Backend, BatchLayout, RunOptions, refuse_tracing
 from .fused import compiled
 
 __all__ = ["BACKEND", "BLOCKED_FROM", "BLOCKED_UP_TO", "LOG_CHUNK", "linear_recurrence", "method_for", "run_scan",
@@ -275,6 +275,7 @@ def _log_method(log_a: Tensor, log_w: Tensor, n: Tensor | None, log_n: Tensor | 
 
 
 def run_scan(x: Tensor, params: dict[str, Tensor], h0: Tensor, layout: BatchLayout, options: RunOptions):
+    refuse_tracing("scan backend")  # its chunks and compiled loop are sized from the example
     cfg = options.cell
     k = input_part(x, params, cfg)  # (T, B, G*H): every gate pre-activation at once, one matmul
     y, gates = _run(k, h0, cfg, method_for(x.device), options.record_gates)  # (T, B, H)

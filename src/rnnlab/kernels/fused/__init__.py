@@ -12,7 +12,7 @@ import torch
 from torch import Tensor
 
 from ...trace import DirectionTrace
-from ..contract import Backend, BatchLayout, RunOptions
+from ..contract import Backend, BatchLayout, RunOptions, refuse_tracing
 from .common import Spec
 from .gru import GRUFunction
 from .lstm import LSTMFunction
@@ -22,6 +22,7 @@ __all__ = ["BACKEND", "run_fused"]
 
 
 def run_fused(x: Tensor, params: dict[str, Tensor], h0, layout: BatchLayout, options: RunOptions):
+    refuse_tracing("fused backend")
     cfg = options.cell
     is_lstm = cfg.is_lstm
     state = list(h0) if is_lstm else [h0]
