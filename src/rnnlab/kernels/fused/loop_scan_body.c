@@ -33,12 +33,65 @@ void linrec_SFX(int nth_req, int T, long N, const REAL *a, const REAL *b, const 
  * with g(x) = x (plain) or x + 0.5 for x >= 0, sigmoid(x) below (log_space) -- the equations of cells/minrnn.py
  * in the order scan.py's "loop" method evaluates them. Each thread runs blocks of units of one row through all
  * T steps; nothing is stored but y (the backward recomputes the gates from k, one exp or two per element). */
-INLINE REAL mincand_SFX(REAL x, int log_space) { return !log_space ? x : (x >= 0 ? x + (REAL)0.5 : SIGMOID(x)); }
+/* g(x) and g'(x); the sigmoid is computed for every x and selected after (a branch around it stops the loops
+ * from vectorising) */
+INLINE REAL mincand_SFX(REAL x, int log_space) {
+    const REAL s = SIGMOID(x);
+    return !log_space ? x : (x >= 0 ? x + (REAL)0.5 : s);
+}
 
 INLINE REAL mincand_grad_SFX(REAL x, int log_space) {
-    if (!log_space || x >= 0) return (REAL)1;
     const REAL s = SIGMOID(x);
-    return s * ((REAL)1 - s);
+    return !log_space || x >= 0 ? (REAL)1 : s * ((REAL)1 - s);
+}
+
+/* One step of n units of one row (the loops below; separate functions with restrict arguments vectorise). */
+INLINE void mingru_fwd_row_SFX(int n, int ls, const REAL *restrict kz, const REAL *restrict kh, REAL *restrict h,
+                               REAL *restrict yt) {
+#pragma omp simd
+    for (int j = 0; j < n; j++) {
+        const REAL z = SIGMOID(kz[j]), c = mincand_SFX(kh[j], ls);
+        h[j] = z * c + ((REAL)1 - z) * h[j];
+        yt[j] = h[j];
+    }
+}
+
+INLINE void minlstm_fwd_row_SFX(int n, int ls, const REAL *restrict kf, const REAL *restrict ki,
+                                const REAL *restrict kh, REAL *restrict h, REAL *restrict yt) {
+#pragma omp simd
+    for (int j = 0; j < n; j++) {
+        const REAL f = SIGMOID(kf[j]), i = SIGMOID(ki[j]), c = mincand_SFX(kh[j], ls);
+        const REAL s = f + i;
+        h[j] = (i / s) * c + (f / s) * h[j];
+        yt[j] = h[j];
+    }
+}
+
+INLINE void mingru_bwd_row_SFX(int n, int ls, const REAL *restrict kz, const REAL *restrict kh,
+                               const REAL *restrict hp, const REAL *restrict dyt, REAL *restrict g,
+                               REAL *restrict dkz, REAL *restrict dkh) {
+#pragma omp simd
+    for (int j = 0; j < n; j++) {
+        const REAL z = SIGMOID(kz[j]), c = mincand_SFX(kh[j], ls), gj = g[j] + dyt[j];
+        dkz[j] = gj * (c - hp[j]) * z * ((REAL)1 - z);
+        dkh[j] = gj * z * mincand_grad_SFX(kh[j], ls);
+        g[j] = gj * ((REAL)1 - z);
+    }
+}
+
+INLINE void minlstm_bwd_row_SFX(int n, int ls, const REAL *restrict kf, const REAL *restrict ki,
+                                const REAL *restrict kh, const REAL *restrict hp, const REAL *restrict dyt,
+                                REAL *restrict g, REAL *restrict dkf, REAL *restrict dki, REAL *restrict dkh) {
+#pragma omp simd
+    for (int j = 0; j < n; j++) {
+        const REAL f = SIGMOID(kf[j]), i = SIGMOID(ki[j]), c = mincand_SFX(kh[j], ls);
+        const REAL s = f + i, gj = g[j] + dyt[j];
+        const REAL dfs = gj * hp[j], dis = gj * c, inv = (REAL)1 / (s * s);
+        dkf[j] = (dfs - dis) * i * inv * f * ((REAL)1 - f);
+        dki[j] = (dis - dfs) * f * inv * i * ((REAL)1 - i);
+        dkh[j] = gj * (i / s) * mincand_grad_SFX(kh[j], ls);
+        g[j] = gj * (f / s);
+    }
 }
 
 void minrec_fwd_SFX(int nth_req, int T, int B, int H, int lstm, int log_space, const REAL *k, const REAL *h0,
@@ -52,24 +105,12 @@ void minrec_fwd_SFX(int nth_req, int T, int B, int H, int lstm, int log_space, c
         REAL h[LINREC_BLOCK] __attribute__((aligned(64)));
         for (int j = 0; j < n; j++) h[j] = h0[(size_t)b * H + j0 + j];
         for (int t = 0; t < T; t++) {
-            const REAL *restrict kt = k + t * kstride + (size_t)b * G * H + j0;
-            REAL *restrict yt = y + t * ystride + (size_t)b * H + j0;
-            if (!lstm) {
-#pragma omp simd
-                for (int j = 0; j < n; j++) {
-                    const REAL z = SIGMOID(kt[j]), c = mincand_SFX(kt[H + j], log_space);
-                    h[j] = z * c + ((REAL)1 - z) * h[j];
-                    yt[j] = h[j];
-                }
-            } else {
-#pragma omp simd
-                for (int j = 0; j < n; j++) {
-                    const REAL f = SIGMOID(kt[j]), i = SIGMOID(kt[H + j]), c = mincand_SFX(kt[2 * H + j], log_space);
-                    const REAL s = f + i;
-                    h[j] = (i / s) * c + (f / s) * h[j];
-                    yt[j] = h[j];
-                }
-            }
+            const REAL *kt = k + t * kstride + (size_t)b * G * H + j0;
+            REAL *yt = y + t * ystride + (size_t)b * H + j0;
+            if (!lstm)
+                mingru_fwd_row_SFX(n, log_space, kt, kt + H, h, yt);
+            else
+                minlstm_fwd_row_SFX(n, log_space, kt, kt + H, kt + 2 * H, h, yt);
         }
     }
 }
@@ -91,31 +132,12 @@ void minrec_bwd_SFX(int nth_req, int T, int B, int H, int lstm, int log_space, c
         for (int j = 0; j < n; j++) g[j] = 0;
         for (int t = T - 1; t >= 0; t--) {
             const size_t ko = t * kstride + (size_t)b * G * H + j0, yo = t * ystride + (size_t)b * H + j0;
-            const REAL *restrict kt = k + ko;
-            REAL *restrict dkt = dk + ko;
-            const REAL *restrict dyt = dy + yo;
-            const REAL *restrict hp = t > 0 ? y + yo - ystride : h0 + (size_t)b * H + j0;
-            if (!lstm) {
-#pragma omp simd
-                for (int j = 0; j < n; j++) {
-                    const REAL z = SIGMOID(kt[j]), c = mincand_SFX(kt[H + j], log_space);
-                    const REAL gj = g[j] + dyt[j];
-                    dkt[j] = gj * (c - hp[j]) * z * ((REAL)1 - z);
-                    dkt[H + j] = gj * z * mincand_grad_SFX(kt[H + j], log_space);
-                    g[j] = gj * ((REAL)1 - z);
-                }
-            } else {
-#pragma omp simd
-                for (int j = 0; j < n; j++) {
-                    const REAL f = SIGMOID(kt[j]), i = SIGMOID(kt[H + j]), c = mincand_SFX(kt[2 * H + j], log_space);
-                    const REAL s = f + i, gj = g[j] + dyt[j];
-                    const REAL dfs = gj * hp[j], dis = gj * c, inv = (REAL)1 / (s * s);
-                    dkt[j] = (dfs - dis) * i * inv * f * ((REAL)1 - f);
-                    dkt[H + j] = (dis - dfs) * f * inv * i * ((REAL)1 - i);
-                    dkt[2 * H + j] = gj * (i / s) * mincand_grad_SFX(kt[2 * H + j], log_space);
-                    g[j] = gj * (f / s);
-                }
-            }
+            const REAL *hp = t > 0 ? y + yo - ystride : h0 + (size_t)b * H + j0;
+            if (!lstm)
+                mingru_bwd_row_SFX(n, log_space, k + ko, k + ko + H, hp, dy + yo, g, dk + ko, dk + ko + H);
+            else
+                minlstm_bwd_row_SFX(n, log_space, k + ko, k + ko + H, k + ko + 2 * H, hp, dy + yo, g, dk + ko,
+                                    dk + ko + H, dk + ko + 2 * H);
         }
         for (int j = 0; j < n; j++) dh0[(size_t)b * H + j0 + j] = g[j];
     }
