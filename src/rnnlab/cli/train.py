@@ -59,6 +59,11 @@ def run(args: argparse.Namespace, kind: TaskKind, report) -> int:
     world = World.from_env()
     say = (lambda line: print(line, flush=True)) if world.main else (lambda line: None)
     cfg, run_dir, resume = resolve_run(args, kind)
+    if world.size > 1 and cfg.train.device in ("cuda", "auto"):
+        import torch
+
+        if torch.cuda.is_available():  # one device per process on each machine: "cuda" is then this rank's
+            torch.cuda.set_device(world.local_rank % torch.cuda.device_count())
     threads = set_threads(args, cfg)
     say(f"reading {cfg.data.data} ...; {threads.line()}")
     restored = {}

@@ -107,11 +107,29 @@ def init(device: torch.device) -> tuple[World, bool]:
                          f"processes with torchrun (or rnnlab train TASK --nproc N)")
     timeout = datetime.timedelta(seconds=timeout_s())
     with collective("joining the process group", world):
+        store = _store(world, timeout)
         if backend == "nccl":
-            dist.init_process_group(backend, timeout=timeout, device_id=device)
+            dist.init_process_group(backend, store=store, rank=world.rank, world_size=world.size, timeout=timeout,
+                                    device_id=device)
         else:
-            dist.init_process_group(backend, timeout=timeout)
+            dist.init_process_group(backend, store=store, rank=world.rank, world_size=world.size, timeout=timeout)
     return World(world.rank, world.size, world.local_rank, world.local_size, backend), True
+
+
+def _store(world: World, timeout: datetime.timedelta):
+    """The rendezvous store at MASTER_ADDR:MASTER_PORT, its keys prefixed by torchrun's restart count.
+
+    Why not init_process_group's own env:// store: under torchrun the workers share the agent's store, which
+    outlives a restart (--max-restarts), and a restarted rank could read a dead rank's address from the attempt
+    before (gloo then fails with "Connection refused"); a prefix per attempt keeps each attempt's keys apart."""
+    use_agent = os.environ.get("TORCHELASTIC_USE_AGENT_STORE") == "True"
+    try:
+        port = int(os.environ["MASTER_PORT"])
+    except ValueError:
+        raise ValueError(f"environment: MASTER_PORT={os.environ['MASTER_PORT']!r} is not a port number") from None
+    store = dist.TCPStore(os.environ["MASTER_ADDR"], port, world.size, is_master=not use_agent and world.rank == 0,
+                          timeout=timeout, multi_tenant=not use_agent)
+    return dist.PrefixStore(f"rnnlab/attempt-{os.environ.get('TORCHELASTIC_RESTART_COUNT', '0')}", store)
 
 
 def teardown(created: bool) -> None:
