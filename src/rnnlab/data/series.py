@@ -3,7 +3,12 @@
     builtin:co2       weekly atmospheric CO2 at Mauna Loa, 1958-2001, 2,284 values, 59 missing (statsmodels)
     builtin:sunspots  yearly sunspot activity, 1700-2008, 309 values (statsmodels)
     builtin:airline   monthly airline passengers, 1949-1960, 144 values (sktime)
-    PATH.csv          one numeric column (--column NAME), optionally a time column (--time-column NAME)
+    PATH.csv          one numeric column (--column NAME) and a time column (--time-column NAME, or found: the one
+                      text column whose every value is a date, or an integer column named year/date/time/...)
+
+The season (seasonal period m) of a CSV comes from its time stamps' frequency (pandas' infer_freq): hourly 24,
+daily 7, business-daily 5, weekly 52, monthly 12, quarterly 4; without a time column or a regular frequency it
+is 1; --season overrides. Series.season_from says which, for the log.
 
 The last `test` values are held out; forecasts are scored there from rolling origins every H steps, each
 forecast seeing the true history up to its origin. Scaling (optional log, then mean/std) is fitted on the
@@ -22,7 +27,8 @@ import numpy as np
 from .corpora import BUILTIN_PREFIX
 from .errors import DataError, check_regular
 
-__all__ = ["FORECAST_BUILTINS", "Scaler", "Series", "load_series", "mase_scale", "rolling_origins", "split_series"]
+__all__ = ["FORECAST_BUILTINS", "Scaler", "Series", "load_series", "mase_scale", "rolling_origins", "season_of_freq",
+           "split_series"]
 
 MISSING = ("interpolate", "drop", "error")
 
@@ -37,6 +43,8 @@ class Series:
     season: int                   # seasonal period m (52 weekly, 12 monthly, 11 sunspot cycle; 1: none)
     missing: int                  # how many missing values the data had
     missing_policy: str = "interpolate"
+    season_from: str = ""         # where the season came from, for the log ("--season", "the monthly time stamps")
+    time_column: str | None = None  # the CSV's time column (named or found), None for row order
 
 
 def _co2():
@@ -91,12 +99,20 @@ def load_series(data: str, column: str | None = None, time_column: str | None = 
         s, m, freq = loader()
         label = str(s.name or name)
     else:
-        s, freq, label = _read_csv_column(Path(data), column, time_column, encoding)
-        m = 1
+        s, freq, label, time_column = _read_csv_column(Path(data), column, time_column, encoding)
+        if time_column is None:
+            m, season_from = 1, "no time column (none named or found): 1, no seasonality; give --season M"
+        elif not isinstance(s.index, pd.DatetimeIndex):
+            m, season_from = 1, (f"the time column {time_column!r} holds numbers (years or steps), not dates: 1, no "
+                                 f"seasonality; give --season M")
+        else:
+            m, season_from = season_of_freq(freq, time_column)
+    if data.startswith(BUILTIN_PREFIX):
+        season_from = f"the data set's own ({m})"
     if season is not None:
         if season < 1:
             raise DataError(f"season must be >= 1 (1: no seasonality), got {season}")
-        m = season
+        m, season_from = season, "--season"
     values = pd.to_numeric(s, errors="coerce").to_numpy(dtype=np.float64)
     if np.isinf(values).any():
         raise DataError(f"{data}: infinite values in the series; replace them before forecasting")
@@ -114,7 +130,71 @@ def load_series(data: str, column: str | None = None, time_column: str | None = 
             values = pd.Series(values).interpolate(method="linear", limit_direction="both").to_numpy()
     if len(values) < 3:
         raise DataError(f"{data}: only {len(values)} values; a forecast needs a longer series")
-    return Series(values, index, freq, label, data, m, n_missing, missing)
+    return Series(values, index, freq, label, data, m, n_missing, missing, season_from,
+                  None if data.startswith(BUILTIN_PREFIX) else time_column)
+
+
+# The season a regular time stamp implies: the cycle users of Darts, GluonTS and statsmodels expect by default.
+_SEASONS = {"Hour": (24, "hourly: a daily cycle of 24"), "Day": (7, "daily: a weekly cycle of 7"),
+            "BusinessDay": (5, "business-daily: a weekly cycle of 5"), "Week": (52, "weekly: a yearly cycle of 52"),
+            "MonthBegin": (12, "monthly: a yearly cycle of 12"), "MonthEnd": (12, "monthly: a yearly cycle of 12"),
+            "QuarterBegin": (4, "quarterly: a yearly cycle of 4"), "QuarterEnd": (4, "quarterly: a yearly cycle of 4"),
+            "SemiMonthBegin": (24, "twice-monthly: a yearly cycle of 24"),
+            "SemiMonthEnd": (24, "twice-monthly: a yearly cycle of 24")}
+_PER_DAY = {"Hour": 24, "Minute": 24 * 60}  # multiples of these: a daily cycle when they divide a day
+
+
+def season_of_freq(freq: str | None, time_column: str = "time") -> tuple[int, str]:
+    """(season, why) from a pandas frequency string (pd.infer_freq of the time stamps): hourly 24, daily 7,
+    business-daily 5, weekly 52, monthly 12, quarterly 4; every k hours or minutes that divide a day, the
+    daily cycle; yearly, irregular or other stamps: 1 (no seasonality). `why` is for the log."""
+    if freq is None:
+        return 1, (f"the time stamps of {time_column!r} are not regular (no frequency): 1, no seasonality; "
+                   f"give --season M")
+    import pandas as pd
+
+    try:
+        off = pd.tseries.frequencies.to_offset(freq)
+    except ValueError:
+        return 1, f"frequency {freq!r} of {time_column!r} not understood: 1; give --season M"
+    kind, n = type(off).__name__, off.n
+    if n == 1 and kind in _SEASONS:
+        m, what = _SEASONS[kind]
+        return m, f"{what}, from the time stamps of {time_column!r} ({freq})"
+    if kind in _PER_DAY and _PER_DAY[kind] % n == 0 and _PER_DAY[kind] // n > 1:
+        m = _PER_DAY[kind] // n
+        return m, f"every {n} {kind.lower()}s: a daily cycle of {m}, from the time stamps of {time_column!r} ({freq})"
+    return 1, (f"{freq} time stamps of {time_column!r} imply no season rnnlab knows: 1, no seasonality; "
+               f"give --season M")
+
+
+_TIME_NAMES = {"date", "time", "timestamp", "datetime", "ds", "day", "week", "month", "period", "year", "dt"}
+
+
+def _find_time_column(df, column: str | None) -> str | None:
+    """The one column that holds time stamps, when the user named none: a text column whose every value is a
+    date, or an integer column named like a time (year, ...). None when there is none or more than one."""
+    import pandas as pd
+
+    found = []
+    for c in df.columns:
+        if c == column:
+            continue
+        v = df[c].dropna()
+        if len(v) == 0:
+            continue
+        if pd.api.types.is_numeric_dtype(v):
+            if str(c).strip().lower() in _TIME_NAMES and bool((v % 1 == 0).all()) and v.is_unique:
+                found.append(c)
+            continue
+        if not (pd.api.types.is_object_dtype(v) or pd.api.types.is_string_dtype(v)):
+            continue
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            parsed = pd.to_datetime(v.astype(str), errors="coerce")
+        if parsed.notna().all():
+            found.append(c)
+    return found[0] if len(found) == 1 else None
 
 
 def _read_csv_column(path: Path, column: str | None, time_column: str | None, encoding: str):
@@ -127,8 +207,14 @@ def _read_csv_column(path: Path, column: str | None, time_column: str | None, en
         df = pd.read_csv(path, encoding=encoding)
     except (ValueError, UnicodeDecodeError) as e:
         raise DataError(f"{path}: cannot be read as CSV ({str(e).splitlines()[0]})") from None
-    if time_column is not None and time_column not in df.columns:
+    if time_column is not None and time_column.lower() != "none" and time_column not in df.columns:
         raise DataError(f"{path}: missing time column {time_column!r} (columns: {', '.join(map(str, df.columns))})")
+    found = False
+    if time_column is None:
+        time_column = _find_time_column(df, column)
+        found = time_column is not None
+    elif time_column.lower() == "none":  # the rows in file order, no time column looked for
+        time_column = None
     if column is None:
         numeric = [c for c in df.columns if c != time_column and pd.api.types.is_numeric_dtype(df[c])]
         if len(numeric) != 1:
@@ -141,12 +227,18 @@ def _read_csv_column(path: Path, column: str | None, time_column: str | None, en
     s = df[column]
     freq = None
     if time_column is not None:
-        s, freq = _in_time_order(path, df[time_column], s)
+        try:
+            s, freq = _in_time_order(path, df[time_column], s)
+        except DataError as e:
+            if not found:
+                raise
+            raise DataError(f"{e} (rnnlab took {time_column!r} for the time column; --time-column none uses the rows "
+                            f"in file order)") from None
     else:
         s.index = [str(i) for i in range(len(s))]
     if pd.to_numeric(s, errors="coerce").notna().sum() < s.notna().sum():
         raise DataError(f"{path}: column {column!r} holds values that are not numbers; forecasting needs numbers")
-    return s, freq, str(column)
+    return s, freq, str(column), time_column
 
 
 def _lines(rows) -> str:
