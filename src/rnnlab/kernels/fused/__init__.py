@@ -13,10 +13,7 @@ from torch import Tensor
 
 from ...trace import DirectionTrace
 from ..contract import Backend, BatchLayout, RunOptions, refuse_tracing
-from .common import Spec
-from .gru import GRUFunction
-from .lstm import LSTMFunction
-from .rnn import RNNFunction
+from . import ops
 
 __all__ = ["BACKEND", "run_fused"]
 
@@ -32,14 +29,19 @@ def run_fused(x: Tensor, params: dict[str, Tensor], h0, layout: BatchLayout, opt
         x = x.index_select(1, perm)
         state = [s.index_select(0, perm) for s in state]
         masks = masks.rows(perm) if masks is not None else None
-    # the loop's regularization masks travel with the parameters, under their own names (common.split_masks)
-    tensors = {**params, **(masks.tensors() if masks is not None else {})}
-    spec = Spec(cfg, tuple(tensors), layout.batch_sizes, layout.last, options.recording)
-    fn = LSTMFunction if is_lstm else (GRUFunction if cfg.family == "gru" else RNNFunction)
-    outs = fn.apply(spec, x, *state, *tensors.values())
+    # one operator call (ops.py): the parameters and the loop's regularization masks by role, None where absent
+    named = {**params, **(masks.tensors() if masks is not None else {})}
+    present, roles = ops.roles_of([named.get(role) for role in ops.ROLES])
+    lengths = layout.last + 1 if layout.padded else None  # sorted, as the rows now are
+    keep = torch.is_grad_enabled() and any(t.requires_grad for t in (x, *state, *named.values()))
     n_state = 2 if is_lstm else 1
-    y, finals, rec = outs[0], list(outs[1 : 1 + n_state]), outs[1 + n_state :]
-
+    call = ops.Call(roles, cfg.family, cfg.hidden_size, cfg.proj_size, ops.flags_of(cfg), keep, options.recording,
+                    n_state)
+    outs = ops.FusedLayer.apply(call, x, lengths, *state, *present)
+    finals = list(outs[:n_state])
+    n_rec = 0 if not options.recording or cfg.family.startswith("rnn") else n_state
+    rec = [r.detach() for r in outs[n_state : n_state + n_rec]]  # the recording carries no gradient
+    y = outs[n_state + n_rec + 1 + ops.HS_INDEX[cfg.family]][1:]  # (T, B, R): Hs without its initial row
     trace = _trace(cfg, rec, y, options) if options.recording else None
     if perm is not None:
         inv = layout.inverse
