@@ -17,6 +17,8 @@ From benchmarks/layers.py on this project's 2-core CPU machine (torch 2.13; see 
 - recurrent dropout and zoneout act inside the time loop: native cannot serve them -> fused;
 - lengths= (a padded batch) in training on the CPU: torch's packed-sequence backward grows faster than T
   (issue 19: 18.9 s at T=2,000, B=16, H=64, against 0.11 s unpadded) -> fused, whose time is linear in T;
+- inside torch.compile: fused, one registered operator that the graph keeps whole (fullgraph=True works);
+  torch's kernels run eagerly between graphs there, as torch.nn's do (native.py);
 - CUDA: cuDNN for plain cells; otherwise fused (torch ops, launch-bound but far ahead of the reference loop);
 - minGRU / minLSTM: only the scan and the reference loop serve them -> scan, provisionally: in this session's
   (loaded machine) runs the scan was ~9x faster than the reference loop at H=16 and at par to 2x slower at
@@ -39,6 +41,9 @@ def preference(options: RunOptions, device: torch.device) -> tuple[list[str], st
     cfg = options.cell
     if cfg.is_min:
         return ["scan", "reference"], "minGRU/minLSTM: the scan (native and fused serve the classic cells only)"
+    if torch.compiler.is_compiling():
+        return ["fused", "native", "reference"], ("inside torch.compile: fused (one registered operator per "
+                                                  "layer-direction; native's kernels would run eagerly between graphs)")
     if options.in_loop:
         return ["fused", "reference"], f"{' / '.join(options.in_loop)}: fused (native cannot apply it in its loop)"
     plain = not cfg.variants and not options.recording

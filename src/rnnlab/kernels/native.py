@@ -57,6 +57,15 @@ def run_native(x: Tensor, params: dict[str, Tensor], h0, layout: BatchLayout, op
     return y, h_n, None
 
 
+# Inside torch.compile the native kernels run eagerly, between compiled graphs, as torch.nn.LSTM/GRU/RNN do
+# (dynamo does not trace them): traced, inductor's lowering gave the GRU wrong weight gradients (off by ~1 at
+# H=4, issue 13). backend="auto" picks the fused backend inside torch.compile instead (auto.py): one operator,
+# no graph break, fullgraph=True works.
+_run_eager = torch.compiler.disable(
+    run_native, reason="rnnlab native backend: torch's RNN kernels run eagerly inside torch.compile, as torch.nn's "
+                       "do; use backend='fused' (or 'auto') for a single graph (fullgraph=True)")
+
+
 def _supports(options: RunOptions, device: torch.device) -> tuple[bool, str]:
     cfg = options.cell
     if cfg.is_min:
@@ -71,4 +80,4 @@ def _supports(options: RunOptions, device: torch.device) -> tuple[bool, str]:
     return True, f"plain {cfg.family} runs in torch's own fused RNN op ({where})"
 
 
-BACKEND = Backend("native", run_native, _supports, "torch's fused kernels (oneDNN/cuDNN); plain cells only")
+BACKEND = Backend("native", _run_eager, _supports, "torch's fused kernels (oneDNN/cuDNN); plain cells only")
