@@ -9,6 +9,7 @@ from pathlib import Path
 
 from ..data import DataError
 from ..train import load_forecaster
+from ..train.forecast_select import MODELS
 from .common import run_parser
 
 __all__ = ["add_parser"]
@@ -18,6 +19,7 @@ examples:
   rnnlab forecast runs/co2 --steps 52                      # writes runs/co2/forecast-52.csv and prints it
   rnnlab forecast runs/airline --steps 24 --out next_two_years.csv
   rnnlab forecast runs/airline --steps 12 --out -          # CSV on standard output only
+  rnnlab forecast runs/sales --steps 14 --model network     # the network even where a baseline beat it
 """
 
 
@@ -28,6 +30,9 @@ def add_parser(commands) -> None:
                             "series (the checkpoint keeps its last values) and write them as CSV.")
     p.add_argument("--steps", type=int, required=True, metavar="H", help="how many values to forecast")
     p.add_argument("--out", metavar="CSV", help="where to write (default RUN/forecast-H.csv; - for stdout only)")
+    p.add_argument("--model", default="auto", choices=MODELS,
+                   help="auto (default): the network, unless seasonal naive or Holt-Winters had a lower MASE on the "
+                        "run's validation origins; or force one")
     p.set_defaults(run=run)
 
 
@@ -56,7 +61,9 @@ def run(args: argparse.Namespace) -> int:
                         f"horizon each step feeds its own forecasts back, so far-off values mean little)")
     loaded = load_forecaster(args.checkpoint, args.device)
     state = loaded.checkpoint.state
-    values = loaded.future(args.steps)
+    model, why = loaded.choice(args.model)
+    print(f"model: {model} ({why})", file=sys.stderr)
+    values = loaded.future(args.steps, model=model)
     index = _future_index(str(state["tail_index"][-1]), state.get("freq"), args.steps)
     rows = [(k + 1, t, f"{v:.6g}") for k, (t, v) in enumerate(zip(index, values))]
     header = ("step", "time", state.get("series_name") or "value")
@@ -69,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
             csv.writer(f, lineterminator="\n").writerows([header, *rows])
         print(f"written to {out}", file=sys.stderr)
     h = loaded.config.model.horizon
-    if args.steps > h:
+    if model == "network" and args.steps > h:
         print(f"note: the model outputs {h} step(s) at a time; steps past {h} feed its own forecasts back",
               file=sys.stderr)
     return 0

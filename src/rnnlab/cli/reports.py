@@ -36,9 +36,11 @@ def score_tail(loaded: LoadedForecaster, prep: Prepared, *, baselines: bool, png
     cell = loaded.config.model.rnn.cell
     rows = {f"rnnlab {({'mingru': 'minGRU', 'minlstm': 'minLSTM'}).get(cell, cell.upper())} ({d.strategy})":
             forecast_origins(loaded.model, loaded.scaler, v, start, len(v), d.horizon)}
-    if baselines:
+    chosen, why = loaded.choice("auto")  # what `rnnlab forecast` uses: chosen on validation, not on this tail
+    if baselines or chosen == "seasonal-naive":
         rows["seasonal naive" + ("" if d.season > 1 else " (m=1: naive)")] = \
             seasonal_naive_forecast(v, start, len(v), d.horizon, d.season)
+    if baselines or chosen == "holt-winters":
         ets = ETS_SETTINGS.get(d.data, dict(trend="add", seasonal="add"))
         rows[f"Holt-Winters (trend {ets['trend']}, seasonal {ets['seasonal']})"] = \
             ets_forecast(v, start, len(v), d.horizon, d.season, **ets)
@@ -49,6 +51,7 @@ def score_tail(loaded: LoadedForecaster, prep: Prepared, *, baselines: bool, png
         print(f"{name:<46} {e['mae']:10.4g} {e['rmse']:10.4g} {e['mase']:7.3f}")
     print(f"(forecasts every {d.horizon} steps from the true history before each origin; MASE scaled by the "
           f"in-sample seasonal-naive MAE, m={d.season}, of the {start} values before the tail: {prep.scale:.4g})")
+    print(f"`rnnlab forecast` uses: {chosen} ({why})")
     if png is not None:
         written = forecast_png(v, start, rows, png, title=f"{prep.series.name}: held-out tail, horizon {d.horizon}")
         print(f"plot: {written}" if written else

@@ -25,6 +25,7 @@ from ..models import Forecaster, ForecasterConfig
 from .._fields import opt
 from .config import RunConfig, TrainConfig, preset_config
 from .device import resolve_device
+from .forecast_select import baseline_future, choose, history_to_keep, validation_scores
 from .metrics import forecast_errors
 from .task import Loaded, StepLoss, Task, TaskKind
 
@@ -38,9 +39,11 @@ __all__ = [
 class ForecastDataConfig:
     data: str = opt("builtin:co2", "builtin:co2 | builtin:sunspots | builtin:airline, or a CSV", metavar="PATH")
     column: str | None = opt(None, "CSV: the column to forecast (none: the only numeric one)", metavar="NAME")
-    time_column: str | None = opt(None, "CSV: time stamps, for dates in forecasts", metavar="NAME")
+    time_column: str | None = opt(None, "CSV: the time stamps (default: the one date column, found; none: row "
+                                  "order); they order the rows and set the season", metavar="NAME")
     missing: str = opt("interpolate", "what to do with missing values", choices=("interpolate", "drop", "error"))
-    season: int = opt(0, "seasonal period m (0: the data set's own; 1 for a CSV)", metavar="M")
+    season: int = opt(0, "seasonal period m (0: the data set's own; for a CSV from its time stamps' frequency, "
+                         "1 without)", metavar="M")
     horizon: int = opt(12, "H, steps forecast from each origin", metavar="H")
     test_size: int = opt(0, "held-out tail (0: 2 seasons, at least H)", metavar="N")
     val_size: int = opt(0, "validation part before it (0: as the tail)", metavar="N")
@@ -150,6 +153,9 @@ class ForecastTask(Task):
         self.batches = SplitBatches(lambda size: LengthBuckets([L] * len(self.x), size, seed=t.seed), config.data.batch)
         torch.manual_seed(t.seed)
         self.model = Forecaster(config.model).to(self.device)
+        # the baselines' validation MASE, on the network's own validation origins (train/forecast_select.py)
+        self.val_baselines = validation_scores(p.series.values, p.val_start, p.test_start, config.data.horizon,
+                                               config.data.season, p.scale, config.data.data)
 
     def step_loss(self, batch, state) -> StepLoss:
         idx = torch.as_tensor(batch)
@@ -172,17 +178,22 @@ class ForecastTask(Task):
         handled = {"interpolate": "interpolated", "drop": "dropped"}.get(s.missing_policy, "")
         params = sum(q.numel() for q in self.model.parameters())
         return (f"{len(s.values):,} values of {s.name} ({s.index[0]} .. {s.index[-1]}), "
-                f"{s.missing} missing{' (' + handled + ')' if s.missing else ''}; season {d.season}; "
+                f"{s.missing} missing{' (' + handled + ')' if s.missing else ''}; season {d.season}"
+                f"{' (' + s.season_from + ')' if s.season_from else ''}; "
                 f"train {p.val_start} / val {p.test_start - p.val_start} / held-out tail {len(s.values) - p.test_start}; "
                 f"{len(self.x):,} training windows\n"
                 f"model: lookback {m.lookback} -> {m.rnn.describe()} -> {m.horizon} output(s) ({d.strategy}, "
-                f"residual {m.residual}, transform {d.transform}), {params / 1e3:.1f} k parameters")
+                f"residual {m.residual}, transform {d.transform}), {params / 1e3:.1f} k parameters\n"
+                f"baselines on the same validation origins (MASE): "
+                f"{', '.join(f'{k} {v:.3f}' for k, v in self.val_baselines.items())}; `rnnlab forecast` uses the "
+                f"network only if its best validation MASE is lower")
 
     def extra_state(self) -> dict[str, Any]:
         s = self.prep.series
         # enough of the end of the series to forecast past it from the checkpoint alone
-        keep = max(self.config.model.lookback, 1)
+        keep = history_to_keep(len(s.values), self.config.model.lookback, self.config.data.season)
         return {"scaler": self.prep.scaler.to_json(), "mase_scale": self.prep.scale, "missing": s.missing,
+                "val_baselines": self.val_baselines,
                 "tail_values": s.values[-keep:].tolist(), "tail_index": s.index[-keep:], "freq": s.freq,
                 "series_name": s.name}
 
@@ -191,12 +202,21 @@ class ForecastTask(Task):
 class LoadedForecaster(Loaded):
     scaler: Scaler  # model: Forecaster, config: ForecastRunConfig
 
-    def future(self, steps: int, history: np.ndarray | None = None) -> np.ndarray:
-        """`steps` values after the end of `history` (default: the end of the training data's series)."""
+    def choice(self, model: str = "auto") -> tuple[str, str]:
+        """(the model `future` forecasts with, why): the network, or a baseline that beat it on validation
+        (train/forecast_select.py); `model` forces one of auto | network | seasonal-naive | holt-winters."""
+        return choose(self.checkpoint.state, model)
+
+    def future(self, steps: int, history: np.ndarray | None = None, model: str = "network") -> np.ndarray:
+        """`steps` values after the end of `history` (default: the end of the training data's series), by the
+        network, a baseline, or (model="auto") the one `choice` picks."""
         if steps < 1:
             raise DataError(f"steps must be >= 1, got {steps}")
         L = self.model.config.lookback
         h = np.asarray(self.checkpoint.state["tail_values"] if history is None else history, dtype=np.float64)
+        name = self.choice(model)[0]
+        if name != "network":
+            return baseline_future(name, h, steps, self.config.data.season, self.config.data.data)
         if len(h) < L:
             raise DataError(f"the history has {len(h)} values; this model reads {L}")
         w = torch.tensor(self.scaler.transform(h[-L:]), dtype=torch.float32)[None]
@@ -212,6 +232,11 @@ def _read_state(state: dict, config: ForecastRunConfig) -> dict:
         raise ValueError(f"tail_values must be at least {config.model.lookback} finite numbers (the series' end)")
     if not isinstance(state.get("tail_index"), list) or not state["tail_index"]:
         raise ValueError("tail_index must be the time stamps of tail_values")
+    base = state.get("val_baselines", {})  # absent in checkpoints of older runs: the network is used
+    if not isinstance(base, dict) or not all(
+            k in ("seasonal-naive", "holt-winters") and isinstance(v, (int, float)) and not isinstance(v, bool)
+            and np.isfinite(v) for k, v in base.items()):
+        raise ValueError("val_baselines must map seasonal-naive / holt-winters to finite validation MASE values")
     return {"scaler": Scaler.from_json(state["scaler"])}
 
 
