@@ -158,6 +158,7 @@ def run_fit(task, cfg, run_dir: Path, resume: str | None, args: argparse.Namespa
         return 1, result
     print(result.message, flush=True)
     if result.stopped == "interrupted":
-        print(f"continue with: rnnlab train {command} --resume {run_dir}", flush=True)
+        on = f" on {world.size} processes (torchrun, or --nproc {world.size} on one machine)" if world.size > 1 else ""
+        print(f"continue with: rnnlab train {command} --resume {run_dir}{on}", flush=True)
         return (143 if result.signal == "SIGTERM" else 130), result
     return None, result

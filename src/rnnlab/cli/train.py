@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import argparse
 import functools
+import signal
 import sys
+import time
 
 from ..train import load_checkpoint
 from ..train.registry import TASKS as KINDS
@@ -97,9 +99,8 @@ def launch(args: argparse.Namespace, kind: TaskKind) -> int:
             continue
         argv.append(a)
     if not args.out and not args.resume:  # every rank (and restart) must name one folder
-        import time
-
         argv += ["--out", time.strftime(f"runs/{kind.name}-%Y%m%d-%H%M%S")]
+    from torch.distributed.elastic.multiprocessing.api import SignalException
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.run import parse_args
     from torch.distributed.run import run as torchrun
@@ -108,8 +109,12 @@ def launch(args: argparse.Namespace, kind: TaskKind) -> int:
                            "-m", "rnnlab", "train", kind.name, *argv])
     try:
         torchrun(launcher)
+    except SignalException as e:  # Ctrl-C (or SIGTERM) reached the launcher, and the workers: they saved last/
+        return 143 if e.sigval == signal.SIGTERM else 130
     except ChildFailedError as e:
         rank, failure = e.get_first_failure()
+        if failure.exitcode in (130, 143):  # interrupted: the workers saved last/ and said how to continue
+            return failure.exitcode
         why = f"signal {failure.signal_name()}" if failure.exitcode < 0 else f"exit code {failure.exitcode}"
         raise UserError(f"{args.nproc} processes: rank {rank} (pid {failure.pid}) ended with {why} and the others "
                         f"were stopped; its own message is above") from None
