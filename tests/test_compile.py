@@ -1,0 +1,82 @@
+"""torch.compile of rnnlab layers equals eager, forward and backward (issue 13): every backend x {LSTM, GRU, RNN}
+x {plain, one variant, all variants}, in as few compiles as possible (one module holds a layer of each family)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+import rnnlab
+from rnnlab.kernels.fused import compiled
+
+VARIANTS = {  # per backend: (LSTM options, GRU options, RNN options)
+    "fused": (dict(peephole=True, coupled=True, layer_norm=True, proj_size=2), dict(layer_norm=True), {}),
+    "reference": ({}, dict(layer_norm=True), dict(layer_norm=True)),
+    "native": ({}, {}, {}),
+}
+
+
+class Three(nn.Module):
+    """An LSTM, a GRU and an RNN on the same input: one compile covers the three families."""
+
+    def __init__(self, backend: str, dtype: torch.dtype, bidirectional: bool = False):
+        super().__init__()
+        kl, kg, kr = VARIANTS[backend]
+        self.layers = nn.ModuleList([
+            rnnlab.LSTM(3, 4, backend=backend, dtype=dtype, bidirectional=bidirectional, **kl),
+            rnnlab.GRU(3, 4, backend=backend, dtype=dtype, **kg),
+            rnnlab.RNN(3, 4, backend=backend, dtype=dtype, **kr),
+        ])
+
+    def forward(self, x):
+        return torch.cat([layer(x)[0] for layer in self.layers], dim=-1)
+
+
+def _outputs_and_grads(model, x):
+    y = model(x)
+    grads = torch.autograd.grad(y.pow(2).sum(), [x, *model.parameters()])
+    return [y, *grads]
+
+
+def _check(backend, dtype, tol, compile_kw, torch_ops=False):
+    torch.manual_seed(0)
+    model = Three(backend, dtype, bidirectional=backend == "fused")
+    x = torch.randn(5, 2, 3, dtype=dtype, requires_grad=True)
+    with compiled.disabled() if torch_ops else torch.enable_grad():
+        eager = _outputs_and_grads(model, x)
+        got = _outputs_and_grads(torch.compile(model, **compile_kw), x)
+    for a, b in zip(eager, got):
+        assert torch.isfinite(b).all()
+        torch.testing.assert_close(b, a, rtol=tol, atol=tol)
+
+
+def test_fused_compiles_to_one_graph_with_inductor_equal_to_eager():
+    torch._dynamo.reset()
+    _check("fused", torch.float64, 1e-10, dict(fullgraph=True))
+
+
+def test_fused_torch_op_loop_compiled_is_not_nan():
+    """The loop CUDA and compiler-less machines run: compiled, it returned NaN before issue 13."""
+    torch._dynamo.reset()
+    _check("fused", torch.float32, 1e-5, dict(fullgraph=True, backend="aot_eager"), torch_ops=True)
+
+
+@pytest.mark.parametrize("backend", ["reference", "native"])
+def test_reference_and_native_compile_equal_to_eager(backend):
+    torch._dynamo.reset()
+    _check(backend, torch.float32, 1e-5, dict(backend="aot_eager"))
+
+
+def test_auto_picks_fused_inside_compile_so_fullgraph_works():
+    torch._dynamo.reset()
+    torch.manual_seed(0)
+    model = rnnlab.LSTM(3, 4)  # auto: native in eager
+    assert model.backend_for().name == "native"
+    x = torch.randn(4, 2, 3, requires_grad=True)
+    y = model(x)[0]
+    g = torch.autograd.grad(y.sum(), x)[0]
+    yc = torch.compile(model, fullgraph=True, backend="aot_eager")(x)[0]
+    gc = torch.autograd.grad(yc.sum(), x)[0]
+    torch.testing.assert_close(yc, y, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(gc, g, rtol=1e-5, atol=1e-5)
