@@ -62,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
     loaded = load_forecaster(args.checkpoint, args.device)
     state = loaded.checkpoint.state
     model, why = loaded.choice(args.model)
-    print(f"model: {model} ({why})", file=sys.stderr)
+    print(f"model: {model}: {why}", file=sys.stderr)
     values = loaded.future(args.steps, model=model)
     index = _future_index(str(state["tail_index"][-1]), state.get("freq"), args.steps)
     rows = [(k + 1, t, f"{v:.6g}") for k, (t, v) in enumerate(zip(index, values))]

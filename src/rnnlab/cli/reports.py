@@ -51,7 +51,7 @@ def score_tail(loaded: LoadedForecaster, prep: Prepared, *, baselines: bool, png
         print(f"{name:<46} {e['mae']:10.4g} {e['rmse']:10.4g} {e['mase']:7.3f}")
     print(f"(forecasts every {d.horizon} steps from the true history before each origin; MASE scaled by the "
           f"in-sample seasonal-naive MAE, m={d.season}, of the {start} values before the tail: {prep.scale:.4g})")
-    print(f"`rnnlab forecast` uses: {chosen} ({why})")
+    print(f"`rnnlab forecast` uses {chosen}: {why}")
     if png is not None:
         written = forecast_png(v, start, rows, png, title=f"{prep.series.name}: held-out tail, horizon {d.horizon}")
         print(f"plot: {written}" if written else

@@ -73,8 +73,8 @@ def choose(state: dict, model: str = "auto") -> tuple[str, str]:
     scores = ", ".join(f"{k} {v:.3f}" for k, v in base.items())
     if net <= base[best]:
         return "network", f"validation MASE {net:.3f}, baselines: {scores}"
-    return best, (f"it beat the network on validation (MASE {base[best]:.3f} against the network's {net:.3f}; "
-                  f"baselines: {scores}); --model network forces the network")
+    return best, (f"it beat the network on validation, MASE {base[best]:.3f} against the network's {net:.3f} "
+                  f"(baselines: {scores}); --model network forces the network")
 
 
 def history_to_keep(n: int, lookback: int, season: int) -> int:
