@@ -13,6 +13,7 @@ from torch import Tensor
 
 from ...trace import DirectionTrace
 from ..contract import Backend, BatchLayout, RunOptions, refuse_tracing
+from ..reference import run_reference
 from . import ops
 
 __all__ = ["BACKEND", "run_fused"]
@@ -20,6 +21,8 @@ __all__ = ["BACKEND", "run_fused"]
 
 def run_fused(x: Tensor, params: dict[str, Tensor], h0, layout: BatchLayout, options: RunOptions):
     refuse_tracing("fused backend")
+    if ops.transformed():  # torch.func (grad, vjp, jacrev, vmap): plain ops, which every transform composes
+        return run_reference(x, params, h0, layout, options)
     cfg = options.cell
     is_lstm = cfg.is_lstm
     state = list(h0) if is_lstm else [h0]

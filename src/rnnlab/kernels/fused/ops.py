@@ -15,8 +15,12 @@ whether the forward ran the compiled C loop or the torch-op loop (backward must 
 
 Autograd: `fused_backward` (the hand-derived BPTT). When a graph of the gradient is asked for (create_graph,
 torch.func.grad, gradgradcheck), the layer-direction is recomputed with the reference backend and that is
-differentiated, to any order (as the autograd.Functions did). vmap: both operators loop over the vmapped
-dimension (each slice is an ordinary call), which is exact for per-sample gradients.
+differentiated, to any order (as the autograd.Functions did). vmap: the forward operator loops over the vmapped
+dimension (each slice is an ordinary call). Under a torch.func transform (grad, vjp, jacrev, vmap) the layers do
+not call the operators: run_fused computes the layer-direction with the reference backend, whose plain ops every
+transform composes to any order (the operators' recomputed backward did not connect to the transform's level:
+jacrev returned zeros). A vmap over backward outside torch.func (gradcheck's batched gradients) goes through the
+reference path inside backward.
 Autocast: the operators have no autocast rule, so their inputs arrive in the parameters' precision and the loops
 run in it (autocast is switched off inside them): the answer is the float32 one, autocast's speed-up is not taken.
 """
@@ -36,7 +40,7 @@ from .gru import GRUFunction
 from .lstm import LSTMFunction
 from .rnn import RNNFunction
 
-__all__ = ["Call", "FusedLayer", "ROLES", "buffer_shapes", "fused_backward", "fused_forward"]
+__all__ = ["Call", "FusedLayer", "ROLES", "buffer_shapes", "fused_backward", "fused_forward", "transformed"]
 
 ROLES = ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr", "weight_ci", "weight_cf", "weight_co",
          "ln_weight_ih", "ln_weight_hh", "ln_weight_c", "ln_bias_c", "recurrent", "zone_c", "zone_h")
@@ -218,9 +222,9 @@ def _grads(call: Call, x, lengths, state, present, path, buffers, grads, needs) 
         return None
     dY = d_hs[1:] if d_hs is not None else Hs.new_zeros(Hs[1:].shape)
     d_finals = [g if g is not None else torch.zeros_like(s) for g, s in zip(d_finals, state)]
-    # a graph of the gradient asked for (create_graph, torch.func.grad), or a vmap over this backward (batched
-    # gradients: the operator's list results admit no batching fallback): differentiate the reference path
-    if torch.is_grad_enabled() or any(_batched(g) for g in (dY, *d_finals)):
+    # a graph of the gradient asked for (create_graph, torch.func.grad), or a vmap over this backward (jacrev,
+    # batched gradients in gradcheck): differentiate the reference path
+    if torch.is_grad_enabled() or any(_batched(g) for g in (dY, *d_finals)) or transformed():
         got = _reference_grads(call.family, call.args, x, list(state), _expand(list(present), call.roles), lengths,
                                [dY, *d_finals], needs)
     else:
@@ -234,7 +238,7 @@ class FusedLayer(torch.autograd.Function):
     autograd.Function with a separate setup_context (what torch.func requires) whose forward and backward are the
     two operators; vmap is generated from the operators' own vmap rules."""
 
-    generate_vmap_rule = True
+    generate_vmap_rule = True  # for direct use under vmap; the layers go to the reference under torch.func
 
     @staticmethod
     def forward(call: Call, x: Tensor, lengths: Tensor | None, *tensors: Tensor):
@@ -287,6 +291,11 @@ def _backward(ctx, grads):
     return got[0], got[1 : 1 + call.n_state], got[1 + call.n_state :], *[None] * 8
 
 
+def transformed() -> bool:
+    """Whether a torch.func transform is active (the backward operator has no vmap rule of its own)."""
+    return not torch.compiler.is_compiling() and torch._C._are_functorch_transforms_active()
+
+
 def _batched(t: Tensor) -> bool:
     if torch.compiler.is_compiling():  # a compiled graph carries no vmap level of its own
         return False
@@ -333,4 +342,3 @@ def _vmap_loop(op):
 
 
 torch.library.register_vmap(fused_forward, _vmap_loop(fused_forward))
-torch.library.register_vmap(fused_backward, _vmap_loop(fused_backward))
