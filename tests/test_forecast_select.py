@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from rnnlab.data import DataError
-from rnnlab.train.forecast_select import baseline_future, choose, history_to_keep, validation_scores
+from rnnlab.train.forecast_select import (baseline_future, choose, history_to_keep, interval_offsets, interval_scores,
+                                          validation_scores)
 from helpers import run_cli as run
 
 TINY = ["--hidden", "8", "--embed", "4", "--max-steps", "3", "--eval-every", "3", "--warmup-steps", "1",
@@ -44,6 +45,17 @@ def test_baseline_futures():
     assert history_to_keep(10**6, 10, 52) == 1040
 
 
+def test_interval_offsets_and_scores():
+    actual = np.arange(100, dtype=float)
+    forecast = actual - np.linspace(-1, 1, 100)  # errors spread evenly over [-1, 1]
+    lo, hi = interval_offsets(actual, forecast)
+    assert lo == pytest.approx(-0.8) and hi == pytest.approx(0.8)
+    s = interval_scores(actual, forecast, [lo, hi])
+    assert s["coverage"] == pytest.approx(0.8, abs=0.02)
+    wide = interval_scores(actual, forecast, [-10.0, 10.0])
+    assert wide["coverage"] == 1.0 and wide["pinball"] > s["pinball"]  # too wide costs pinball loss
+
+
 def test_validation_scores_are_the_baselines_mase_on_those_origins():
     v = np.tile(np.arange(4, dtype=float), 10)  # exactly periodic: seasonal naive is perfect
     s = validation_scores(v, 24, 32, 4, 4, 1.0, "x.csv")
@@ -70,13 +82,21 @@ def test_a_network_that_lost_on_validation_is_not_what_forecast_uses(tmp_path, c
     net, naive = state["best_metrics"]["val_mase"], state["val_baselines"]["seasonal-naive"]
     assert naive < net
     assert "`rnnlab forecast` uses " in out
+    chosen = min(state["val_baselines"], key=state["val_baselines"].get)
+    assert f"80 % prediction interval of {chosen}" in out and "covers" in out
 
     code, out, err = run(capsys, "forecast", tmp_path / "r", "--steps", "12", "--out", tmp_path / "f.csv")
     assert code == 0, err
     chosen = min(state["val_baselines"], key=state["val_baselines"].get)
     assert f"model: {chosen}: it beat the network on validation" in err
-    rows = list(csv.reader(open(tmp_path / "f.csv")))[1:]
+    table = list(csv.reader(open(tmp_path / "f.csv")))
+    assert table[0] == ["step", "time", "sales", "lo80", "hi80"]
+    rows = table[1:]
     assert rows[0][1] == "2010-01-01" and len(rows) == 12
+    lo, hi = state["intervals"][chosen]
+    for r in rows:  # the chosen model's validation error quantiles around each value
+        assert float(r[3]) == pytest.approx(float(r[2]) + lo, rel=1e-5) and float(r[4]) == pytest.approx(float(r[2]) + hi, rel=1e-5)
+
     if chosen == "seasonal-naive":
         last_year = [float(line.split(",")[1]) for line in data.read_text().splitlines()[-12:]]
         np.testing.assert_allclose([float(r[2]) for r in rows], last_year, rtol=1e-5)

@@ -27,7 +27,8 @@ def add_parser(commands) -> None:
     p = run_parser(
         commands, "forecast", help="forecast past the end of the data with a trained forecaster",
                             epilog=EXAMPLES, description="Forecast the next H values after the end of the run's "
-                            "series (the checkpoint keeps its last values) and write them as CSV.")
+                            "series (the checkpoint keeps its last values) and write them as CSV, with the 80 % "
+                            "prediction interval (lo80, hi80) from the model's errors on the validation part.")
     p.add_argument("--steps", type=int, required=True, metavar="H", help="how many values to forecast")
     p.add_argument("--out", metavar="CSV", help="where to write (default RUN/forecast-H.csv; - for stdout only)")
     p.add_argument("--model", default="auto", choices=MODELS,
@@ -67,6 +68,10 @@ def run(args: argparse.Namespace) -> int:
     index = _future_index(str(state["tail_index"][-1]), state.get("freq"), args.steps)
     rows = [(k + 1, t, f"{v:.6g}") for k, (t, v) in enumerate(zip(index, values))]
     header = ("step", "time", state.get("series_name") or "value")
+    offsets = loaded.interval(model)  # the 80 % interval from the model's validation errors
+    if offsets is not None:
+        rows = [(*r, f"{v + offsets[0]:.6g}", f"{v + offsets[1]:.6g}") for r, v in zip(rows, values)]
+        header = (*header, "lo80", "hi80")
     w = csv.writer(sys.stdout, lineterminator="\n")
     w.writerow(header)
     w.writerows(rows)
@@ -75,6 +80,8 @@ def run(args: argparse.Namespace) -> int:
         with open(out, "w", newline="", encoding="utf-8") as f:
             csv.writer(f, lineterminator="\n").writerows([header, *rows])
         print(f"written to {out}", file=sys.stderr)
+    if offsets is None:
+        print("note: no prediction interval in this checkpoint (trained by an older rnnlab)", file=sys.stderr)
     h = loaded.config.model.horizon
     if model == "network" and args.steps > h:
         print(f"note: the model outputs {h} step(s) at a time; steps past {h} feed its own forecasts back",

@@ -8,6 +8,7 @@ from pathlib import Path
 from ..baselines import ETS_SETTINGS, ets_forecast, seasonal_naive_forecast
 from ..train.classify import LoadedClassifier
 from ..train.forecast import LoadedForecaster, Prepared, forecast_origins
+from ..train.forecast_select import interval_scores
 from ..train.metrics import classification_report, confusion_table, forecast_errors
 from ..viz.plots import confusion_png, forecast_png
 
@@ -52,8 +53,19 @@ def score_tail(loaded: LoadedForecaster, prep: Prepared, *, baselines: bool, png
     print(f"(forecasts every {d.horizon} steps from the true history before each origin; MASE scaled by the "
           f"in-sample seasonal-naive MAE, m={d.season}, of the {start} values before the tail: {prep.scale:.4g})")
     print(f"`rnnlab forecast` uses {chosen}: {why}")
+    name = {"network": next(iter(rows)), "seasonal-naive": next((k for k in rows if k.startswith("seasonal naive")), None),
+            "holt-winters": next((k for k in rows if k.startswith("Holt-Winters")), None)}[chosen]
+    offsets = loaded.interval(chosen)
+    band = None
+    if offsets is not None and name is not None:
+        s = results["interval"] = interval_scores(actual, rows[name], offsets)
+        band = (name, offsets)
+        print(f"80 % prediction interval of {chosen} (its validation errors' 10 %/90 % quantiles, "
+              f"{offsets[0]:+.4g} / {offsets[1]:+.4g}): covers {s['coverage']:.0%} of the tail; mean pinball "
+              f"loss {s['pinball']:.4g}")
     if png is not None:
-        written = forecast_png(v, start, rows, png, title=f"{prep.series.name}: held-out tail, horizon {d.horizon}")
+        written = forecast_png(v, start, rows, png, title=f"{prep.series.name}: held-out tail, horizon {d.horizon}",
+                               band=band)
         print(f"plot: {written}" if written else
               "note: forecast.png skipped, matplotlib is not installed (pip install matplotlib)")
     return results

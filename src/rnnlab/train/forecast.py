@@ -25,7 +25,7 @@ from ..models import Forecaster, ForecasterConfig
 from .._fields import opt
 from .config import RunConfig, TrainConfig, preset_config
 from .device import resolve_device
-from .forecast_select import baseline_future, choose, history_to_keep, validation_scores
+from .forecast_select import (baseline_future, choose, history_to_keep, interval_offsets, validation_forecasts)
 from .metrics import forecast_errors
 from .task import Loaded, StepLoss, Task, TaskKind
 
@@ -153,9 +153,13 @@ class ForecastTask(Task):
         self.batches = SplitBatches(lambda size: LengthBuckets([L] * len(self.x), size, seed=t.seed), config.data.batch)
         torch.manual_seed(t.seed)
         self.model = Forecaster(config.model).to(self.device)
-        # the baselines' validation MASE, on the network's own validation origins (train/forecast_select.py)
-        self.val_baselines = validation_scores(p.series.values, p.val_start, p.test_start, config.data.horizon,
-                                               config.data.season, p.scale, config.data.data)
+        # the baselines' validation MASE and error quantiles, on the network's own validation origins
+        # (train/forecast_select.py); the network's quantiles come with each evaluation
+        actual = p.series.values[p.val_start:p.test_start]
+        base = validation_forecasts(p.series.values, p.val_start, p.test_start, config.data.horizon,
+                                    config.data.season, config.data.data)
+        self.val_baselines = {k: forecast_errors(actual, f, p.scale)["mase"] for k, f in base.items()}
+        self.intervals = {k: interval_offsets(actual, f) for k, f in base.items()}
 
     def step_loss(self, batch, state) -> StepLoss:
         idx = torch.as_tensor(batch)
@@ -167,6 +171,8 @@ class ForecastTask(Task):
         actual = p.series.values[p.val_start:p.test_start]
         f = forecast_origins(self.model, p.scaler, p.series.values, p.val_start, p.test_start, H)
         loss = float(np.mean((p.scaler.transform(f) - p.scaler.transform(actual)) ** 2))
+        if np.isfinite(f).all():  # this evaluation's error quantiles: saved with the checkpoint it picks
+            self.intervals["network"] = interval_offsets(actual, f)
         return {"loss": loss, **forecast_errors(actual, f, p.scale)}
 
     def config_dict(self) -> dict[str, Any]:
@@ -193,7 +199,7 @@ class ForecastTask(Task):
         # enough of the end of the series to forecast past it from the checkpoint alone
         keep = history_to_keep(len(s.values), self.config.model.lookback, self.config.data.season)
         return {"scaler": self.prep.scaler.to_json(), "mase_scale": self.prep.scale, "missing": s.missing,
-                "val_baselines": self.val_baselines,
+                "val_baselines": self.val_baselines, "intervals": self.intervals,
                 "tail_values": s.values[-keep:].tolist(), "tail_index": s.index[-keep:], "freq": s.freq,
                 "series_name": s.name}
 
@@ -206,6 +212,11 @@ class LoadedForecaster(Loaded):
         """(the model `future` forecasts with, why): the network, or a baseline that beat it on validation
         (train/forecast_select.py); `model` forces one of auto | network | seasonal-naive | holt-winters."""
         return choose(self.checkpoint.state, model)
+
+    def interval(self, model: str) -> list[float] | None:
+        """[q10, q90]: the offsets of `model`'s 80 % prediction interval (from its validation errors), or None
+        when the checkpoint has none (older runs; a network that never evaluated finite)."""
+        return (self.checkpoint.state.get("intervals") or {}).get(model)
 
     def future(self, steps: int, history: np.ndarray | None = None, model: str = "network") -> np.ndarray:
         """`steps` values after the end of `history` (default: the end of the training data's series), by the
@@ -237,6 +248,12 @@ def _read_state(state: dict, config: ForecastRunConfig) -> dict:
             k in ("seasonal-naive", "holt-winters") and isinstance(v, (int, float)) and not isinstance(v, bool)
             and np.isfinite(v) for k, v in base.items()):
         raise ValueError("val_baselines must map seasonal-naive / holt-winters to finite validation MASE values")
+    iv = state.get("intervals", {})
+    if not isinstance(iv, dict) or not all(
+            k in ("network", "seasonal-naive", "holt-winters") and isinstance(v, list) and len(v) == 2
+            and all(isinstance(x, (int, float)) and not isinstance(x, bool) and np.isfinite(x) for x in v)
+            and v[0] <= v[1] for k, v in iv.items()):
+        raise ValueError("intervals must map network / seasonal-naive / holt-winters to [q10, q90] finite offsets")
     return {"scaler": Scaler.from_json(state["scaler"])}
 
 

@@ -14,6 +14,13 @@ LoadedForecaster.future with model="auto") then uses the network only where its 
 most the best baseline's, and says which model it used and why; `--model` forces one. The held-out tail is
 never looked at for the choice. The network's validation score is that of the checkpoint chosen on the same
 origins, so the comparison leans slightly toward the network; the baselines have nothing to choose.
+
+Prediction intervals (split conformal, from the same validation origins): the errors actual - forecast of
+each model on the validation part give their 10 % and 90 % quantiles, and a forecast's 80 % interval is
+[forecast + q10, forecast + q90], the same offsets at every step ahead (pooled over the steps: a run has
+few validation origins). Model-free, so the baselines get intervals too; the coverage on the held-out tail is
+what `eval` reports (with the mean pinball loss of the two quantiles), since a short validation part gives
+rough quantiles.
 """
 
 from __future__ import annotations
@@ -26,9 +33,11 @@ from ..baselines import ETS_SETTINGS, ets_forecast, seasonal_naive_forecast
 from ..data import DataError
 from .metrics import forecast_errors
 
-__all__ = ["BASELINES", "MODELS", "baseline_future", "choose", "history_to_keep", "validation_scores"]
+__all__ = ["BASELINES", "INTERVAL", "MODELS", "baseline_future", "choose", "history_to_keep", "interval_offsets",
+           "interval_scores", "validation_forecasts", "validation_scores"]
 
 BASELINES = ("seasonal-naive", "holt-winters")
+INTERVAL = (0.1, 0.9)  # the quantiles of the errors that bound the 80 % prediction interval
 MODELS = ("auto", "network", *BASELINES)
 
 
@@ -41,19 +50,40 @@ def _has_statsmodels() -> bool:
     return importlib.util.find_spec("statsmodels") is not None
 
 
-def validation_scores(values: np.ndarray, start: int, end: int, horizon: int, season: int, scale: float,
-                      data: str) -> dict[str, float]:
-    """Validation MASE of each baseline on values[start:end], forecast from the same rolling origins as the
-    network (every `horizon` steps, from the true history). Holt-Winters only when statsmodels is installed."""
-    actual = values[start:end]
+def validation_forecasts(values: np.ndarray, start: int, end: int, horizon: int, season: int,
+                         data: str) -> dict[str, np.ndarray]:
+    """Each baseline's forecasts of values[start:end] from the same rolling origins as the network (every
+    `horizon` steps, from the true history). Holt-Winters only when statsmodels is installed (and finite)."""
     m = season if start >= season else 1
-    out = {"seasonal-naive": forecast_errors(actual, seasonal_naive_forecast(values, start, end, horizon, m),
-                                             scale)["mase"]}
+    out = {"seasonal-naive": seasonal_naive_forecast(values, start, end, horizon, m)}
     if _has_statsmodels():
         f = ets_forecast(values, start, end, horizon, season, **ets_settings(data))
         if np.isfinite(f).all():
-            out["holt-winters"] = forecast_errors(actual, f, scale)["mase"]
+            out["holt-winters"] = f
     return out
+
+
+def validation_scores(values: np.ndarray, start: int, end: int, horizon: int, season: int, scale: float,
+                      data: str) -> dict[str, float]:
+    """Validation MASE of each baseline (validation_forecasts)."""
+    actual = values[start:end]
+    return {k: forecast_errors(actual, f, scale)["mase"]
+            for k, f in validation_forecasts(values, start, end, horizon, season, data).items()}
+
+
+def interval_offsets(actual: np.ndarray, forecast: np.ndarray) -> list[float]:
+    """[q10, q90] of the errors actual - forecast: the 80 % interval is [forecast + q10, forecast + q90]."""
+    e = np.asarray(actual, dtype=np.float64) - np.asarray(forecast, dtype=np.float64)
+    return [float(q) for q in np.quantile(e, INTERVAL)]
+
+
+def interval_scores(actual: np.ndarray, forecast: np.ndarray, offsets: list[float]) -> dict[str, float]:
+    """Coverage of the 80 % interval (share of actual values inside it) and the mean pinball loss of its two
+    quantile forecasts (forecast + q10 at level 0.1, forecast + q90 at 0.9), in the series' units."""
+    actual, forecast = np.asarray(actual, dtype=np.float64), np.asarray(forecast, dtype=np.float64)
+    lo, hi = forecast + offsets[0], forecast + offsets[1]
+    pinball = [np.mean(np.maximum(tau * (actual - q), (tau - 1) * (actual - q))) for tau, q in zip(INTERVAL, (lo, hi))]
+    return {"coverage": float(np.mean((actual >= lo) & (actual <= hi))), "pinball": float(np.mean(pinball))}
 
 
 def choose(state: dict, model: str = "auto") -> tuple[str, str]:

@@ -86,8 +86,10 @@ def confusion_png(report: dict, names: list[str], path: str | Path, title: str =
 
 
 def forecast_png(values: np.ndarray, test_start: int, forecasts: dict[str, np.ndarray], path: str | Path,
-                 title: str = "", history: int | None = None) -> Path | None:
-    """History, the held-out actual values and each forecast over them; None without matplotlib."""
+                 title: str = "", history: int | None = None,
+                 band: tuple[str, list[float]] | None = None) -> Path | None:
+    """History, the held-out actual values and each forecast over them; band = (name of a forecast, [q10, q90])
+    shades that forecast's 80 % prediction interval. None without matplotlib."""
     plt = _pyplot()
     if plt is None:
         return None
@@ -99,6 +101,9 @@ def forecast_png(values: np.ndarray, test_start: int, forecasts: dict[str, np.nd
     ax.plot(t[test_start:], values[test_start:], color="gray", lw=1.5, label="actual")
     for (name, f), color in zip(forecasts.items(), ["tab:red", "tab:blue", "tab:green", "tab:orange"]):
         ax.plot(t[test_start:test_start + len(f)], f, color=color, lw=1.2, label=name)
+        if band is not None and band[0] == name:
+            ax.fill_between(t[test_start:test_start + len(f)], f + band[1][0], f + band[1][1], color=color,
+                            alpha=0.15, lw=0, label=f"{name}: 80 % interval")
     ax.axvline(test_start - 0.5, color="gray", ls=":", lw=0.8)
     ax.set_xlabel("step")
     ax.legend(fontsize=8, loc="upper left")
