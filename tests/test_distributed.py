@@ -48,7 +48,8 @@ def _csv(path: Path) -> Path:
     rows = ["text,label"]
     for i in range(63):  # 51 training rows: global batches of 8, then one of 3 cut unevenly
         label = i % 2
-        words = [r.choice(["good", "fine", "great"] if label else ["bad", "poor", "awful"]) for _ in range(r.randint(2, 7))]
+        vocab = ["good", "fine", "great"] if label else ["bad", "poor", "awful"]
+        words = [r.choice(vocab) for _ in range(r.randint(2, 7))]
         rows.append(f"{' '.join(words + [r.choice(['a', 'the', 'it'])])},{'pos' if label else 'neg'}")
     path.write_text("\n".join(rows) + "\n")
     return path

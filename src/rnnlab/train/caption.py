@@ -147,13 +147,15 @@ class CaptionTask(Task):
         # augmentation draws from (seed, epoch, position[, part of the global batch]): the same batches again
         # after a resume, and different shifts on each process's part
         self.batches = ShuffledBatches(pairs, d.batch, lambda b: collate_captions(
-            b, self.vocab, self.device, d.shift, np.random.default_rng(
-                [t.seed, self.batches.epoch, self.batches.pos] + ([self.batches.part] if self.batches.parts > 1 else []))),
-            t.seed)
+            b, self.vocab, self.device, d.shift, np.random.default_rng(self._augment_key())), t.seed)
         self.pairs = len(pairs)
         m.vocab_size = len(self.vocab)
         torch.manual_seed(t.seed)
         self.model = Captioner(m).to(self.device)
+
+    def _augment_key(self) -> list[int]:
+        b = self.batches
+        return [self.config.train.seed, b.epoch, b.pos] + ([b.part] if b.parts > 1 else [])
 
     def step_loss(self, batch: CaptionBatch, state) -> StepLoss:
         _, loss = self.model(batch.images, batch.targets, batch.lengths)

@@ -485,7 +485,10 @@ def _fit(task: Task, cfg: TrainConfig, run: Path | None, resume: str | Path | No
                 if getattr(batch, "reset_state", False):
                     carries[m] = None  # the text the state summarised does not continue into this batch
                 weight = world.size * task.batches.share if world.size * K > 1 else 1.0
-                with _wrapped(task, ddp, sync=m == K - 1):
+                # (under DDP the forward broadcasts rank 0's buffers, BatchNorm's running statistics, and the
+                # backward all-reduces the gradients: a dead peer fails either, in one line)
+                peers = contextlib.nullcontext() if ddp is None else collective(f"training step {loop.step + 1}", world)
+                with _wrapped(task, ddp, sync=m == K - 1), peers:
                     out = task.step_loss(batch, carries[m])
                     # Truncated BPTT: the state's values flow into the next chunk, its graph does not; backward
                     # stops at the chunk boundary (and memory stays bounded).
@@ -496,9 +499,7 @@ def _fit(task: Task, cfg: TrainConfig, run: Path | None, resume: str | Path | No
                     # checkpoint as it is (every rank still runs its backward, or the others would wait for it).
                     if not finite and world.size == 1:
                         break
-                    with collective(f"the gradients' all-reduce at step {loop.step + 1}", world) \
-                            if ddp is not None else contextlib.nullcontext():
-                        (out.loss if weight == 1.0 else out.loss * weight).backward()
+                    (out.loss if weight == 1.0 else out.loss * weight).backward()
                 local_loss += weight * loss_value
                 units += out.units
             step_loss = local_loss if finite else loss_value
