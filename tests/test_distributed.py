@@ -153,9 +153,40 @@ def test_accumulated_parts_and_uneven_batches():
         cuts = [len(g) * j // 4 for j in range(5)]
         assert list(a) == list(g[cuts[2]:cuts[3]]) and list(b) == list(g[cuts[3]:cuts[4]])
     assert part([7], 4, 2) == ([7], 0.0) and part([7, 8, 9, 10], 4, 1) == ([8], 0.25)
-    s = ShuffledBatches(list(range(10)), 2, list, seed=0)
-    s.distribute(0, 2)
-    assert s.batch == 4 and len(next(s)) == 2
+    # shuffled samples: the ranks' parts, in rank order, are one process's batch, epoch after epoch
+    whole = ShuffledBatches(list(range(10)), 4, list, seed=0)
+    ranks = [ShuffledBatches(list(range(10)), 2, list, seed=0) for _ in range(2)]
+    for r, s in enumerate(ranks):
+        s.distribute(r, 2)
+    for _ in range(7):
+        assert next(ranks[0]) + next(ranks[1]) == next(whole)
+    assert ranks[1].state_dict() == whole.state_dict()
+
+
+def test_a_failed_collective_is_one_line_and_other_errors_pass(monkeypatch):
+    from rnnlab.train.distributed import DistributedError, World, collective, timeout_s
+
+    world = World(rank=1, size=4)
+    with pytest.raises(DistributedError) as e:
+        with collective("waiting for rank 0's evaluation", world):
+            raise RuntimeError("[../gloo/transport/tcp/pair.cc:553] Connection closed by peer [127.0.0.1]:1727. "
+                               "This is typically caused by a remote worker crash\nmore")
+    text = str(e.value)
+    assert "\n" not in text and text.startswith("rank 1 of 4: waiting for rank 0's evaluation failed")
+    assert "(Connection closed by peer [127.0.0.1]:1727)" in text and "--resume" in text
+    with pytest.raises(RuntimeError, match="mat1 and mat2 shapes") as e:  # a model's own error is not a peer's
+        with collective("training step 3", world):
+            raise RuntimeError("mat1 and mat2 shapes cannot be multiplied (2x3 and 4x5)")
+    assert not isinstance(e.value, DistributedError)
+    monkeypatch.setenv("RNNLAB_DIST_TIMEOUT", "7.5")
+    assert timeout_s() == 7.5
+    monkeypatch.setenv("RNNLAB_DIST_TIMEOUT", "soon")
+    with pytest.raises(ValueError, match="RNNLAB_DIST_TIMEOUT='soon' must be a number of seconds"):
+        timeout_s()
+    monkeypatch.setenv("RANK", "2")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    with pytest.raises(ValueError, match=r"RANK=2 must be in \[0, WORLD_SIZE=2\)"):
+        World.from_env()
 
 
 # ----- one process, accumulating --------------------------------------------------------------------------
