@@ -26,11 +26,12 @@ from .trace import DirectionTrace, Trace
 from .data import CharVocab
 from .models import CharLM, CharLMConfig
 from .train import fit, load_charlm
+from .export import export  # noqa: E402  (the function; rnnlab.export.FORMATS via `from rnnlab.export import`)
 
 __version__ = "0.1.0"
 
 __all__ = [
     "CellConfig", "CharLM", "CharLMConfig", "CharVocab", "DirectionTrace", "GRU", "GRUCell", "InputShapeError", "LSTM",
     "LSTMCell",
-    "MinGRU", "MinGRUCell", "MinLSTM", "MinLSTMCell", "RNN", "RNNCell", "RecurrentConfig", "Trace", "__version__", "backend_report", "fit", "load_charlm",
+    "MinGRU", "MinGRUCell", "MinLSTM", "MinLSTMCell", "RNN", "RNNCell", "RecurrentConfig", "Trace", "__version__", "backend_report", "export", "fit", "load_charlm",
 ]

@@ -1,0 +1,157 @@
+"""Export a module holding rnnlab layers for serving: ONNX (onnxruntime) or PT2 (torch.export), with a model card.
+
+    rnnlab.export(module, example, "model.onnx")              # ONNX: plain LSTM/GRU/RNN as ONNX's own operators
+    rnnlab.export(module, example, "model.pt2", format="pt2")  # torch.export: every variant, rnnlab's operators
+
+Both keep the batch and time dimensions of the input dynamic (any length, any batch size), and write a model card
+`<path>.json` beside the file: format, versions, inputs and outputs with their dimensions, the rnnlab layers and
+anything passed as `card=` (a vocabulary, a scaling).
+
+ONNX. The layers run on the native backend while exporting, so torch's exporter writes each layer as ONNX's LSTM /
+GRU / RNN operator (with both directions and every layer, torch.nn's layout). Variants (peephole, coupled, layer
+norm, projections), recurrent dropout and zoneout have no such operator; they are refused with an error naming
+format="pt2". Needs the `onnx` extra (pip install 'rnnlab[onnx]').
+
+PT2. torch.export captures the fused backend's registered operators (kernels/fused/ops.py), one per
+layer-direction, so every cell and variant exports; the file runs in PyTorch with rnnlab imported (the
+operators are registered on import): `import rnnlab; torch.export.load(path).module()(x)`.
+
+Why not torch.jit.trace: a trace keeps the Python loop over time at the example's length (rnnlab refuses it, see
+kernels/contract.py refuse_tracing); the ONNX route here traces only torch's own RNN operators, which carry no
+such loop.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+
+__all__ = ["FORMATS", "export"]
+
+FORMATS = ("onnx", "pt2")
+
+
+class _Forward(nn.Module):
+    """module(*inputs) as a plain positional forward (exporters pass no keyword-only arguments)."""
+
+    def __init__(self, module: nn.Module):
+        super().__init__()
+        self.module = module
+
+    def forward(self, *inputs):
+        return self.module(*inputs)
+
+
+def _layers(module: nn.Module) -> list[tuple[str, nn.Module]]:
+    from .layers.base import RecurrentBase
+
+    return [(name or type(m).__name__, m) for name, m in module.named_modules() if isinstance(m, RecurrentBase)]
+
+
+def _default_dims(module: nn.Module) -> dict[int, str]:
+    """The example's dynamic dimensions: a layer's own layout, else batch-first (B, T, ...) as rnnlab's models."""
+    from .layers.base import RecurrentBase
+
+    if isinstance(module, RecurrentBase) and not module.batch_first:
+        return {0: "T", 1: "B"}
+    return {0: "B", 1: "T"}
+
+
+@contextlib.contextmanager
+def _native(module: nn.Module, owner: str):
+    """Every rnnlab layer of `module` on the native backend (restored after), or a ValueError naming the one that
+    cannot be (its variant has no ONNX operator). In evaluation weight drop and dropout are off; zoneout's
+    expectation acts inside the loop, so a layer with zoneout is refused."""
+    from .kernels import registry
+    from .kernels.contract import RunOptions
+
+    layers = _layers(module)
+    for name, layer in layers:
+        cfg = layer.cell_config
+        ok, reason = registry.get("native").supports(RunOptions(cfg, in_loop=layer.config.in_loop(False)),
+                                                     torch.device("cpu"))
+        if not ok:
+            raise ValueError(f"{owner}: layer {name!r} cannot be written as ONNX's LSTM/GRU/RNN operator: {reason}; "
+                             f"export it with format='pt2' (torch.export, every variant)")
+    before = [layer.backend for _, layer in layers]
+    try:
+        for _, layer in layers:
+            layer.backend = "native"
+        yield
+    finally:
+        for (_, layer), b in zip(layers, before):
+            layer.backend = b
+
+
+def export(module: nn.Module, example: Tensor | tuple, path: str | Path, format: str = "onnx", *,
+           dims: dict[int, str] | None = None, card: dict | None = None) -> Path:
+    """Write `module` (run on `example`) to `path` as ONNX or PT2, and its model card to `<path>.json`.
+
+    example  an input tensor, or a tuple of inputs (the first one gets the dynamic dimensions)
+    dims     which dimensions of the first input are dynamic, {index: name}; default {0: "T", 1: "B"} for a
+             time-major rnnlab layer, else {0: "B", 1: "T"} (batch-first, as rnnlab's models)
+    card     extra entries for the model card (vocabulary, scaling, ...)
+    Returns the model card's path.
+    """
+    owner = "rnnlab.export"
+    if format not in FORMATS:
+        raise ValueError(f"{owner}: format must be one of {FORMATS}, got {format!r}")
+    inputs = example if isinstance(example, tuple) else (example,)
+    if not inputs or not isinstance(inputs[0], Tensor):
+        raise TypeError(f"{owner}: expected example to be a Tensor or a tuple of Tensors, got {type(example).__name__}")
+    dims = dict(dims) if dims is not None else _default_dims(module)
+    x = inputs[0]
+    if any(d >= x.dim() for d in dims):
+        raise ValueError(f"{owner}: dims {dims} do not fit the example's shape {tuple(x.shape)}")
+    small = {name: x.shape[d] for d, name in dims.items() if x.shape[d] < 2}
+    if small:  # torch.export would specialise a size of 0 or 1 into a constant
+        raise ValueError(f"{owner}: the example's dynamic dimensions must be at least 2, got {small}; "
+                         f"use a longer example with a larger batch")
+    path = Path(path)
+    wrapper = _Forward(module)
+    was_training = module.training
+    module.eval()
+    try:
+        with torch.no_grad():
+            outputs = wrapper(*inputs)
+        flat, _ = torch.utils._pytree.tree_flatten(outputs)
+        out_names = ["output"] + [f"output_{k}" for k in range(1, len(flat))]
+        in_names = ["input"] + [f"input_{k}" for k in range(1, len(inputs))]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if format == "pt2":
+            shapes = ({d: torch.export.Dim(name, min=2) for d, name in dims.items()},) + (None,) * (len(inputs) - 1)
+            program = torch.export.export(wrapper, inputs, dynamic_shapes=(shapes,))  # forward(*inputs): one group
+            torch.export.save(program, str(path))
+        else:
+            try:
+                import onnx  # noqa: F401  (torch's exporter needs it)
+            except ImportError as e:
+                raise ImportError(f"{owner}: format='onnx' needs the onnx package: pip install 'rnnlab[onnx]'") from e
+            with _native(module, owner), torch.no_grad():
+                torch.onnx.export(wrapper, inputs, str(path), dynamo=False, input_names=in_names,
+                                  output_names=out_names, dynamic_axes={"input": dict(dims)})
+    finally:
+        module.train(was_training)
+    card_path = path.with_name(path.name + ".json")
+    from . import __version__
+
+    def describe(name, t, dynamic):
+        return {"name": name, "dtype": str(t.dtype).replace("torch.", ""),
+                "shape": [dynamic.get(d, n) for d, n in enumerate(t.shape)]}
+
+    entry = {
+        "format": format, "file": path.name, "rnnlab": __version__, "torch": torch.__version__,
+        "inputs": [describe(n, t, dims if k == 0 else {}) for k, (n, t) in enumerate(zip(in_names, inputs))],
+        "outputs": [describe(n, t, {}) for n, t in zip(out_names, flat)],
+        "layers": [f"{name}: {layer!r}" for name, layer in _layers(module)],
+        "load": ("onnxruntime.InferenceSession(file)" if format == "onnx"
+                 else "import rnnlab; torch.export.load(file).module()  (rnnlab registers its operators)"),
+        "note": "output shapes are the example's; the dimensions named in inputs are dynamic",
+        **(card or {}),
+    }
+    card_path.write_text(json.dumps(entry, indent=2) + "\n")
+    return card_path
