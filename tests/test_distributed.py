@@ -277,8 +277,11 @@ def test_a_restart_resumes_by_itself(reference, tmp_path):
 
 
 def test_a_second_training_on_the_folder_is_refused(reference, tmp_path, capsys):
+    # started with the shortcut, `rnnlab train ... --nproc 2` (torch.distributed.run's API in that process)
     run = tmp_path / "run"
-    proc = launch(tmp_path / "rec", charlm_args(reference["text"], run, 3, steps=100_000), wait=False)
+    proc = subprocess.Popen([sys.executable, "-m", "rnnlab", "train", *charlm_args(reference["text"], run, 3, 100_000),
+                             "--nproc", "2"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and not (run / "last").exists():
@@ -292,7 +295,8 @@ def test_a_second_training_on_the_folder_is_refused(reference, tmp_path, capsys)
         assert code == 2 and f"pid {holder['pid']}" in err and len(err.strip().splitlines()) == 1
     finally:
         proc.send_signal(signal.SIGTERM)  # the launcher stops its workers: they save last/ and end
-        stdout, _ = proc.communicate(timeout=60)
+        stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 143 and "Traceback" not in stderr, stderr[-2000:]
     assert "interrupted (SIGTERM) after" in stdout
     step = json.loads((run / "last" / "state.json").read_text())["step"]
     assert f"interrupted (SIGTERM) after {step} steps" in stdout  # saved where it stopped
