@@ -105,6 +105,8 @@ def init(device: torch.device) -> tuple[World, bool]:
     if missing:
         raise ValueError(f"environment: WORLD_SIZE={world.size} but {' and '.join(missing)} not set; start the "
                          f"processes with torchrun (or rnnlab train TASK --nproc N)")
+    if backend == "nccl" and device.index is not None:
+        torch.cuda.set_device(device)  # NCCL's collectives (and `_device`) use the current device: the model's
     timeout = datetime.timedelta(seconds=timeout_s())
     with collective("joining the process group", world):
         store = _store(world, timeout)
