@@ -88,12 +88,15 @@ def _native(module: nn.Module, owner: str):
 
 
 def export(module: nn.Module, example: Tensor | tuple, path: str | Path, format: str = "onnx", *,
-           dims: dict[int, str] | None = None, card: dict | None = None) -> Path:
+           dims: dict[int, str] | list | None = None, card: dict | None = None,
+           output_names: list[str] | None = None) -> Path:
     """Write `module` (run on `example`) to `path` as ONNX or PT2, and its model card to `<path>.json`.
 
-    example  an input tensor, or a tuple of inputs (the first one gets the dynamic dimensions)
-    dims     which dimensions of the first input are dynamic, {index: name}; default {0: "T", 1: "B"} for a
-             time-major rnnlab layer, else {0: "B", 1: "T"} (batch-first, as rnnlab's models)
+    example  an input tensor, or a tuple of inputs
+    dims     which dimensions are dynamic, {index: name} for the first input, or a list of such dicts (or None),
+             one per input (a name shared between inputs is one size, e.g. "B" of the input and of a state);
+             default {0: "T", 1: "B"} for a time-major rnnlab layer, else {0: "B", 1: "T"} (batch-first, as
+             rnnlab's models)
     card     extra entries for the model card (vocabulary, scaling, ...)
     Returns the model card's path.
     """
@@ -101,16 +104,19 @@ def export(module: nn.Module, example: Tensor | tuple, path: str | Path, format:
     if format not in FORMATS:
         raise ValueError(f"{owner}: format must be one of {FORMATS}, got {format!r}")
     inputs = example if isinstance(example, tuple) else (example,)
-    if not inputs or not isinstance(inputs[0], Tensor):
+    if not inputs or not all(isinstance(t, Tensor) for t in inputs):
         raise TypeError(f"{owner}: expected example to be a Tensor or a tuple of Tensors, got {type(example).__name__}")
-    dims = dict(dims) if dims is not None else _default_dims(module)
-    x = inputs[0]
-    if any(d >= x.dim() for d in dims):
-        raise ValueError(f"{owner}: dims {dims} do not fit the example's shape {tuple(x.shape)}")
-    small = {name: x.shape[d] for d, name in dims.items() if x.shape[d] < 2}
-    if small:  # torch.export would specialise a size of 0 or 1 into a constant
-        raise ValueError(f"{owner}: the example's dynamic dimensions must be at least 2, got {small}; "
-                         f"use a longer example with a larger batch")
+    if dims is None:
+        dims = _default_dims(module)
+    per_input = list(dims) if isinstance(dims, list) else [dims]
+    per_input = [dict(d or {}) for d in per_input] + [{}] * (len(inputs) - len(per_input))
+    for k, (t, d) in enumerate(zip(inputs, per_input)):
+        if any(i >= t.dim() for i in d):
+            raise ValueError(f"{owner}: dims {d} do not fit input {k}'s shape {tuple(t.shape)}")
+        small = {name: t.shape[i] for i, name in d.items() if t.shape[i] < 2}
+        if small:  # torch.export would specialise a size of 0 or 1 into a constant
+            raise ValueError(f"{owner}: the example's dynamic dimensions must be at least 2, got {small}; "
+                             f"use a longer example with a larger batch")
     path = Path(path)
     wrapper = _Forward(module)
     was_training = module.training
@@ -119,11 +125,15 @@ def export(module: nn.Module, example: Tensor | tuple, path: str | Path, format:
         with torch.no_grad():
             outputs = wrapper(*inputs)
         flat, _ = torch.utils._pytree.tree_flatten(outputs)
-        out_names = ["output"] + [f"output_{k}" for k in range(1, len(flat))]
+        out_names = list(output_names or []) + [f"output_{k}" for k in range(len(output_names or []), len(flat))]
+        if not output_names:
+            out_names[0] = "output"
         in_names = ["input"] + [f"input_{k}" for k in range(1, len(inputs))]
         path.parent.mkdir(parents=True, exist_ok=True)
         if format == "pt2":
-            shapes = ({d: torch.export.Dim(name, min=2) for d, name in dims.items()},) + (None,) * (len(inputs) - 1)
+            named = {}
+            shapes = tuple({i: named.setdefault(n, torch.export.Dim(n, min=2)) for i, n in d.items()} or None
+                           for d in per_input)
             program = torch.export.export(wrapper, inputs, dynamic_shapes=(shapes,))  # forward(*inputs): one group
             torch.export.save(program, str(path))
         else:
@@ -133,7 +143,8 @@ def export(module: nn.Module, example: Tensor | tuple, path: str | Path, format:
                 raise ImportError(f"{owner}: format='onnx' needs the onnx package: pip install 'rnnlab[onnx]'") from e
             with _native(module, owner), torch.no_grad():
                 torch.onnx.export(wrapper, inputs, str(path), dynamo=False, input_names=in_names,
-                                  output_names=out_names, dynamic_axes={"input": dict(dims)})
+                                  output_names=out_names,
+                                  dynamic_axes={n: d for n, d in zip(in_names, per_input) if d})
     finally:
         module.train(was_training)
     card_path = path.with_name(path.name + ".json")
@@ -145,7 +156,7 @@ def export(module: nn.Module, example: Tensor | tuple, path: str | Path, format:
 
     entry = {
         "format": format, "file": path.name, "rnnlab": __version__, "torch": torch.__version__,
-        "inputs": [describe(n, t, dims if k == 0 else {}) for k, (n, t) in enumerate(zip(in_names, inputs))],
+        "inputs": [describe(n, t, d) for n, t, d in zip(in_names, inputs, per_input)],
         "outputs": [describe(n, t, {}) for n, t in zip(out_names, flat)],
         "layers": [f"{name}: {layer!r}" for name, layer in _layers(module)],
         "load": ("onnxruntime.InferenceSession(file)" if format == "onnx"

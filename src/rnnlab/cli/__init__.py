@@ -19,6 +19,7 @@ from . import predict as predict_cmd
 from . import eval as eval_cmd
 from . import recognize as recognize_cmd
 from . import experiment as experiment_cmd
+from . import export as export_cmd
 from . import figures as figures_cmd
 from . import inspect as inspect_cmd
 from . import sample as sample_cmd
@@ -28,7 +29,7 @@ from .common import Parser, UserError
 __all__ = ["VERBS", "main"]
 
 VERBS = [train_cmd, sample_cmd, eval_cmd, predict_cmd, forecast_cmd, recognize_cmd, caption_cmd, inspect_cmd,
-         figures_cmd, experiment_cmd, env_cmd]  # each module: add_parser(commands); order of --help
+         figures_cmd, experiment_cmd, export_cmd, env_cmd]  # each module: add_parser(commands); order of --help
 
 EXAMPLES = """
 examples:

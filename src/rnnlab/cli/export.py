@@ -1,0 +1,106 @@
+"""`rnnlab export RUN --format onnx|pt2 --out FILE`: a trained run as a file for serving, with a model card beside it.
+
+What each task exports (rnnlab.export does the work; batch and time stay dynamic):
+    charlm    the step function with its state in and out: (ids (B, T), h0[, c0]) -> (logits (B, T, C), h_n[, c_n]),
+              so that generation runs outside PyTorch (feed the state back); the card holds the vocabulary
+    forecast  the network's forward: window (B, lookback) of scaled values -> (B, horizon); the card holds the scaling
+    classify  the forward on token ids (B, T) (or features (B, T, F)) -> logits (B, classes); the card holds the labels
+The recognizer and captioner are not exported by this command yet (their forward takes images with widths
+or captions): use rnnlab.export on the model with an example of your own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+
+import torch
+from torch import Tensor, nn
+
+from ..export import FORMATS, export
+from .common import UserError, run_parser
+
+__all__ = ["add_parser"]
+
+EXAMPLES = """
+examples:
+  rnnlab export runs/charlm-DATE-TIME --out charlm.onnx          # plain LSTM/GRU/RNN: ONNX's own operators
+  rnnlab export runs/charlm-DATE-TIME --format pt2 --out lm.pt2  # any variant: torch.export (load with rnnlab)
+"""
+
+
+def add_parser(commands) -> None:
+    p = run_parser(commands, "export", help="write a trained run as ONNX or PT2 for serving", epilog=EXAMPLES,
+                   description="Export a trained run's model with dynamic batch and length, and write a model card "
+                               "(inputs, outputs, vocabulary or scaling) as FILE.json beside it.")
+    p.add_argument("--format", choices=FORMATS, default="onnx", help="onnx (default) or pt2")
+    p.add_argument("--out", required=True, metavar="FILE", help="the file to write")
+    p.set_defaults(run=run)
+
+
+class CharLMStep(nn.Module):
+    """The CharLM with its recurrent state as inputs and outputs: (ids, h0[, c0]) -> (logits, h_n[, c_n])."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: Tensor, *state: Tensor):
+        logits, _, new = self.model(x, state=state if len(state) == 2 else state[0], return_state=True)
+        return (logits, *new) if isinstance(new, tuple) else (logits, new)
+
+
+class Logits(nn.Module):
+    """A task model's forward without targets: its first output only."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: Tensor):
+        return self.model(x)[0]
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..train import registry
+
+    loaded = registry.load_run(args.checkpoint, "cpu")
+    task = loaded.checkpoint.config.get("task")
+    model = loaded.model
+    if task == "charlm":
+        rnn = model.rnn
+        states = 2 if rnn.mode == "LSTM" else 1
+        LD = rnn.num_layers * rnn.num_directions
+        sizes = [rnn.cell_config.state_size, rnn.hidden_size][:states]
+        example = (torch.zeros(2, 8, dtype=torch.long), *[torch.zeros(LD, 2, n) for n in sizes])
+        dims = [{0: "B", 1: "T"}] + [{1: "B"}] * states
+        names = ["logits", "h_n", "c_n"][: 1 + states]
+        card = {"task": task, "vocabulary": loaded.vocab.to_json(), "state": "feed h_n (and c_n) back as the "
+                "next call's inputs; zeros to start"}
+        target = CharLMStep(model)
+    elif task == "forecast":
+        c = model.config
+        example, dims, names = (torch.zeros(2, c.lookback),), [{0: "B"}], ["forecast"]
+        card = {"task": task, "scaling": dataclasses.asdict(loaded.scaler),
+                "note_scaling": "the window is scaled values (scaling.transform); the forecast is scaled too"}
+        target = Logits(model)
+    elif task == "classify":
+        x = _classify_example(loaded)
+        example, dims, names = (x,), [{0: "B", 1: "T"}], ["logits"]
+        card = {"task": task, "labels": list(loaded.labels)}
+        target = Logits(model)
+    else:
+        raise UserError(f"rnnlab export: {task} runs are not exported by this command yet (their forward takes "
+                        f"images); use rnnlab.export(model, example, path) in Python")
+    try:
+        card_path = export(target, example, args.out, args.format, dims=dims, card=card, output_names=names)
+    except ImportError as e:
+        raise UserError(str(e)) from None
+    print(f"wrote {args.out} ({args.format}) and its model card {card_path}")
+    return 0
+
+
+def _classify_example(loaded) -> Tensor:
+    """Two sequences of 8 steps as the classifier reads them: token ids (B, T), or features (B, T, F)."""
+    F = loaded.model.config.n_features
+    return torch.zeros(2, 8, F) if F else torch.zeros(2, 8, dtype=torch.long)

@@ -1,0 +1,80 @@
+"""`rnnlab export RUN` (issue 13) on the stored runs of each task: the file runs at other batch sizes and lengths
+and equals the loaded model; the CharLM step carries its state in and out, so generation can run in onnxruntime."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import rnnlab
+from rnnlab.cli import main
+from rnnlab.cli.export import CharLMStep
+from rnnlab.models import CharLMConfig, RecurrentConfig
+from rnnlab.train import registry
+
+RUNS = Path(__file__).parent / "fixtures" / "runs-bfeb559"
+
+
+def test_export_charlm_pt2_step_equals_the_model_at_other_sizes(tmp_path):
+    out = tmp_path / "lm.pt2"
+    assert main(["export", str(RUNS / "charlm"), "--format", "pt2", "--out", str(out)]) == 0
+    card = json.loads(Path(str(out) + ".json").read_text())
+    assert card["task"] == "charlm" and card["vocabulary"] and card["inputs"][0]["shape"] == ["B", "T"]
+    loaded = registry.load_run(RUNS / "charlm")
+    step = torch.export.load(str(out)).module()
+    rnn = loaded.model.rnn
+    for B, T in [(3, 5), (2, 11)]:
+        x = torch.randint(0, loaded.model.config.vocab_size, (B, T))
+        state = [torch.randn(rnn.num_layers * rnn.num_directions, B, n) for n in
+                 ([rnn.cell_config.state_size, rnn.hidden_size] if rnn.mode == "LSTM" else [rnn.hidden_size])]
+        got = step(x, *state)
+        want = CharLMStep(loaded.model)(x, *state)
+        for g, w in zip(got, want):
+            torch.testing.assert_close(g, w, rtol=1e-5, atol=1e-5)
+
+
+def test_export_charlm_with_a_variant_to_onnx_says_to_use_pt2(tmp_path, capsys):
+    pytest.importorskip("onnx")
+    assert main(["export", str(RUNS / "charlm"), "--out", str(tmp_path / "lm.onnx")]) == 2
+    assert "format='pt2'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("task", ["forecast", "classify"])
+def test_export_forecast_and_classify_to_onnx_equal_the_model(tmp_path, task):
+    ort = pytest.importorskip("onnxruntime")
+    out = tmp_path / f"{task}.onnx"
+    assert main(["export", str(RUNS / task), "--out", str(out)]) == 0
+    loaded = registry.load_run(RUNS / task)
+    session = ort.InferenceSession(str(out))
+    c = loaded.model.config
+    for B, T in [(3, 5), (1, 12)]:
+        if task == "forecast":
+            x = torch.randn(B, c.lookback)
+        else:
+            x = torch.randn(B, T, c.n_features) if c.n_features else torch.randint(0, c.vocab_size, (B, T))
+        got = session.run(None, {"input": x.numpy()})[0]
+        np.testing.assert_allclose(got, loaded.model(x)[0].detach().numpy(), rtol=1e-4, atol=1e-5)
+
+
+def test_charlm_step_in_onnxruntime_generates_as_one_long_run(tmp_path):
+    """Feeding the step's state back chunk by chunk equals running the whole text at once: what generation with
+    onnxruntime relies on."""
+    ort = pytest.importorskip("onnxruntime")
+    torch.manual_seed(0)
+    model = rnnlab.CharLM(CharLMConfig(vocab_size=11, embed=4, rnn=RecurrentConfig(hidden_size=6, num_layers=2))).eval()
+    state = [torch.zeros(2, 2, 6), torch.zeros(2, 2, 6)]
+    rnnlab.export(CharLMStep(model), (torch.zeros(2, 4, dtype=torch.long), *state), tmp_path / "lm.onnx",
+                  dims=[{0: "B", 1: "T"}, {1: "B"}, {1: "B"}], output_names=["logits", "h_n", "c_n"])
+    session = ort.InferenceSession(str(tmp_path / "lm.onnx"))
+    x = torch.randint(0, 11, (3, 10))
+    h = [np.zeros((2, 3, 6), np.float32)] * 2
+    chunks = []
+    for part in (x[:, :1], x[:, 1:4], x[:, 4:]):  # one step, then longer chunks
+        logits, *h = session.run(None, {"input": part.numpy(), "input_1": h[0], "input_2": h[1]})
+        chunks.append(logits)
+    want = model(x)[0].detach().numpy()
+    np.testing.assert_allclose(np.concatenate(chunks, axis=1), want, rtol=1e-4, atol=1e-5)
