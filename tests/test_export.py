@@ -94,7 +94,8 @@ def test_export_onnx_plain_layers_as_onnx_operators_equal_rnnlab(tmp_path, famil
     assert layer.backend == "fused"  # restored
 
 
-def test_export_onnx_refuses_a_variant_naming_pt2(tmp_path):
+@pytest.mark.parametrize("kw", [dict(peephole=True), dict(proj_size=2)], ids=["peephole", "projection"])
+def test_export_onnx_refuses_a_variant_naming_pt2(tmp_path, kw):
     pytest.importorskip("onnx")
     with pytest.raises(ValueError, match="format='pt2'"):
-        rnnlab.export(_layer("LSTM", dict(peephole=True)), torch.randn(5, 2, 3), tmp_path / "m.onnx")
+        rnnlab.export(_layer("LSTM", kw), torch.randn(5, 2, 3), tmp_path / "m.onnx")

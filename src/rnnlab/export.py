@@ -74,6 +74,8 @@ def _native(module: nn.Module, owner: str):
         cfg = layer.cell_config
         ok, reason = registry.get("native").supports(RunOptions(cfg, in_loop=layer.config.in_loop(False)),
                                                      torch.device("cpu"))
+        if ok and cfg.proj_size:
+            ok, reason = False, "ONNX's LSTM operator has no projection (proj_size)"
         if not ok:
             raise ValueError(f"{owner}: layer {name!r} cannot be written as ONNX's LSTM/GRU/RNN operator: {reason}; "
                              f"export it with format='pt2' (torch.export, every variant)")
