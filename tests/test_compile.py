@@ -80,3 +80,19 @@ def test_auto_picks_fused_inside_compile_so_fullgraph_works():
     gc = torch.autograd.grad(yc.sum(), x)[0]
     torch.testing.assert_close(yc, y, rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(gc, g, rtol=1e-5, atol=1e-5)
+
+
+def test_fused_operator_passes_torch_library_opcheck():
+    """Schema (no aliasing, nothing mutated), fake implementation == real shapes, autograd registration, and
+    AOT dispatch with dynamic shapes, on the LSTM with every variant and a padded batch."""
+    from rnnlab.kernels.fused import ops
+
+    torch.manual_seed(0)
+    layer = rnnlab.LSTM(3, 4, dtype=torch.float64, peephole=True, layer_norm=True, proj_size=2)
+    cfg = layer.cell_config
+    params = {name.rsplit("_l0", 1)[0]: p for name, p in layer.named_parameters()}
+    present, roles = ops.roles_of([params.get(r) for r in ops.ROLES])
+    x = torch.randn(4, 3, 3, dtype=torch.float64, requires_grad=True)
+    state = [torch.zeros(3, 2, dtype=torch.float64), torch.zeros(3, 4, dtype=torch.float64)]
+    args = (x, state, present, roles, "lstm", 4, 2, ops.flags_of(cfg), torch.tensor([4, 3, 2]), True, False)
+    torch.library.opcheck(ops.fused_forward, args)

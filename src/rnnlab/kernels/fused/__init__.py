@@ -1,4 +1,6 @@
-"""The fused backend: one torch.autograd.Function per cell family with a hand-derived backward through time.
+"""The fused backend: a hand-derived backward through time per cell family (lstm.py, gru.py, rnn.py), run as two
+registered PyTorch operators (ops.py: rnnlab::fused_forward / fused_backward) so that torch.compile, torch.export
+and opcheck see one op per layer-direction.
 
 Serves every family, variant and combination, `lengths`, recording (the saved activations *are* the
 recording, so it costs one copy of the gates), CPU and CUDA, float32/float64. Double backward works by

@@ -113,11 +113,12 @@ class _Context:
 
 
 def _fresh(outs: list[Tensor], inputs: list) -> list[Tensor]:
-    """An operator's outputs may alias neither its inputs nor each other: copy any that would."""
+    """An operator's outputs may alias neither its inputs nor each other: copy any that would. (A view of a buffer
+    made inside is fine alone: the compiled LSTM's gate buffer is a view of the input projection, not copied.)"""
     seen = {t.untyped_storage().data_ptr() for t in inputs if isinstance(t, Tensor) and t.numel()}
     fresh = []
     for t in outs:
-        if t.numel() and (t._is_view() or t.untyped_storage().data_ptr() in seen):
+        if t.numel() and t.untyped_storage().data_ptr() in seen:
             t = t.clone()
         if t.numel():
             seen.add(t.untyped_storage().data_ptr())
