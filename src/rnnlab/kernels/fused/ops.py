@@ -145,7 +145,7 @@ def fused_forward(x: Tensor, state: list[Tensor], present: list[Tensor], roles: 
         elif b is None or tuple(b.shape) != tuple(shape):  # a buffer this path does not fill (ST in torch ops)
             b = x.new_zeros(shape)
         buffers.append(b)
-    path = torch.tensor([int(getattr(ctx, "compiled", False))], dtype=torch.int64)
+    path = torch.tensor([int(getattr(ctx, "compiled", False))], dtype=torch.int64, device=x.device)  # as the fake
     return _fresh([*finals, *recorded, path, *buffers], [x, *state, *present])
 
 
