@@ -3,6 +3,9 @@
     python -m benchmarks.forecast_select                         # built-in series x seeds 0, 1, 2
     python -m benchmarks.forecast_select --data my.csv --seeds 0 1 2 --set data.horizon=24
     python -m benchmarks.forecast_select --report                # the table from the results already written
+    python -m benchmarks.forecast_select --write-elnino elnino240.csv   # the user-data check of docs/TASKS.md:
+    python -m benchmarks.forecast_select --data elnino240.csv --set data.horizon=24 train.max_steps=1500 \
+        train.max_time=null --out benchmarks/results/forecast_select_elnino
 
 For each series and seed: `rnnlab train forecast` with its defaults (the data set's preset; a step budget, so
 the machine's load changes only the seconds), then on the held-out tail (never used for any choice): the
@@ -106,6 +109,18 @@ def report(results: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def write_elnino(path: str, months: int = 240) -> None:
+    """A user's CSV rnnlab was not tuned on: the last `months` of statsmodels' El Nino sea-surface temperatures
+    (monthly, 1950-2010), as date,value."""
+    import pandas as pd
+    import statsmodels.api as sm
+
+    d = sm.datasets.elnino.load_pandas().data
+    names = ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"]
+    rows = [(f"{int(r['YEAR'])}-{k + 1:02d}-01", r[m]) for _, r in d.iterrows() for k, m in enumerate(names)]
+    pd.DataFrame(rows, columns=["date", "value"]).tail(months).to_csv(path, index=False)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", nargs="+", default=list(BUILTINS))
@@ -113,7 +128,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="run config overrides, e.g. data.horizon=24")
     p.add_argument("--out", default="benchmarks/results/forecast_select")
     p.add_argument("--report", action="store_true")
+    p.add_argument("--write-elnino", metavar="CSV", help="write the El Nino user-data CSV and stop")
     args = p.parse_args(argv)
+    if args.write_elnino:
+        write_elnino(args.write_elnino)
+        return 0
     out = Path(args.out)
     torch.set_num_threads(1)
     if args.report:
