@@ -105,3 +105,35 @@ def test_a_network_that_lost_on_validation_is_not_what_forecast_uses(tmp_path, c
     assert code == 0 and "model: network: asked for with --model" in err2
     network = [float(r.split(",")[2]) for r in out.strip().splitlines()[1:]]
     assert not np.allclose(network, [float(r[2]) for r in rows])
+
+
+def test_an_ensemble_forecasts_the_median_of_its_members_and_trains_each():
+    import torch
+
+    from rnnlab.layers import RecurrentConfig
+    from rnnlab.models import Forecaster, ForecasterConfig
+
+    c = ForecasterConfig(lookback=8, horizon=3, season=4, residual="seasonal", embed=4, ensemble=3,
+                         rnn=RecurrentConfig(hidden_size=5))
+    torch.manual_seed(0)
+    m = Forecaster(c)
+    w, y = torch.randn(2, 8), torch.randn(2, 3)
+    out, loss = m(w, y)
+    members = [net(w, y) for net in m.members]
+    torch.testing.assert_close(out, torch.stack([o for o, _ in members]).median(dim=0).values)
+    torch.testing.assert_close(loss, torch.stack([l for _, l in members]).mean())
+    assert not torch.equal(members[0][0], members[1][0])  # different initial weights
+    loss.backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in m.members[2].head.parameters())
+
+
+def test_ensemble_from_the_command_line(tmp_path, capsys):
+    data = _monthly(tmp_path / "m.csv", n=96)
+    code, out, err = run(capsys, "train", "forecast", "--data", data, "--horizon", "6", "--lookback", "12",
+                         "--ensemble", "3", "--out", tmp_path / "r", *TINY)
+    assert code == 0, err
+    config = json.loads((tmp_path / "r" / "config.json").read_text())
+    assert config["model"]["ensemble"] == 3
+    code, out, err = run(capsys, "forecast", tmp_path / "r", "--steps", "4", "--model", "network", "--out", "-")
+    assert code == 0, err
+    assert len(out.strip().splitlines()) == 5

@@ -11,13 +11,18 @@ residual="seasonal" makes the network learn the correction to the seasonal naive
 to the naive one): the output layer starts near zero, so an untrained model already forecasts as well as
 that baseline, and the recurrent part spends its capacity on what the baseline misses.
 
+ensemble=K: K such networks side by side, each from its own initial weights, trained on the same batches
+(the loss is the mean of their squared errors, so each learns as if alone); the forecast is their median per
+value. A single short series makes one network's forecast swing with its seed (docs/TASKS.md: co2 MASE
+0.347-0.435 over three seeds); the median of K is steadier. K times the work per step.
+
 Direct multi-step: H outputs at once (`horizon` = H). Recursive: horizon 1, and `forecast` feeds each
 prediction back as the newest value of the window. `forecast(window, steps)` does either, for any steps.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import torch
 import torch.nn.functional as F
@@ -41,13 +46,16 @@ class ForecasterConfig:
                                 "predicts outright (none); auto: seasonal when the season fits in the lookback, "
                                 "else last", choices=("auto", *RESIDUALS))
     embed: int = opt(16, "input projection width")
+    ensemble: int = opt(1, "K networks from different initial weights, trained side by side; the forecast is "
+                           "their median (steadier than one seed; K times the work per step)", metavar="K")
     rnn: RecurrentConfig = opt(default_factory=lambda: RecurrentConfig(hidden_size=64, init="orthogonal"))
 
     def check(self, owner: str = "Forecaster", name=str, sizes: bool = True) -> None:
         """Raise ValueError naming the option (name(field): the keyword, or the command line's flag).
         sizes=False skips what the data sets (horizon, season, and "auto" residual resolved from them)."""
         self.rnn.check(owner, name)
-        check_positive_ints(owner, self, ("lookback", "embed", "horizon", "season")[: 4 if sizes else 2], name)
+        check_positive_ints(owner, self, ("lookback", "embed", "ensemble", "horizon", "season")[: 5 if sizes else 3],
+                            name)
         if not sizes and self.residual == "auto":
             return
         if self.residual not in RESIDUALS:
@@ -68,6 +76,9 @@ class Forecaster(nn.Module):
         super().__init__()
         config.check()
         self.config = c = config
+        if c.ensemble > 1:  # K single networks; their parameters are members.k.*
+            self.members = nn.ModuleList(Forecaster(replace(c, ensemble=1)) for _ in range(c.ensemble))
+            return
         self.inp = nn.Linear(1, c.embed)
         self.rnn = c.rnn.build(c.embed)
         self.drop = nn.Dropout(c.rnn.dropout)
@@ -97,6 +108,10 @@ class Forecaster(nn.Module):
         c = self.config
         if window.dim() != 2 or window.shape[1] != c.lookback:
             raise ValueError(f"Forecaster: expected a window of shape (B, L={c.lookback}), got {tuple(window.shape)}")
+        if c.ensemble > 1:
+            outs, losses = zip(*(m(window, targets) for m in self.members))
+            loss = torch.stack(losses).mean() if targets is not None else None
+            return torch.stack(outs).quantile(0.5, dim=0), loss  # (B, H): the median (even K: the middle two's mean)
         x = self.inp(window.t().unsqueeze(-1))  # (L, B, embed), time-major
         _, state = self.rnn(self.drop(x))
         h_n = state[0] if isinstance(state, tuple) else state  # (L*D, B, R)

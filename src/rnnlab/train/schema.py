@@ -41,7 +41,7 @@ CAPS = {
     "hidden_size": 16_384, "proj_size": 16_384, "num_layers": 64, "embed": 16_384, "features": 65_536,
     "channels": 4_096, "image_size": 4_096, "height": 4_096, "vocab_size": 2_000_000, "num_classes": 1_000_000,
     "src_vocab": 2_000_000, "tgt_vocab": 2_000_000, "n_features": 1_000_000, "lookback": 1_000_000,
-    "horizon": 1_000_000, "season": 1_000_000, "batch": 1_000_000, "seq_len": 10_000_000,
+    "horizon": 1_000_000, "season": 1_000_000, "batch": 1_000_000, "seq_len": 10_000_000, "ensemble": 256,
 }
 OTHER_INT = 10**12
 
