@@ -148,7 +148,8 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             scores = [r["score"] for r in rs]
             sd = statistics.stdev(scores) if len(scores) > 1 else 0.0
-            cells.append(f"{statistics.mean(scores):.4f} ± {sd:.4f} ({rs[0]['steps']} steps)")
+            cpu = statistics.mean(r["cpu_seconds"] for r in rs)
+            cells.append(f"{statistics.mean(scores):.4f} ± {sd:.4f} ({rs[0]['steps']} steps, {cpu:.0f} CPU s)")
         print(f"| {task} ({metric[task]}) | {' | '.join(cells)} |")
     return 0
 
