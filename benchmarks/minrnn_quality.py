@@ -29,6 +29,7 @@ import json
 import os
 import re
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -66,6 +67,7 @@ def _command(task: str, cell: str, steps: int, seed: int, out: Path, evals: int 
 
 
 def _run(task: str, cell: str, steps: int, seed: int, folder: Path, evals: int = 5) -> tuple[str, float]:
+    shutil.rmtree(folder, ignore_errors=True)  # a run cut short before its result was written starts again
     before = _cpu_children()
     p = subprocess.run(_command(task, cell, steps, seed, folder, evals), capture_output=True, text=True,
                        env={**os.environ, "OMP_NUM_THREADS": "1"})
@@ -118,14 +120,14 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     out = Path(args.out)
     if not args.report:
-        for task in args.tasks:
-            for cell in args.cells:
-                per_step = calibrate(task, cell, out)
-                steps = max(int(args.budget / per_step), 5)
-                for seed in args.seeds:
+        for seed in args.seeds:  # every task and cell at one seed before the next seed: a cut-short study is even
+            for task in args.tasks:
+                for cell in args.cells:
                     f = out / f"{task}-{cell}-seed{seed}.json"
                     if f.exists():
                         continue
+                    per_step = calibrate(task, cell, out)
+                    steps = max(int(args.budget / per_step), 5)
                     t0 = time.perf_counter()
                     stdout, cpu = _run(task, cell, steps, seed, out / "runs" / f"{task}-{cell}-{seed}")
                     r = {"task": task, "cell": cell, "seed": seed, "steps": steps, "cpu_per_step": per_step,
