@@ -11,6 +11,9 @@ random tensor), as benchmarks/layers.py does. Models (--models):
     mingru-ref               rnnlab.MinGRU, backend "reference" (the loop over the cell's step)
     gru-fused, lstm-fused    rnnlab.GRU / LSTM, backend "fused" (hand-derived BPTT, compiled loops on the CPU)
     torch-gru, torch-lstm    torch.nn.GRU / LSTM
+    gemm-floor               minGRU's input projection alone (W x + b for all steps: forward, dW, dx): the
+                             floor under any minGRU step at that shape on this CPU, so the best ratio to
+                             torch.nn.GRU that a minGRU can reach there
 Per shape every model is warmed up, then timed in --rounds rounds, each round running every model once in a
 shuffled order; reported: the median ms per step and the median over rounds of the per-round ratio to
 torch.nn.GRU (ratios within a round cancel much of a shared machine's drift). B is chosen so that B*T is
@@ -52,7 +55,7 @@ from benchmarks.layers import measure_interleaved, saved_for_backward_bytes
 __all__ = ["MODELS", "main"]
 
 MODELS = ("mingru", "minlstm", "gru-fused", "lstm-fused", "torch-gru", "torch-lstm")
-OPTIONAL_MODELS = ("mingru-ref",)
+OPTIONAL_MODELS = ("mingru-ref", "gemm-floor")
 BASELINE = "torch-gru"
 FIELDS = ["H", "T", "B", "model", "ms", "ratio_vs_torch_gru", "round_ms", "peak_mib", "saved_mib", "error"]
 
@@ -69,11 +72,27 @@ def build(model: str, H: int) -> torch.nn.Module:
         return rnnlab.GRU(H, H, backend="fused")
     if model == "lstm-fused":
         return rnnlab.LSTM(H, H, backend="fused")
+    if model == "gemm-floor":  # minGRU's input projection alone: what any minGRU training step must pay
+        return _Projection(H, 2 * H)
     if model == "torch-gru":
         return torch.nn.GRU(H, H)
     if model == "torch-lstm":
         return torch.nn.LSTM(H, H)
     raise ValueError(f"benchmarks.minrnn: unknown model {model!r}; expected one of {MODELS + OPTIONAL_MODELS}")
+
+
+class _Projection(torch.nn.Module):
+    """W x + b for every step at once, its output's first half returned: the three matrix products (forward,
+    dW, dx) of a minGRU training step without the gates and the recurrence -- the floor under any minGRU
+    implementation at that shape on this CPU, and so under the ratio to torch.nn.GRU it can reach."""
+
+    def __init__(self, I: int, out: int) -> None:
+        super().__init__()
+        self.proj = torch.nn.Linear(I, out)
+
+    def forward(self, x):
+        k = self.proj(x)
+        return k[..., : k.shape[-1] // 2], None
 
 
 def batch_for(T: int, tokens: int) -> int:
