@@ -64,15 +64,16 @@ class Logits(nn.Module):
 def run(args: argparse.Namespace) -> int:
     from ..train import registry
 
-    loaded = registry.load_run(args.checkpoint, "cpu")
+    loaded = registry.load_run(args.checkpoint, args.device)
     task = loaded.checkpoint.config.get("task")
     model = loaded.model
+    dev = next(model.parameters()).device
     if task == "charlm":
         rnn = model.rnn
         states = 2 if rnn.mode == "LSTM" else 1
         LD = rnn.num_layers * rnn.num_directions
         sizes = [rnn.cell_config.state_size, rnn.hidden_size][:states]
-        example = (torch.zeros(2, 8, dtype=torch.long), *[torch.zeros(LD, 2, n) for n in sizes])
+        example = (torch.zeros(2, 8, dtype=torch.long, device=dev), *[torch.zeros(LD, 2, n, device=dev) for n in sizes])
         dims = [{0: "B", 1: "T"}] + [{1: "B"}] * states
         names = ["logits", "h_n", "c_n"][: 1 + states]
         card = {"task": task, "vocabulary": loaded.vocab.to_json(), "state": "feed h_n (and c_n) back as the "
@@ -80,12 +81,12 @@ def run(args: argparse.Namespace) -> int:
         target = CharLMStep(model)
     elif task == "forecast":
         c = model.config
-        example, dims, names = (torch.zeros(2, c.lookback),), [{0: "B"}], ["forecast"]
+        example, dims, names = (torch.zeros(2, c.lookback, device=dev),), [{0: "B"}], ["forecast"]
         card = {"task": task, "scaling": dataclasses.asdict(loaded.scaler),
                 "note_scaling": "the window is scaled values (scaling.transform); the forecast is scaled too"}
         target = Logits(model)
     elif task == "classify":
-        x = _classify_example(loaded)
+        x = _classify_example(loaded).to(dev)
         example, dims, names = (x,), [{0: "B", 1: "T"}], ["logits"]
         card = {"task": task, "labels": list(loaded.labels)}
         target = Logits(model)
