@@ -536,6 +536,8 @@ def _fit(task: Task, cfg: TrainConfig, run: Path | None, resume: str | Path | No
                 tick = time.perf_counter()
                 improved = _evaluate(task, cfg, loop, lr, world)
                 _report(say, metrics_log, task, loop, improved)
+                loop.elapsed += time.perf_counter() - tick  # the evaluation, in the clock the checkpoint saves
+                tick = time.perf_counter()
                 # A non-finite validation result or weight means the model diverged: keep last/ as it was.
                 diverged = _diverged(task, loop)
                 if diverged:
