@@ -282,19 +282,20 @@ needs_c = pytest.mark.skipif(not rnnlab.kernels.fused.compiled.status()[0], reas
 @needs_c
 @pytest.mark.parametrize("case", CASES, ids=case_id)
 def test_the_fused_pass_has_double_backward(case):
-    """The C pass (gates + recurrence) from the pre-activations: gradcheck, and gradgradcheck through its
+    """The C pass (bias, gates, recurrence) from the pre-activations: gradcheck, and gradgradcheck through its
     recomputed double backward."""
     cell, o = case
     cfg = LAYERS[cell](2, 3, **o).cell_config
     torch.manual_seed(7)
     G = 3 if cell == "minlstm" else 2
     k = torch.randn(5, 2, G * 3, dtype=torch.float64, requires_grad=True)
+    bias = torch.randn(G * 3, dtype=torch.float64, requires_grad=True)
     h0 = torch.randn(2, 3, dtype=torch.float64, requires_grad=True)
     assert scan.fused_serves(k, h0)
-    f = lambda k, h0: scan._Fused.apply(k, h0, cfg)  # noqa: E731
-    torch.testing.assert_close(f(k, h0), scan._loop_outputs(k, h0, cfg), **F64)
-    assert torch.autograd.gradcheck(f, (k, h0))
-    assert torch.autograd.gradgradcheck(f, (k, h0))
+    f = lambda k, bias, h0: scan._Fused.apply(k, bias, h0, cfg)  # noqa: E731
+    torch.testing.assert_close(f(k, bias, h0), scan._loop_outputs(k + bias, h0, cfg), **F64)
+    assert torch.autograd.gradcheck(f, (k, bias, h0))
+    assert torch.autograd.gradgradcheck(f, (k, bias, h0))
 
 
 @needs_c

@@ -176,21 +176,22 @@ def _fused_args(k: Tensor, h0: Tensor, cfg) -> tuple:
     return T, B, H, int(cfg.family == "minlstm"), int(bool(cfg.log_space))
 
 
-def _fused_forward(k: Tensor, h0: Tensor, cfg) -> Tensor:
+def _fused_forward(k: Tensor, bias: Tensor, h0: Tensor, cfg) -> Tensor:
     T, B, H, lstm, log_space = _fused_args(k, h0, cfg)
     y = k.new_empty(T, B, H)
     compiled._call("minrec_fwd", k.dtype, ctypes.c_int(T), ctypes.c_int(B), ctypes.c_int(H), ctypes.c_int(lstm),
-                   ctypes.c_int(log_space), compiled._ptr(k), compiled._ptr(h0), compiled._ptr(y))
+                   ctypes.c_int(log_space), compiled._ptr(k), compiled._ptr(bias), compiled._ptr(h0),
+                   compiled._ptr(y))
     return y
 
 
-def _fused_backward(k: Tensor, h0: Tensor, y: Tensor, dy: Tensor, cfg) -> tuple[Tensor, Tensor]:
+def _fused_backward(k: Tensor, bias: Tensor, h0: Tensor, y: Tensor, dy: Tensor, cfg) -> tuple[Tensor, Tensor]:
     T, B, H, lstm, log_space = _fused_args(k, h0, cfg)
     dy = dy.contiguous()
     dk, dh0 = torch.empty_like(k), torch.empty_like(h0)
     compiled._call("minrec_bwd", k.dtype, ctypes.c_int(T), ctypes.c_int(B), ctypes.c_int(H), ctypes.c_int(lstm),
-                   ctypes.c_int(log_space), compiled._ptr(k), compiled._ptr(h0), compiled._ptr(y),
-                   compiled._ptr(dy), compiled._ptr(dk), compiled._ptr(dh0))
+                   ctypes.c_int(log_space), compiled._ptr(k), compiled._ptr(bias), compiled._ptr(h0),
+                   compiled._ptr(y), compiled._ptr(dy), compiled._ptr(dk), compiled._ptr(dh0))
     return dk, dh0
 
 
@@ -201,46 +202,48 @@ def _loop_outputs(k: Tensor, h0: Tensor, cfg) -> Tensor:
 
 
 class _Fused(torch.autograd.Function):
-    """y (T, B, H) from the pre-activations k (T, B, G*H) and h0 (B, H): gates, candidate and recurrence in one
-    pass in C forward (minrec_fwd in loop_scan_body.c) and one backward (minrec_bwd), instead of the loop
-    method's dozen whole-sequence elementwise passes. Saves k, h0 and y only."""
+    """y (T, B, H) from the pre-activations k (T, B, G*H) without their bias, the bias (G*H) and h0 (B, H):
+    bias, gates, candidate and recurrence in one pass in C forward (minrec_fwd in loop_scan_body.c) and one
+    backward (minrec_bwd), instead of addmm's bias pass and the loop method's dozen whole-sequence elementwise
+    passes. Saves k, h0 and y only."""
 
     @staticmethod
-    def forward(ctx, k: Tensor, h0: Tensor, cfg) -> Tensor:
-        y = _fused_forward(k, h0, cfg)
+    def forward(ctx, k: Tensor, bias: Tensor, h0: Tensor, cfg) -> Tensor:
+        y = _fused_forward(k, bias, h0, cfg)
         ctx.cfg = cfg
-        ctx.save_for_backward(k, h0, y)
+        ctx.save_for_backward(k, bias, h0, y)
         return y
 
     @staticmethod
     def backward(ctx, dy: Tensor):
-        k, h0, y = ctx.saved_tensors
-        dk, dh0 = _FusedBackward.apply(k, h0, y, dy, ctx.cfg)
-        return dk, dh0, None
+        k, bias, h0, y = ctx.saved_tensors
+        dk, dh0 = _FusedBackward.apply(k, bias, h0, y, dy, ctx.cfg)
+        dbias = dk.sum(dim=(0, 1)) if ctx.needs_input_grad[1] else None
+        return dk, dbias, dh0, None
 
 
 class _FusedBackward(torch.autograd.Function):
     """(dk, dh0) of _Fused, in C; differentiable through a recomputation with the loop method's torch ops,
-    so gradgradcheck and double backward hold. y is the forward's output, a function of k and h0: the
-    recomputation goes through k and h0, so y itself gets no gradient here (it would be counted twice)."""
+    so gradgradcheck and double backward hold. y is the forward's output, a function of k, bias and h0: the
+    recomputation goes through them, so y itself gets no gradient here (it would be counted twice)."""
 
     @staticmethod
-    def forward(ctx, k: Tensor, h0: Tensor, y: Tensor, dy: Tensor, cfg):
+    def forward(ctx, k: Tensor, bias: Tensor, h0: Tensor, y: Tensor, dy: Tensor, cfg):
         ctx.cfg = cfg
-        ctx.save_for_backward(k, h0, dy)
-        return _fused_backward(k, h0, y, dy, cfg)
+        ctx.save_for_backward(k, bias, h0, dy)
+        return _fused_backward(k, bias, h0, y, dy, cfg)
 
     @staticmethod
     def backward(ctx, ddk: Tensor, ddh0: Tensor):
-        k, h0, dy = ctx.saved_tensors
+        k, bias, h0, dy = ctx.saved_tensors
         with torch.enable_grad():
-            k_, h0_, dy_ = (t.detach().requires_grad_() for t in (k, h0, dy))
-            y_ = _loop_outputs(k_, h0_, ctx.cfg)
+            k_, b_, h0_, dy_ = (t.detach().requires_grad_() for t in (k, bias, h0, dy))
+            y_ = _loop_outputs(k_ + b_, h0_, ctx.cfg)
             dk_, dh0_ = torch.autograd.grad(y_, (k_, h0_), dy_, create_graph=True)
             outs = [(o, g) for o, g in ((dk_, ddk), (dh0_, ddh0)) if g is not None]
-            gk, gh0, gdy = torch.autograd.grad([o for o, _ in outs], (k_, h0_, dy_), [g for _, g in outs],
-                                               allow_unused=True)
-        return gk, gh0, None, gdy, None
+            gk, gb, gh0, gdy = torch.autograd.grad([o for o, _ in outs], (k_, b_, h0_, dy_), [g for _, g in outs],
+                                                   allow_unused=True)
+        return gk, gb, gh0, None, gdy, None
 
 
 def fused_serves(k: Tensor, h0: Tensor) -> bool:
@@ -277,8 +280,15 @@ def _log_method(log_a: Tensor, log_w: Tensor, n: Tensor | None, log_n: Tensor | 
 def run_scan(x: Tensor, params: dict[str, Tensor], h0: Tensor, layout: BatchLayout, options: RunOptions):
     refuse_tracing("scan backend")  # its chunks and compiled loop are sized from the example
     cfg = options.cell
-    k = input_part(x, params, cfg)  # (T, B, G*H): every gate pre-activation at once, one matmul
-    y, gates = _run(k, h0, cfg, method_for(x.device), options.record_gates)  # (T, B, H)
+    method = method_for(x.device)
+    bias = params.get("bias_ih")
+    if method == "fused" and bias is not None and fused_serves(x, h0):  # the bias added inside the C pass
+        k = F.linear(x, params["weight_ih"])  # (T, B, G*H): every gate pre-activation but the bias, one matmul
+        y = _Fused.apply(k, bias.contiguous(), h0.expand(k.shape[1], -1).contiguous(), cfg)
+        gates = _run(k + bias, h0, cfg, "gates-only", True)[1] if options.record_gates else {}
+    else:
+        k = input_part(x, params, cfg)  # (T, B, G*H): every gate pre-activation at once, one matmul
+        y, gates = _run(k, h0, cfg, method, options.record_gates)  # (T, B, H)
 
     h = y[-1]
     if layout.padded:  # each row's state after its own last valid step
@@ -296,7 +306,7 @@ def run_scan(x: Tensor, params: dict[str, Tensor], h0: Tensor, layout: BatchLayo
 def _run(k: Tensor, h0: Tensor, cfg, method: str, record: bool) -> tuple[Tensor, dict[str, Tensor]]:
     """(h (T, B, H), the gates by name if `record`) from the pre-activations k (T, B, G*H) and h0 (B, H)."""
     if method == "fused" and fused_serves(k, h0):
-        y = _Fused.apply(k.contiguous(), h0.expand(k.shape[1], -1).contiguous(), cfg)
+        y = _Fused.apply(k.contiguous(), k.new_zeros(k.shape[-1]), h0.expand(k.shape[1], -1).contiguous(), cfg)
         if not record:
             return y, {}
         method = "gates"  # the recording: the gates by the loop method's ops, y from the fused pass
@@ -306,7 +316,7 @@ def _run(k: Tensor, h0: Tensor, cfg, method: str, record: bool) -> tuple[Tensor,
         k_f, k_i, k_h = k.chunk(3, dim=-1)
     n = candidate(k_h, cfg)  # (T, B, H): h~
 
-    if method in ("loop", "fused", "gates"):
+    if method in ("loop", "fused", "gates", "gates-only"):
         if cfg.family == "mingru":
             z = torch.sigmoid(k_z)
             a, b = 1.0 - z, z * n
@@ -318,6 +328,8 @@ def _run(k: Tensor, h0: Tensor, cfg, method: str, record: bool) -> tuple[Tensor,
             gates = {"f": f, "i": i, "h~": n}
         if method == "gates":
             return y, gates
+        if method == "gates-only":  # the recording only; the caller has y
+            return None, gates
         return linear_recurrence(a, b, h0), gates if record else {}
 
     if cfg.family == "mingru":
