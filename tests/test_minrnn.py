@@ -317,6 +317,23 @@ def test_the_fused_pass_equals_the_loop_in_float32_across_unit_blocks(cell, monk
     assert_close_dict(g1, g2, rtol=1e-4, atol=1e-5)
 
 
+def test_minlstm_stays_finite_where_both_gates_underflow(method):
+    """f' = f / (f + i) with f and i both ~e^-100: 0/0 and an infinite gradient if formed that way (a minLSTM on
+    mnist-rows at lr 3e-3 hit it at step 59); every method gives the float64 answer, finite, in float32."""
+    torch.manual_seed(9)
+    layer = rnnlab.MinLSTM(3, 4, backend="scan")
+    with torch.no_grad():
+        layer.weight_ih_l0.mul_(60.0)  # pre-activations of tens to hundreds
+    x = torch.randn(12, 2, 3, requires_grad=True)
+    out, h = layer(x)
+    g = torch.autograd.grad(loss_of(out, h), [x, *layer.parameters()])
+    assert torch.isfinite(out).all() and all(torch.isfinite(t).all() for t in g)
+    ref = rnnlab.MinLSTM(3, 4, backend="reference", dtype=torch.float64)
+    ref.load_state_dict({k: v.double() for k, v in layer.state_dict().items()})
+    out64, _ = ref(x.detach().double())
+    torch.testing.assert_close(out.double(), out64, rtol=1e-4, atol=1e-4)
+
+
 # ----- chunks: segment_steps and the log method's chunks change no number -----------------------------------------
 @pytest.mark.parametrize("cell", LAYERS)
 def test_segment_steps_equal_one_pass(cell, method):

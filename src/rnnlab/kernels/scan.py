@@ -69,7 +69,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ..cells.minrnn import candidate, log_candidate
+from ..cells.minrnn import candidate, log_candidate, normalised_gates
 from ..cells.projection import input_part
 from ..trace import DirectionTrace
 from .contract import Backend, BatchLayout, RunOptions, refuse_tracing
@@ -322,8 +322,7 @@ def _run(k: Tensor, h0: Tensor, cfg, method: str, record: bool) -> tuple[Tensor,
             a, b = 1.0 - z, z * n
             gates = {"z": z, "h~": n}
         else:
-            f, i = torch.sigmoid(k_f), torch.sigmoid(k_i)
-            f, i = f / (f + i), i / (f + i)
+            f, i = normalised_gates(k_f, k_i)
             a, b = f, i * n
             gates = {"f": f, "i": i, "h~": n}
         if method == "gates":
@@ -342,8 +341,8 @@ def _run(k: Tensor, h0: Tensor, cfg, method: str, record: bool) -> tuple[Tensor,
         return y, {}
     if cfg.family == "mingru":
         return y, {"z": torch.sigmoid(k_z), "h~": n}
-    f, i = torch.sigmoid(k_f), torch.sigmoid(k_i)
-    return y, {"f": f / (f + i), "i": i / (f + i), "h~": n}
+    f, i = normalised_gates(k_f, k_i)
+    return y, {"f": f, "i": i, "h~": n}
 
 
 def _supports(options: RunOptions, device: torch.device) -> tuple[bool, str]:

@@ -29,7 +29,7 @@ void linrec_SFX(int nth_req, int T, long N, const REAL *a, const REAL *b, const 
  * From the pre-activations k (T, B, G*H) plus bias (G*H, added here: one pass over k fewer than addmm's) -- per row [k_z | k_h] (minGRU, G = 2) or [k_f | k_i | k_h] (minLSTM,
  * G = 3) -- and h0 (B, H), the outputs y (T, B, H):
  *     minGRU:  z = sigmoid(k_z), n = g(k_h), h_t = z n + (1 - z) h_{t-1}
- *     minLSTM: f = sigmoid(k_f), i = sigmoid(k_i), s = f + i, h_t = (i/s) n + (f/s) h_{t-1}
+ *     minLSTM: f = sigmoid(k_f), i = sigmoid(k_i), h_t = (i/(f+i)) n + (f/(f+i)) h_{t-1} (minlstm_norm)
  * with g(x) = x (plain) or x + 0.5 for x >= 0, sigmoid(x) below (log_space) -- the equations of cells/minrnn.py
  * in the order scan.py's "loop" method evaluates them. Each thread runs blocks of units of one row through all
  * T steps; nothing is stored but y (the backward recomputes the gates from k, one exp or two per element). */
@@ -43,6 +43,17 @@ INLINE REAL mincand_SFX(REAL x, int log_space) {
 INLINE REAL mincand_grad_SFX(REAL x, int log_space) {
     const REAL s = SIGMOID(x);
     return !log_space || x >= 0 ? (REAL)1 : s * ((REAL)1 - s);
+}
+
+/* minLSTM's normalised gates f' = f/(f+i), i' = i/(f+i) (f = sigmoid(af), i = sigmoid(ai)) without the 0/0 of
+ * f + i underflowing: f' = (1 + e^-ai) / (2 + e^-ai + e^-af), every term scaled by e^-m, m = max(0, -af, -ai),
+ * so that no exponential overflows and the denominator is >= 1 (cells/minrnn.py normalised_gates: the same
+ * numbers as sigmoid(+-d), d = log f - log i). In double; exp is libmvec's vector exp. */
+INLINE void minlstm_norm_SFX(REAL af, REAL ai, REAL *fp, REAL *ip) {
+    const double a = af, b = ai, mab = a < b ? -a : -b, m = mab > 0.0 ? mab : 0.0; /* not fmax: it stops simd */
+    const double em = exp(-m), ea = exp(-a - m), eb = exp(-b - m), den = 2.0 * em + ea + eb;
+    *fp = (REAL)((em + eb) / den);
+    *ip = (REAL)((em + ea) / den);
 }
 
 /* One step of n units of one row (the loops below; separate functions with restrict arguments vectorise). */
@@ -61,9 +72,10 @@ INLINE void minlstm_fwd_row_SFX(int n, int ls, const REAL *restrict kf, const RE
                                 const REAL *restrict bh, REAL *restrict h, REAL *restrict yt) {
 #pragma omp simd
     for (int j = 0; j < n; j++) {
-        const REAL f = SIGMOID(kf[j] + bf[j]), i = SIGMOID(ki[j] + bi[j]), c = mincand_SFX(kh[j] + bh[j], ls);
-        const REAL s = f + i;
-        h[j] = (i / s) * c + (f / s) * h[j];
+        REAL fs, is;
+        minlstm_norm_SFX(kf[j] + bf[j], ki[j] + bi[j], &fs, &is);
+        const REAL c = mincand_SFX(kh[j] + bh[j], ls);
+        h[j] = is * c + fs * h[j];
         yt[j] = h[j];
     }
 }
@@ -86,14 +98,16 @@ INLINE void minlstm_bwd_row_SFX(int n, int ls, const REAL *restrict kf, const RE
                                 REAL *restrict g, REAL *restrict dkf, REAL *restrict dki, REAL *restrict dkh) {
 #pragma omp simd
     for (int j = 0; j < n; j++) {
-        const REAL xh = kh[j] + bh[j];
-        const REAL f = SIGMOID(kf[j] + bf[j]), i = SIGMOID(ki[j] + bi[j]), c = mincand_SFX(xh, ls);
-        const REAL s = f + i, gj = g[j] + dyt[j];
-        const REAL dfs = gj * hp[j], dis = gj * c, inv = (REAL)1 / (s * s);
-        dkf[j] = (dfs - dis) * i * inv * f * ((REAL)1 - f);
-        dki[j] = (dis - dfs) * f * inv * i * ((REAL)1 - i);
-        dkh[j] = gj * (i / s) * mincand_grad_SFX(xh, ls);
-        g[j] = gj * (f / s);
+        const REAL xh = kh[j] + bh[j], af = kf[j] + bf[j], ai = ki[j] + bi[j];
+        REAL fs, is;
+        minlstm_norm_SFX(af, ai, &fs, &is);
+        const REAL c = mincand_SFX(xh, ls), gj = g[j] + dyt[j];
+        /* f' = sigmoid(d), d = softplus(-ai) - softplus(-af): dd/daf = 1 - f = sigmoid(-af), dd/dai = -sigmoid(-ai) */
+        const REAL dd = gj * (hp[j] - c) * fs * is;
+        dkf[j] = dd * SIGMOID(-af);
+        dki[j] = -dd * SIGMOID(-ai);
+        dkh[j] = gj * is * mincand_grad_SFX(xh, ls);
+        g[j] = gj * fs;
     }
 }
 
@@ -122,8 +136,8 @@ void minrec_fwd_SFX(int nth_req, int T, int B, int H, int lstm, int log_space, c
 /* The backward of minrec_fwd: from dy (T, B, H), the saved k, h0 and y, the gradients dk (T, B, G*H) and dh0
  * (B, H). Backwards in time, g = dL/dh_t in full (dy_t plus what h_{t+1} passes back), h_{t-1} = y_{t-1} or h0:
  *     minGRU:  dk_z = g (n - h_{t-1}) z (1 - z),  dk_h = g z g'(k_h),  g <- g (1 - z)
- *     minLSTM: d(f/s) = g h_{t-1}, d(i/s) = g n, df = (d(f/s) - d(i/s)) i/s^2, di = (d(i/s) - d(f/s)) f/s^2,
- *              dk_f = df f (1 - f), dk_i = di i (1 - i), dk_h = g (i/s) g'(k_h),  g <- g f/s */
+ *     minLSTM: with f' = f/(f+i) = sigmoid(d), d = softplus(-k_i) - softplus(-k_f), i' = 1 - f':
+ *              D = g (h_{t-1} - n) f' i',  dk_f = D (1 - f),  dk_i = -D (1 - i),  dk_h = g i' g'(k_h),  g <- g f' */
 void minrec_bwd_SFX(int nth_req, int T, int B, int H, int lstm, int log_space, const REAL *k, const REAL *bias,
                     const REAL *h0, const REAL *y, const REAL *dy, REAL *dk, REAL *dh0) {
     const int G = lstm ? 3 : 2, per_row = (H + LINREC_BLOCK - 1) / LINREC_BLOCK;
