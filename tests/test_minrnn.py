@@ -476,3 +476,37 @@ def test_a_min_cell_option_on_the_command_line_names_the_flag(tmp_path, capsys, 
     assert_user_error(code, err, "--log-space off")
     code, _, err = run_cli(capsys, "train", "classify", "--cell", "minlstm", "--zoneout", "0.1", "--quiet")
     assert_user_error(code, err, "--zoneout is not available for the minlstm cell")
+
+
+# ----- torch.compile and torch.export: the fused pass as registered operators ---------------------------------
+@needs_c
+@pytest.mark.parametrize("cell", LAYERS)
+def test_compile_fullgraph_and_export_at_unseen_lengths(cell, tmp_path):
+    torch.manual_seed(11)
+    layer = LAYERS[cell](3, 4, num_layers=2, bidirectional=True)
+    whole = torch.compile(layer, fullgraph=True, dynamic=True)
+    padded = torch.compile(layer, dynamic=False)  # lengths=: graph breaks at the layer checks; static shapes
+    for T, compiled, lengths in ((5, whole, None), (8, whole, None), (7, padded, [7, 5])):
+        x = torch.randn(T, 2, 3, requires_grad=True)
+        (y1, h1), (y2, h2) = compiled(x, lengths=lengths), layer(x, lengths=lengths)
+        torch.testing.assert_close(y1, y2, rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(h1, h2, rtol=1e-5, atol=1e-6)
+        g1 = torch.autograd.grad(loss_of(y1, h1), [x, *layer.parameters()])
+        g2 = torch.autograd.grad(loss_of(y2, h2), [x, *layer.parameters()])
+        for a, b in zip(g1, g2):
+            torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+    rnnlab.export(layer, (torch.randn(5, 2, 3),), tmp_path / "m.pt2", format="pt2")
+    program = torch.export.load(tmp_path / "m.pt2").module()
+    for T in (2, 9, 17):  # none of them the example's 5
+        x = torch.randn(T, 2, 3)
+        (y1, h1), (y2, h2) = program(x), layer(x)
+        torch.testing.assert_close(y1, y2, rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(h1, h2, rtol=1e-5, atol=1e-6)
+
+
+@needs_c
+def test_the_scan_operators_pass_opcheck():
+    k, bias, h0 = torch.randn(6, 2, 3 * 4), torch.randn(3 * 4), torch.randn(2, 4)
+    torch.library.opcheck(scan.minrec_forward, (k, bias.requires_grad_(), h0, True, True))
+    y = scan.minrec_forward(k, bias.detach(), h0, True, True)
+    torch.library.opcheck(scan.minrec_backward, (k, bias.detach(), h0, y, torch.randn_like(y), True, True))

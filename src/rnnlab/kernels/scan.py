@@ -246,6 +246,80 @@ class _FusedBackward(torch.autograd.Function):
         return gk, gb, gh0, None, gdy, None
 
 
+# Under torch.compile / torch.export the C pass cannot be traced (it reads raw data pointers): it runs as two
+# registered operators with fake (shape-only) implementations, so a graph holds one op per layer-direction and
+# T and B stay symbolic. Eager calls keep the autograd.Functions above (their double backward).
+class _Cfg:
+    """What _run reads of a cell config (family, log_space), rebuilt from the operators' plain arguments."""
+
+    def __init__(self, lstm: bool, log_space: bool) -> None:
+        self.family, self.log_space = ("minlstm" if lstm else "mingru"), log_space
+
+
+@torch.library.custom_op("rnnlab::minrec_forward", mutates_args=())
+def minrec_forward(k: Tensor, bias: Tensor, h0: Tensor, lstm: bool, log_space: bool) -> Tensor:
+    """y (T, B, H) from k (T, B, G*H) without bias, bias (G*H), h0 (B, H): the fused pass (or, without the
+    compiled library, the loop method's torch ops)."""
+    cfg = _Cfg(lstm, log_space)
+    if fused_serves(k, h0):
+        return _fused_forward(k.contiguous(), bias.contiguous(), h0.contiguous(), cfg)
+    with torch.no_grad():
+        return _run(k + bias, h0, cfg, "loop", False)[0]
+
+
+@minrec_forward.register_fake
+def _(k, bias, h0, lstm, log_space):
+    T, B, GH = k.shape
+    return k.new_empty(T, B, GH // (3 if lstm else 2))
+
+
+@torch.library.custom_op("rnnlab::minrec_backward", mutates_args=())
+def minrec_backward(k: Tensor, bias: Tensor, h0: Tensor, y: Tensor, dy: Tensor, lstm: bool,
+                    log_space: bool) -> tuple[Tensor, Tensor]:
+    """(dk, dh0) of minrec_forward."""
+    cfg = _Cfg(lstm, log_space)
+    if fused_serves(k, h0):
+        return _fused_backward(k.contiguous(), bias.contiguous(), h0.contiguous(), y.contiguous(), dy, cfg)
+    with torch.enable_grad():
+        k_, h0_ = k.detach().requires_grad_(), h0.detach().requires_grad_()
+        dk, dh0 = torch.autograd.grad(_run(k_ + bias, h0_, cfg, "loop", False)[0], (k_, h0_), dy)
+    return dk, dh0
+
+
+@minrec_backward.register_fake
+def _(k, bias, h0, y, dy, lstm, log_space):
+    return torch.empty_like(k), torch.empty_like(h0)
+
+
+def _op_setup(ctx, inputs, output) -> None:
+    k, bias, h0, lstm, log_space = inputs
+    ctx.save_for_backward(k, bias, h0, output)
+    ctx.flags = (lstm, log_space)
+
+
+def _op_backward(ctx, dy):
+    k, bias, h0, y = ctx.saved_tensors
+    dk, dh0 = minrec_backward(k, bias, h0, y, dy, *ctx.flags)
+    return dk, dk.sum(dim=(0, 1)), dh0, None, None
+
+
+minrec_forward.register_autograd(_op_backward, setup_context=_op_setup)
+
+
+def _fused_apply(k: Tensor, bias: Tensor, h0: Tensor, cfg) -> Tensor:
+    """The fused pass: the registered operator inside torch.compile / torch.export, the autograd.Function
+    (double backward) otherwise."""
+    if torch.compiler.is_compiling():
+        return minrec_forward(k, bias, h0, cfg.family == "minlstm", bool(cfg.log_space))
+    return _Fused.apply(k, bias, h0, cfg)
+
+
+def _fused_ok(k: Tensor, h0: Tensor) -> bool:
+    """Whether the fused method runs: inside torch.compile the operator decides at run time (it falls back to the
+    loop method's ops itself), since loading the compiled library cannot be traced."""
+    return torch.compiler.is_compiling() or fused_serves(k, h0)
+
+
 def fused_serves(k: Tensor, h0: Tensor) -> bool:
     """Whether the fused method's C pass serves these tensors (CPU, float32/float64, the compiled library)."""
     return compiled.available(k, None) and k.dtype == h0.dtype
@@ -282,9 +356,9 @@ def run_scan(x: Tensor, params: dict[str, Tensor], h0: Tensor, layout: BatchLayo
     cfg = options.cell
     method = method_for(x.device)
     bias = params.get("bias_ih")
-    if method == "fused" and bias is not None and fused_serves(x, h0):  # the bias added inside the C pass
+    if method == "fused" and bias is not None and _fused_ok(x, h0):  # the bias added inside the C pass
         k = F.linear(x, params["weight_ih"])  # (T, B, G*H): every gate pre-activation but the bias, one matmul
-        y = _Fused.apply(k, bias.contiguous(), h0.expand(k.shape[1], -1).contiguous(), cfg)
+        y = _fused_apply(k, bias.contiguous(), h0.expand(k.shape[1], -1).contiguous(), cfg)
         gates = _run(k + bias, h0, cfg, "gates-only", True)[1] if options.record_gates else {}
     else:
         k = input_part(x, params, cfg)  # (T, B, G*H): every gate pre-activation at once, one matmul
@@ -305,8 +379,8 @@ def run_scan(x: Tensor, params: dict[str, Tensor], h0: Tensor, layout: BatchLayo
 
 def _run(k: Tensor, h0: Tensor, cfg, method: str, record: bool) -> tuple[Tensor, dict[str, Tensor]]:
     """(h (T, B, H), the gates by name if `record`) from the pre-activations k (T, B, G*H) and h0 (B, H)."""
-    if method == "fused" and fused_serves(k, h0):
-        y = _Fused.apply(k.contiguous(), k.new_zeros(k.shape[-1]), h0.expand(k.shape[1], -1).contiguous(), cfg)
+    if method == "fused" and _fused_ok(k, h0):
+        y = _fused_apply(k.contiguous(), k.new_zeros(k.shape[-1]), h0.expand(k.shape[1], -1).contiguous(), cfg)
         if not record:
             return y, {}
         method = "gates"  # the recording: the gates by the loop method's ops, y from the fused pass
