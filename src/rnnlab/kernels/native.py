@@ -10,6 +10,8 @@ also works for a module in eval mode.
 
 from __future__ import annotations
 
+import functools
+
 import warnings
 
 import torch
@@ -61,9 +63,19 @@ def run_native(x: Tensor, params: dict[str, Tensor], h0, layout: BatchLayout, op
 # (dynamo does not trace them): traced, inductor's lowering gave the GRU wrong weight gradients (off by ~1 at
 # H=4, issue 13). backend="auto" picks the fused backend inside torch.compile instead (auto.py): one operator,
 # no graph break, fullgraph=True works.
-_run_eager = torch.compiler.disable(
-    run_native, reason="rnnlab native backend: torch's RNN kernels run eagerly inside torch.compile, as torch.nn's "
-                       "do; use backend='fused' (or 'auto') for a single graph (fullgraph=True)")
+# The wrapper is made on first use: torch.compiler.disable imports torch._dynamo, 2.3 s at every `import rnnlab`
+# (every CLI start, every torchrun worker) when made at import time.
+@functools.cache
+def _eager_native():
+    return torch.compiler.disable(
+        run_native, reason="rnnlab native backend: torch's RNN kernels run eagerly inside torch.compile, as "
+                           "torch.nn's do; use backend='fused' (or 'auto') for a single graph (fullgraph=True)")
+
+
+def _run_eager(*args, **kwargs):
+    if not torch.compiler.is_compiling():
+        return run_native(*args, **kwargs)
+    return _eager_native()(*args, **kwargs)
 
 
 def _supports(options: RunOptions, device: torch.device) -> tuple[bool, str]:
