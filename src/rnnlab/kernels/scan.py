@@ -359,7 +359,7 @@ def run_scan(x: Tensor, params: dict[str, Tensor], h0: Tensor, layout: BatchLayo
     if method == "fused" and bias is not None and _fused_ok(x, h0):  # the bias added inside the C pass
         k = F.linear(x, params["weight_ih"])  # (T, B, G*H): every gate pre-activation but the bias, one matmul
         y = _fused_apply(k, bias.contiguous(), h0.expand(k.shape[1], -1).contiguous(), cfg)
-        gates = _run(k + bias, h0, cfg, "gates-only", True)[1] if options.record_gates else {}
+        gates = _loop_terms(k + bias, cfg)[2] if options.record_gates else {}
     else:
         k = input_part(x, params, cfg)  # (T, B, G*H): every gate pre-activation at once, one matmul
         y, gates = _run(k, h0, cfg, method, options.record_gates)  # (T, B, H)
@@ -377,46 +377,37 @@ def run_scan(x: Tensor, params: dict[str, Tensor], h0: Tensor, layout: BatchLayo
     return y, h, trace
 
 
+def _loop_terms(k: Tensor, cfg) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
+    """(a, b, gates) of h_t = a_t h_{t-1} + b_t from the pre-activations k (T, B, G*H), in torch ops; `gates` is
+    what a recording keeps (z, h~ / f', i', h~)."""
+    if cfg.family == "mingru":
+        k_z, k_h = k.chunk(2, dim=-1)
+        z, n = torch.sigmoid(k_z), candidate(k_h, cfg)
+        return 1.0 - z, z * n, {"z": z, "h~": n}
+    k_f, k_i, k_h = k.chunk(3, dim=-1)
+    (f, i), n = normalised_gates(k_f, k_i), candidate(k_h, cfg)
+    return f, i * n, {"f": f, "i": i, "h~": n}
+
+
 def _run(k: Tensor, h0: Tensor, cfg, method: str, record: bool) -> tuple[Tensor, dict[str, Tensor]]:
     """(h (T, B, H), the gates by name if `record`) from the pre-activations k (T, B, G*H) and h0 (B, H)."""
     if method == "fused" and _fused_ok(k, h0):
         y = _fused_apply(k.contiguous(), k.new_zeros(k.shape[-1]), h0.expand(k.shape[1], -1).contiguous(), cfg)
-        if not record:
-            return y, {}
-        method = "gates"  # the recording: the gates by the loop method's ops, y from the fused pass
-    if cfg.family == "mingru":
-        k_z, k_h = k.chunk(2, dim=-1)
-    else:
-        k_f, k_i, k_h = k.chunk(3, dim=-1)
-    n = candidate(k_h, cfg)  # (T, B, H): h~
-
-    if method in ("loop", "fused", "gates", "gates-only"):
-        if cfg.family == "mingru":
-            z = torch.sigmoid(k_z)
-            a, b = 1.0 - z, z * n
-            gates = {"z": z, "h~": n}
-        else:
-            f, i = normalised_gates(k_f, k_i)
-            a, b = f, i * n
-            gates = {"f": f, "i": i, "h~": n}
-        if method == "gates":
-            return y, gates
-        if method == "gates-only":  # the recording only; the caller has y
-            return None, gates
+        return y, (_loop_terms(k, cfg)[2] if record else {})
+    if method != "log":  # "loop", or "fused" where the compiled library is not there
+        a, b, gates = _loop_terms(k, cfg)
         return linear_recurrence(a, b, h0), gates if record else {}
 
     if cfg.family == "mingru":
+        k_z, k_h = k.chunk(2, dim=-1)
         log_a, log_w = -F.softplus(k_z), -F.softplus(-k_z)  # log(1 - z), log z
     else:
+        k_f, k_i, k_h = k.chunk(3, dim=-1)
         diff = F.softplus(-k_f) - F.softplus(-k_i)  # log i - log f
         log_a, log_w = -F.softplus(diff), -F.softplus(-diff)  # log f/(f+i), log i/(f+i)
+    n = candidate(k_h, cfg)  # (T, B, H): h~
     y = _log_method(log_a, log_w, n, log_candidate(k_h) if cfg.log_space else None, h0)
-    if not record:
-        return y, {}
-    if cfg.family == "mingru":
-        return y, {"z": torch.sigmoid(k_z), "h~": n}
-    f, i = normalised_gates(k_f, k_i)
-    return y, {"f": f, "i": i, "h~": n}
+    return y, (_loop_terms(k, cfg)[2] if record else {})
 
 
 def _supports(options: RunOptions, device: torch.device) -> tuple[bool, str]:
