@@ -10,7 +10,9 @@ from pathlib import Path
 from ..data import DataError
 from ..train import load_forecaster
 from ..train.forecast_select import MODELS
+from ..train.panel import LoadedPanel
 from .common import run_parser
+from .forecast_panel import write_panel_forecast
 
 __all__ = ["add_parser"]
 
@@ -20,6 +22,7 @@ examples:
   rnnlab forecast runs/airline --steps 24 --out next_two_years.csv
   rnnlab forecast runs/airline --steps 12 --out -          # CSV on standard output only
   rnnlab forecast runs/sales --steps 14 --model network     # the network even where a baseline beat it
+  rnnlab forecast runs/macro --steps 8                      # many series: one row per (series, step), long format
 """
 
 
@@ -64,6 +67,9 @@ def run(args: argparse.Namespace) -> int:
     state = loaded.checkpoint.state
     model, why = loaded.choice(args.model)
     print(f"model: {model}: {why}", file=sys.stderr)
+    if isinstance(loaded, LoadedPanel):
+        write_panel_forecast(loaded, args.steps, model, args.out)
+        return 0
     values = loaded.future(args.steps, model=model)
     index = _future_index(str(state["tail_index"][-1]), state.get("freq"), args.steps)
     rows = [(k + 1, t, f"{v:.6g}") for k, (t, v) in enumerate(zip(index, values))]

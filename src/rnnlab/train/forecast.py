@@ -1,5 +1,6 @@
 """The forecasting task: what `fit` needs, presets for the built-in series, loading a trained forecaster,
-scoring it on the held-out tail, and forecasting past the end of the data.
+scoring it on the held-out tail, and forecasting past the end of the data. Many series in one long-format
+table (an id column, or builtin:macro | builtin:grunfeld) train one global model instead: train/panel.py.
 
     series  [ training part ............ | validation | held-out tail ]
             scaler fitted here only        early stop   scored: MAE, RMSE, MASE, from rolling origins
@@ -21,23 +22,29 @@ from ..data import DataError
 from ..data.batching import SplitBatches
 from ..data.sequences import LengthBuckets
 from ..data.series import Scaler, Series, load_series, mase_scale, rolling_origins, split_series
-from ..models import Forecaster, ForecasterConfig
+from ..data.panel import PANEL_BUILTINS, panel_wanted
+from ..models import Forecaster
+from ..models.global_forecaster import GlobalForecasterConfig, build_forecaster
 from .._fields import opt
 from .config import RunConfig, TrainConfig, preset_config
 from .device import resolve_device
 from .forecast_select import (baseline_future, choose, history_to_keep, interval_offsets, validation_forecasts)
 from .metrics import forecast_errors
+from .panel import LoadedPanel, PanelTask, read_panel_state
 from .task import Loaded, StepLoss, Task, TaskKind
 
 __all__ = [
     "FORECAST_PRESETS", "ForecastDataConfig", "ForecastRunConfig", "ForecastTask", "LoadedForecaster",
-    "KIND", "forecast_config", "forecast_origins", "prepare_series",
+    "KIND", "forecast_config", "forecast_origins", "is_panel", "prepare_series",
 ]
+
+_BUILTINS = " | ".join(["builtin:co2", "builtin:sunspots", "builtin:airline", *(f"builtin:{n}" for n in PANEL_BUILTINS)])
 
 
 @dataclass(slots=True)
 class ForecastDataConfig:
-    data: str = opt("builtin:co2", "builtin:co2 | builtin:sunspots | builtin:airline, or a CSV", metavar="PATH")
+    data: str = opt("builtin:co2", f"{_BUILTINS} (many series), or a CSV (one series, or many in long format)",
+                    metavar="PATH")
     column: str | None = opt(None, "CSV: the column to forecast (none: the only numeric one)", metavar="NAME")
     time_column: str | None = opt(None, "CSV: the time stamps (default: the one date column, found; none: row "
                                   "order); they order the rows and set the season", metavar="NAME")
@@ -52,6 +59,13 @@ class ForecastDataConfig:
                         choices=("direct", "recursive"))
     batch: int = opt(32, "B: windows per batch", metavar="B")
     encoding: str = opt("utf-8", "CSV text encoding")
+    # many series (train/panel.py): one global model over a long-format table
+    id_column: str | None = opt(None, "many series: the column naming each row's series (default: found when "
+                                "unambiguous, the time stamps repeating; none: one series)", metavar="NAME")
+    past_covariates: str | None = opt(None, "many series: numeric columns read over the lookback only (their future "
+                                      "is unknown), comma-separated", metavar="A,B")
+    scaling: str = opt("standard", "many series: each series scaled on its training part by its mean and std, or "
+                       "divided by its mean absolute value (meanabs, DeepAR's)", choices=("standard", "meanabs"))
 
 
 @dataclass(slots=True)
@@ -59,7 +73,8 @@ class ForecastRunConfig(RunConfig):
     task: ClassVar[str] = "forecast"
     data: ForecastDataConfig = opt(default_factory=ForecastDataConfig)
     # residual "auto": "seasonal" when the data has a season that fits in the lookback, else "last"
-    model: ForecasterConfig = opt(default_factory=lambda: ForecasterConfig(residual="auto"))
+    # (GlobalForecasterConfig: ForecasterConfig plus the many-series fields, series = 0 for one series)
+    model: GlobalForecasterConfig = opt(default_factory=lambda: GlobalForecasterConfig(residual="auto"))
     train: TrainConfig = opt(default_factory=lambda: TrainConfig(lr=3e-3, max_time=120.0, eval_every=50,
                                                                  patience=10, warmup_steps=30))
 
@@ -76,6 +91,14 @@ FORECAST_PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     "builtin:sunspots": dict(data=dict(horizon=11, test_size=22),
                              model=dict(lookback=33, residual="last", rnn=dict(hidden_size=32)),
                              train=dict(max_steps=1500, max_time=None)),
+    # many series (train/panel.py): two years ahead of 12 quarterly US macro series
+    "builtin:macro": dict(data=dict(horizon=8, test_size=8, val_size=8),
+                          model=dict(lookback=16, rnn=dict(hidden_size=32)),
+                          train=dict(max_steps=600, max_time=None, eval_every=50)),
+    # 11 firms x 20 years: two years ahead, market value and capital as past covariates
+    "builtin:grunfeld": dict(data=dict(horizon=2, test_size=2, val_size=2, past_covariates="value,capital"),
+                             model=dict(lookback=5, rnn=dict(hidden_size=16)),
+                             train=dict(max_steps=300, max_time=None, eval_every=25)),
 }
 
 
@@ -257,8 +280,34 @@ def _read_state(state: dict, config: ForecastRunConfig) -> dict:
     return {"scaler": Scaler.from_json(state["scaler"])}
 
 
+def is_panel(config: ForecastRunConfig) -> bool:
+    """Whether a run is many series (one global model): a trained one knows (model.series); a new one asks its data
+    (a built-in panel, --id-column, or a CSV whose id column is found, which is then set in the config)."""
+    if config.model.series:
+        return True
+    d = config.data
+    found = panel_wanted(d.data, d.id_column, d.time_column, d.encoding)
+    if found is not None:
+        d.id_column = found
+    return found is not None
+
+
+def _task(config: ForecastRunConfig, **restored) -> Task:
+    return PanelTask(config, **restored) if is_panel(config) else ForecastTask(config, **restored)
+
+
+def _loaded(**kw) -> Loaded:
+    return LoadedPanel(**kw) if kw["config"].model.series else LoadedForecaster(**kw)
+
+
+def _read_any_state(state: dict, config: ForecastRunConfig) -> dict:
+    return read_panel_state(state, config) if config.model.series else _read_state(state, config)
+
+
 KIND = TaskKind(
     "forecast", "a forecaster", "time-series forecasting (many-to-one)",
     "Train a forecaster (a window of past values -> recurrent layer -> the next H values) on a series, then score "
-    "it on the held-out tail with MAE, RMSE and MASE.",
-    ForecastRunConfig, ForecastTask, Forecaster, LoadedForecaster, _read_state, presets=FORECAST_PRESETS)
+    "it on the held-out tail with MAE, RMSE and MASE. A long-format table of many series (an id column) trains one "
+    "global model: each series scaled on its own training part, its id a learned embedding, calendar features "
+    "known ahead, --past-covariates read over the lookback; scored per series and in aggregate.",
+    ForecastRunConfig, _task, build_forecaster, _loaded, _read_any_state, presets=FORECAST_PRESETS)

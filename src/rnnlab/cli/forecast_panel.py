@@ -1,0 +1,86 @@
+"""What the command line prints and writes for a many-series forecast run: the held-out tail of every series
+scored per series and in aggregate (train and eval), and the forecast past the end in long format."""
+
+from __future__ import annotations
+
+import csv
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from ..data.panel import future_times
+from ..train.panel import LoadedPanel, PreparedPanel, aggregate, panel_baselines, panel_forecasts, score_series
+
+__all__ = ["score_panel", "write_panel_forecast"]
+
+
+def score_panel(loaded: LoadedPanel, prep: PreparedPanel, *, baselines: bool, csv_path: Path | None) -> dict:
+    """Score every series' held-out tail: the network, and seasonal naive / Holt-Winters with `baselines` (or
+    when `rnnlab forecast` would use one); a table per series, the aggregate, and per-series rows in `csv_path`."""
+    d, H = loaded.config.data, loaded.config.model.horizon
+    q = prep.panel
+    actual = [y[t:] for y, (_, t) in zip(q.values, prep.splits)]
+    chosen, why = loaded.choice("auto")
+    models = {"network": panel_forecasts(loaded.model, prep, "test")}
+    wanted = ("seasonal-naive", "holt-winters") if baselines else tuple(m for m in (chosen,) if m != "network")
+    models.update(panel_baselines(prep, "test", d.season, H, wanted))
+    if "seasonal-naive" not in models:  # every table shows the bar the network must clear
+        models.update(panel_baselines(prep, "test", d.season, H, ("seasonal-naive",)))
+    rows = {m: score_series(actual, f, prep.scales, loaded.interval(m)) for m, f in models.items()}
+    results = {m: aggregate(r) for m, r in rows.items()}
+    names = list(models)
+    width = max(12, *(len(i) for i in q.ids)) + 1
+    print(f"{q.id_column:<{width}} {'MAE':>10} " + " ".join(f"{'MASE ' + m:>20}" for m in names) +
+          (f" {'cover ' + chosen:>18}" if "coverage" in rows[chosen][0] else ""))
+    for s, name in enumerate(q.ids):
+        print(f"{name:<{width}} {rows['network'][s]['mae']:10.4g} " +
+              " ".join(f"{rows[m][s]['mase']:20.3f}" for m in names) +
+              (f" {rows[chosen][s]['coverage']:18.0%}" if "coverage" in rows[chosen][s] else ""))
+    print(f"{'mean MASE':<{width}} {'':>10} " + " ".join(f"{results[m]['mase']:20.3f}" for m in names))
+    print(f"{'median MASE':<{width}} {'':>10} " + " ".join(f"{results[m]['median_mase']:20.3f}" for m in names))
+    wins = sum(rows["network"][s]["mase"] < rows["seasonal-naive"][s]["mase"] for s in range(len(q.ids)))
+    print(f"({len(q.ids)} series, each its last {d.test_size} values never trained on, forecast every {H} steps from "
+          f"its true history; MASE against each series' own in-sample seasonal naive, m={d.season}; the network "
+          f"beats seasonal naive on {wins} of {len(q.ids)} series)")
+    print(f"`rnnlab forecast` uses {chosen}: {why}")
+    if "coverage" in results[chosen]:
+        lo, hi = loaded.interval(chosen)
+        print(f"80 % prediction intervals of {chosen} (pooled validation errors' 10 %/90 % quantiles, {lo:+.3g} / "
+              f"{hi:+.3g} x each series' MASE scale): cover {results[chosen]['coverage']:.0%} of the held-out values")
+    if csv_path is not None:
+        header = [q.id_column, "model", "mae", "rmse", "mase", "coverage", "pinball"]
+        with open(csv_path, "w", newline="", encoding="utf-8") as f:
+            w = csv.writer(f, lineterminator="\n")
+            w.writerow(header)
+            for m in names:
+                for name, r in zip(q.ids, rows[m]):
+                    w.writerow([name, m, *(f"{r[k]:.6g}" if k in r else "" for k in header[2:])])
+        print(f"per-series scores: {csv_path}")
+    results["per_series"] = rows
+    return results
+
+
+def write_panel_forecast(loaded: LoadedPanel, steps: int, model: str, out: str | None) -> None:
+    """`rnnlab forecast` of a many-series run: long format, one row per (series, step), on stdout and in `out`."""
+    q = loaded.panel
+    values = loaded.future(steps, model=model)
+    offsets = loaded.interval(model)
+    header = [q["id_column"], "step", "time", q.get("series_name") or "value"] + (["lo80", "hi80"] if offsets else [])
+    rows = []
+    for s, (name, v) in enumerate(zip(q["ids"], values)):
+        times = future_times(str(q["tail_index"][s][-1]), q.get("freq"), steps)
+        sc = q["mase_scales"][s]
+        for k, (t, x) in enumerate(zip(times, v)):
+            rows.append([name, k + 1, t, f"{x:.6g}"] +
+                        ([f"{x + offsets[0] * sc:.6g}", f"{x + offsets[1] * sc:.6g}"] if offsets else []))
+    w = csv.writer(sys.stdout, lineterminator="\n")
+    w.writerow(header)
+    w.writerows(rows)
+    if out != "-":
+        path = Path(out) if out else loaded.checkpoint.path.parent / f"forecast-{steps}.csv"
+        with open(path, "w", newline="", encoding="utf-8") as f:
+            csv.writer(f, lineterminator="\n").writerows([header, *rows])
+        print(f"written to {path} ({len(q['ids'])} series x {steps} steps, long format)", file=sys.stderr)
+    if not np.all([np.isfinite(v).all() for v in values]):
+        print("note: some forecasts are not finite", file=sys.stderr)

@@ -1,0 +1,409 @@
+"""Forecasting many series with one global model (`rnnlab train forecast` on a long-format table).
+
+    each series  [ training part ........ | validation | held-out tail ]   its own length, start and end
+                   its scaler fitted here    early stop   scored per series and in aggregate
+
+One GlobalForecaster (models/global_forecaster.py) learns from the windows of every series' training part,
+drawn together in shuffled batches; the series id is a learned embedding. Each series is scaled on its own
+training part only (standardised, or divided by its mean absolute value: --scaling), as are its past
+covariates; the calendar features need no scaling. Validation and held-out forecasts come from rolling
+origins every H steps inside each series, from its true history.
+
+Metrics: per series MAE, RMSE and MASE (against the series' own in-sample seasonal naive); in aggregate the
+mean of the per-series MASE (each series weighs the same, whatever its units), the mean of the per-series
+MAE (mixed units: a rough number) and the pooled coverage of the 80 % intervals. The intervals are split
+conformal as for one series, pooled over the series: the validation errors of all series, each divided by
+its MASE scale, give the 10 % and 90 % quantiles, and a series' interval is its forecast + those quantiles x
+its scale. `rnnlab forecast` uses the network unless seasonal naive or Holt-Winters (per series) had the
+lower mean validation MASE; one choice for the whole panel.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..baselines import ets_forecast, seasonal_naive_forecast
+from ..data import DataError
+from ..data.batching import SplitBatches
+from ..data.panel import Panel, calendar_features, future_times, load_panel
+from ..data.sequences import LengthBuckets
+from ..data.series import Scaler, mase_scale, rolling_origins
+from ..models.global_forecaster import GlobalForecaster
+from .device import resolve_device
+from .forecast_select import INTERVAL, _has_statsmodels, baseline_future, choose, history_to_keep
+from .metrics import forecast_errors
+from .task import Loaded, StepLoss, Task
+
+__all__ = ["LoadedPanel", "PanelTask", "PreparedPanel", "aggregate", "panel_baselines", "panel_forecasts",
+           "prepare_panel", "read_panel_state", "score_series"]
+
+SCALINGS = ("standard", "meanabs")
+
+
+@dataclass
+class PreparedPanel:
+    panel: Panel
+    splits: list[tuple[int, int]]     # per series (val_start, test_start)
+    scalers: list[Scaler]             # per series, fitted on its training part
+    cov: list[tuple[np.ndarray, np.ndarray]]  # per series (mean (P,), std (P,)) of its past covariates
+    scales: list[float]               # per series MASE denominator (in-sample seasonal naive MAE)
+    known: list[np.ndarray]           # per series (N_s + H, 2K) calendar features, H past its end
+    codes: list[int]                  # per series its row of the model's id embedding
+    left_out: list[str] = field(default_factory=list)
+
+
+def _fit_scaler(train: np.ndarray, scaling: str, log: bool, what: str) -> Scaler:
+    if scaling == "standard":
+        return Scaler.fit(train, log=log, what=what)
+    if log and (train <= 0).any():
+        raise DataError(f"{what} has values <= 0; --transform log needs positive values, use --transform none")
+    x = np.log(train) if log else train
+    s = float(np.mean(np.abs(x)))
+    return Scaler(0.0, s if s > 1e-12 else 1.0, log)
+
+
+def _calendar(panel: Panel, s: int, extra: int) -> np.ndarray:
+    """Series s's calendar features for its stamps and `extra` stamps after its end."""
+    stamps = panel.index[s] + (future_times(panel.index[s][-1], panel.freq, extra) if extra else [])
+    return calendar_features(stamps, panel.calendar) if panel.calendar else np.zeros((len(stamps), 0))
+
+
+def prepare_panel(cfg, panel: Panel | None = None, ids: list[str] | None = None) -> PreparedPanel:
+    """Read the panel, resolve the season and sizes into cfg (as prepare_series does), split every series, fit
+    each one's scalers on its training part. ids: the series a trained model knows (from its checkpoint): the
+    panel's series are mapped to their rows, and one it does not know is a DataError; without ids the model's
+    series count is set from the data (a new run)."""
+    d, m = cfg.data, cfg.model
+    if d.strategy != "direct":
+        raise DataError("many series forecast with --strategy direct (H values at once); drop --strategy recursive")
+    if d.scaling not in SCALINGS:
+        raise DataError(f"unknown scaling {d.scaling!r}; expected one of {', '.join(SCALINGS)}")
+    if d.transform not in ("none", "log"):
+        raise DataError(f"unknown transform {d.transform!r}; expected none or log")
+    if m.ensemble > 1:
+        raise DataError("--ensemble is for one series; many series train one global model (drop --ensemble)")
+    if panel is None:
+        panel = load_panel(d.data, d.column, d.time_column, d.id_column, d.past_covariates, missing=d.missing,
+                           season=d.season or None, encoding=d.encoding)
+    d.id_column = panel.id_column
+    d.season = d.season or panel.season
+    m.season = d.season
+    d.test_size = d.test_size or max(d.horizon, 2 * d.season)
+    d.val_size = d.val_size or d.test_size
+    m.horizon, H, L = d.horizon, d.horizon, m.lookback
+    if m.residual == "auto":
+        m.residual = "seasonal" if 1 < d.season <= L else "last"
+    if d.horizon > d.test_size or d.horizon > d.val_size:
+        raise DataError(f"the horizon ({d.horizon}) is longer than the held-out tail ({d.test_size}) or the "
+                        f"validation part ({d.val_size}); lower --horizon or raise --test-size / --val-size")
+    need = L + H + d.val_size + d.test_size
+    keep = [s for s in range(len(panel.ids)) if len(panel.values[s]) >= need]
+    left_out = [panel.ids[s] for s in range(len(panel.ids)) if s not in keep]
+    if not keep:
+        longest = max(len(v) for v in panel.values)
+        raise DataError(f"{panel.source}: every series is shorter than one training window plus validation and "
+                        f"held-out parts (lookback {L} + horizon {H} + {d.val_size} + {d.test_size} = {need} values; "
+                        f"the longest has {longest}); lower --lookback, --test-size or --val-size")
+    if ids is None:
+        codes = list(range(len(keep)))
+        m.series = len(keep)
+    else:
+        known_ids = {name: k for k, name in enumerate(ids)}
+        unknown = [panel.ids[s] for s in keep if panel.ids[s] not in known_ids]
+        if unknown:
+            raise DataError(f"{panel.source}: series {', '.join(map(repr, unknown[:5]))} not in the run (it was "
+                            f"trained on {len(ids)} series: {', '.join(ids[:5])}{', ...' if len(ids) > 5 else ''}); "
+                            f"score only series it knows")
+        codes = [known_ids[panel.ids[s]] for s in keep]
+    m.known, m.past = 2 * len(panel.calendar), len(panel.past_names)
+    sub = Panel([panel.ids[s] for s in keep], [panel.values[s] for s in keep], [panel.index[s] for s in keep],
+                [panel.past[s] for s in keep], panel.past_names, panel.freq, panel.calendar, panel.season,
+                panel.season_from, panel.name, panel.source, panel.id_column, panel.time_column, panel.missing,
+                panel.missing_policy, panel.notes)
+    splits, scalers, cov, scales, known = [], [], [], [], []
+    for s, y in enumerate(sub.values):
+        n = len(y)
+        val_start, test_start = n - d.test_size - d.val_size, n - d.test_size
+        what = f"series {sub.ids[s]!r} of {sub.source}"
+        splits.append((val_start, test_start))
+        scalers.append(_fit_scaler(y[:val_start], d.scaling, d.transform == "log", what))
+        x = sub.past[s][:val_start]
+        sd = x.std(0) if len(x) else np.ones(0)
+        cov.append((x.mean(0), np.where(sd > 1e-12, sd, 1.0)))
+        scales.append(mase_scale(y[:test_start], d.season))
+        known.append(_calendar(sub, s, H))
+    return PreparedPanel(sub, splits, scalers, cov, scales, known, codes, left_out)
+
+
+def _inputs(prep: PreparedPanel, s: int, origins: list[int], L: int, H: int, history: np.ndarray | None = None,
+            past: np.ndarray | None = None):
+    """(window (n, L), ids (n,), past (n, L, P), known (n, L+H, K)) of series s at `origins` (scaled)."""
+    y = prep.panel.values[s] if history is None else history
+    x = prep.panel.past[s] if past is None else past
+    z = prep.scalers[s].transform(y[:max(origins)])
+    mu, sd = prep.cov[s]
+    xz = (x[:max(origins)] - mu) / sd
+    k = prep.known[s]
+    w = np.stack([z[o - L:o] for o in origins])
+    p = np.stack([xz[o - L:o] for o in origins])
+    kn = np.stack([k[o - L:o + H] for o in origins])
+    return w, np.full(len(origins), prep.codes[s]), p, kn
+
+
+def _tensors(parts, device) -> list[torch.Tensor]:
+    w, ids, p, k = (np.concatenate(a) for a in zip(*parts))
+    return [torch.tensor(w, dtype=torch.float32, device=device), torch.tensor(ids, dtype=torch.long, device=device),
+            torch.tensor(p, dtype=torch.float32, device=device), torch.tensor(k, dtype=torch.float32, device=device)]
+
+
+def panel_forecasts(model: GlobalForecaster, prep: PreparedPanel, part: str) -> list[np.ndarray]:
+    """Per series, forecasts of its validation part (part="val") or held-out tail ("test"), original units,
+    every H steps from the true history before each origin: all series in one forward pass."""
+    L, H = model.config.lookback, model.config.horizon
+    spans = [(v, t) if part == "val" else (t, len(prep.panel.values[s])) for s, (v, t) in enumerate(prep.splits)]
+    origins = [rolling_origins(a, b, H) for a, b in spans]
+    parts = [_inputs(prep, s, [o for o, _ in origins[s]], L, H) for s in range(len(spans))]
+    device = next(model.parameters()).device
+    f = model.forecast(*_tensors(parts, device)).cpu().double().numpy()  # (all origins, H) scaled
+    out, row = [], 0
+    for s, blocks in enumerate(origins):
+        out.append(np.concatenate([prep.scalers[s].inverse(f[row + i, :n]) for i, (_, n) in enumerate(blocks)]))
+        row += len(blocks)
+    return out
+
+
+def panel_baselines(prep: PreparedPanel, part: str, season: int, H: int, which=("seasonal-naive", "holt-winters")
+                    ) -> dict[str, list[np.ndarray]]:
+    """Per baseline, per series forecasts of the validation part or the held-out tail from the same origins
+    every H steps (Holt-Winters, additive trend and season, only with statsmodels)."""
+    out: dict[str, list[np.ndarray]] = {}
+    for name in which:
+        if name == "holt-winters" and not _has_statsmodels():
+            continue
+        fs = []
+        for s, (v, t) in enumerate(prep.splits):
+            y = prep.panel.values[s]
+            a, b = (v, t) if part == "val" else (t, len(y))
+            if name == "seasonal-naive":
+                fs.append(seasonal_naive_forecast(y, a, b, H, season if a >= season else 1))
+            else:
+                fs.append(ets_forecast(y, a, b, H, season, trend="add", seasonal="add"))
+        out[name] = fs
+    return out
+
+
+def score_series(actual: list[np.ndarray], forecasts: list[np.ndarray], scales: list[float],
+                 offsets: list[float] | None = None) -> list[dict[str, float]]:
+    """Per series MAE, RMSE, MASE, and with offsets (in MASE-scale units) the 80 % interval's coverage and mean
+    pinball loss (series units)."""
+    rows = []
+    for a, f, sc in zip(actual, forecasts, scales):
+        r = forecast_errors(a, f, sc)
+        if offsets is not None:
+            lo, hi = f + offsets[0] * sc, f + offsets[1] * sc
+            r["inside"] = int(np.sum((a >= lo) & (a <= hi)))
+            r["n"] = len(a)
+            r["coverage"] = r["inside"] / len(a)
+            r["pinball"] = float(np.mean([np.mean(np.maximum(tau * (a - q), (tau - 1) * (a - q)))
+                                          for tau, q in zip(INTERVAL, (lo, hi))]))
+        rows.append(r)
+    return rows
+
+
+def aggregate(rows: list[dict[str, float]]) -> dict[str, float]:
+    """The panel's numbers from per-series rows: mean MASE, median MASE, mean MAE (mixed units), and the pooled
+    coverage of the intervals (all held-out values together) when the rows have it."""
+    out = {"mase": float(np.mean([r["mase"] for r in rows])), "median_mase": float(np.median([r["mase"] for r in rows])),
+           "mae": float(np.mean([r["mae"] for r in rows]))}
+    if rows and "inside" in rows[0]:
+        out["coverage"] = sum(r["inside"] for r in rows) / sum(r["n"] for r in rows)
+    return out
+
+
+def pooled_offsets(actual: list[np.ndarray], forecasts: list[np.ndarray], scales: list[float]) -> list[float]:
+    """[q10, q90] of every series' errors actual - forecast divided by its MASE scale, pooled."""
+    e = np.concatenate([(a - f) / sc for a, f, sc in zip(actual, forecasts, scales)])
+    return [float(q) for q in np.quantile(e, INTERVAL)]
+
+
+class PanelTask(Task):
+    """Windows of every series' training part in shuffled batches; mean validation MASE picks `best`."""
+
+    name = "forecast"
+    unit = "window"
+    metrics = ("loss", "mae", "rmse", "mase")
+    monitor = "val_mase"
+    plot = ("loss", "mean squared error (scaled)")
+
+    def __init__(self, config, *, panel: Panel | None = None) -> None:
+        self.config = config
+        t = config.train
+        self.device = resolve_device(t.device)
+        self.prep = p = prepare_panel(config, panel)
+        L, H = config.model.lookback, config.model.horizon
+        parts, ys = [], []
+        for s, (val_start, _) in enumerate(p.splits):  # every window that ends inside the training part
+            origins = list(range(L, val_start - H + 1))
+            parts.append(_inputs(p, s, origins, L, H))
+            z = p.scalers[s].transform(p.panel.values[s][:val_start])
+            ys.append(np.stack([z[o:o + H] for o in origins]))
+        self.x, self.ids, self.past, self.known = _tensors(parts, "cpu")
+        self.y = torch.tensor(np.concatenate(ys), dtype=torch.float32)
+        self.batches = SplitBatches(lambda size: LengthBuckets([L] * len(self.x), size, seed=t.seed), config.data.batch)
+        torch.manual_seed(t.seed)
+        self.model = GlobalForecaster(config.model).to(self.device)
+        # the baselines' mean validation MASE and pooled error quantiles, on the network's validation origins
+        actual = self._actual("val")
+        base = panel_baselines(p, "val", config.data.season, H)
+        self.val_baselines = {k: aggregate(score_series(actual, f, p.scales))["mase"] for k, f in base.items()}
+        self.val_baselines = {k: v for k, v in self.val_baselines.items() if np.isfinite(v)}
+        self.intervals = {k: pooled_offsets(actual, f, p.scales) for k, f in base.items() if k in self.val_baselines}
+
+    def _actual(self, part: str) -> list[np.ndarray]:
+        p = self.prep
+        return [y[v:t] if part == "val" else y[t:] for y, (v, t) in zip(p.panel.values, p.splits)]
+
+    def step_loss(self, batch, state) -> StepLoss:
+        idx = torch.as_tensor(batch)
+        dev = self.device
+        _, loss = self.model(self.x[idx].to(dev), self.ids[idx].to(dev), self.past[idx].to(dev),
+                             self.known[idx].to(dev), self.y[idx].to(dev))
+        return StepLoss(loss, None, len(batch))
+
+    def evaluate(self) -> dict[str, float]:
+        p = self.prep
+        actual = self._actual("val")
+        f = panel_forecasts(self.model, p, "val")
+        rows = score_series(actual, f, p.scales)
+        loss = float(np.mean(np.concatenate([(sc.transform(a) - sc.transform(g)) ** 2
+                                             for a, g, sc in zip(actual, f, p.scalers)])))
+        if all(np.isfinite(g).all() for g in f):
+            self.intervals["network"] = pooled_offsets(actual, f, p.scales)
+        return {"loss": loss, "mae": float(np.mean([r["mae"] for r in rows])),
+                "rmse": float(np.mean([r["rmse"] for r in rows])), "mase": aggregate(rows)["mase"]}
+
+    def config_dict(self) -> dict[str, Any]:
+        return self.config.to_dict()
+
+    def summary(self) -> str:
+        p, d, m = self.prep, self.config.data, self.config.model
+        q = p.panel
+        lengths = [len(v) for v in q.values]
+        cov = (f"past covariates {', '.join(q.past_names)}" if q.past_names else "no past covariates") + "; " + \
+              (f"calendar features {', '.join(q.calendar)} (known ahead)" if q.calendar else "no calendar features")
+        notes = "".join(f"; {n}" for n in q.notes)
+        out = (f"{len(q.ids)} series of {q.name} by {q.id_column!r} ({min(lengths)}-{max(lengths)} values each, "
+               f"{sum(lengths):,} in all), {q.missing} missing inside them"
+               f"{' (' + {'interpolate': 'interpolated', 'drop': 'dropped'}.get(q.missing_policy, '') + ')' if q.missing else ''}"
+               f"{notes}; season {d.season} ({q.season_from}); per series: validation {d.val_size} / held-out tail "
+               f"{d.test_size}; {len(self.x):,} training windows from all series; {cov}")
+        if p.left_out:
+            out += (f"\nleft out, shorter than lookback + horizon + validation + tail "
+                    f"({m.lookback + d.horizon + d.val_size + d.test_size}): {len(p.left_out)} series "
+                    f"({', '.join(p.left_out[:5])}{', ...' if len(p.left_out) > 5 else ''})")
+        params = sum(t.numel() for t in self.model.parameters())
+        out += (f"\nmodel: one global network, lookback {m.lookback} -> {m.rnn.describe()} -> {m.horizon} outputs, "
+                f"series id embedding {m.series} x {m.id_embed}, residual {m.residual}, scaling {d.scaling} per "
+                f"series (training part only), transform {d.transform}, {params / 1e3:.1f} k parameters\n"
+                f"baselines on the same validation origins (mean MASE over series): "
+                f"{', '.join(f'{k} {v:.3f}' for k, v in self.val_baselines.items())}; `rnnlab forecast` uses the "
+                f"network only if its best validation MASE is lower")
+        return out
+
+    def extra_state(self) -> dict[str, Any]:
+        p, d = self.prep, self.config.data
+        q = p.panel
+        keep = [history_to_keep(len(v), self.config.model.lookback, d.season) for v in q.values]
+        return {"val_baselines": self.val_baselines, "intervals": self.intervals, "missing": q.missing,
+                "panel": {"ids": q.ids, "scalers": [s.to_json() for s in p.scalers],
+                          "cov_mean": [c[0].tolist() for c in p.cov], "cov_std": [c[1].tolist() for c in p.cov],
+                          "mase_scales": p.scales, "tail_values": [v[-k:].tolist() for v, k in zip(q.values, keep)],
+                          "tail_past": [x[-k:].tolist() for x, k in zip(q.past, keep)],
+                          "tail_index": [ix[-k:] for ix, k in zip(q.index, keep)], "freq": q.freq,
+                          "calendar": list(q.calendar), "past_names": q.past_names, "series_name": q.name,
+                          "id_column": q.id_column}}
+
+
+@dataclass
+class LoadedPanel(Loaded):
+    """A trained global forecaster (model: GlobalForecaster, config: ForecastRunConfig) and its series."""
+
+    panel: dict  # state.json's "panel": ids, scalers, tails, calendar
+
+    @property
+    def ids(self) -> list[str]:
+        return self.panel["ids"]
+
+    def choice(self, model: str = "auto") -> tuple[str, str]:
+        return choose(self.checkpoint.state, model)
+
+    def interval(self, model: str) -> list[float] | None:
+        """[q10, q90] in MASE-scale units (multiply by a series' scale), or None."""
+        return (self.checkpoint.state.get("intervals") or {}).get(model)
+
+    def prepared(self) -> PreparedPanel:
+        """The series' ends kept in the checkpoint, as a PreparedPanel whose every series ends where the data did."""
+        q, d = self.panel, self.config.data
+        H = self.config.model.horizon
+        values = [np.asarray(v, dtype=np.float64) for v in q["tail_values"]]
+        past = [np.asarray(x, dtype=np.float64).reshape(len(v), len(q["past_names"])) for x, v in
+                zip(q["tail_past"], values)]
+        panel = Panel(q["ids"], values, q["tail_index"], past, q["past_names"], q["freq"], tuple(q["calendar"]),
+                      d.season, "", q["series_name"], d.data, q["id_column"], d.time_column, 0)
+        known = [_calendar(panel, s, H) for s in range(len(values))]
+        return PreparedPanel(panel, [(len(v), len(v)) for v in values],
+                             [Scaler.from_json(s) for s in q["scalers"]],
+                             [(np.asarray(a), np.asarray(b)) for a, b in zip(q["cov_mean"], q["cov_std"])],
+                             q["mase_scales"], known, list(range(len(values))))
+
+    def future(self, steps: int, model: str = "network") -> list[np.ndarray]:
+        """Per series (in `ids` order), `steps` values after the end of its data: the network (steps <= H: it
+        forecasts H at once and cannot feed back past covariates it does not know), or a baseline (any steps)."""
+        H = self.config.model.horizon
+        if steps < 1:
+            raise DataError(f"steps must be >= 1, got {steps}")
+        name = self.choice(model)[0]
+        prep = self.prepared()
+        if name != "network":
+            return [baseline_future(name, v, steps, self.config.data.season, self.config.data.data)
+                    for v in prep.panel.values]
+        if steps > H:
+            raise DataError(f"--steps {steps}: this many-series model forecasts {H} steps at once; ask for at most "
+                            f"{H}, or train with --horizon {steps}")
+        L = self.config.model.lookback
+        parts = [_inputs(prep, s, [len(v)], L, H) for s, v in enumerate(prep.panel.values)]
+        device = next(self.model.parameters()).device
+        f = self.model.forecast(*_tensors(parts, device)).cpu().double().numpy()
+        return [prep.scalers[s].inverse(f[s, :steps]) for s in range(len(parts))]
+
+
+def read_panel_state(state: dict, config) -> dict:
+    """LoadedPanel's extras from a checkpoint's state.json, every list checked against the series count."""
+    q = state["panel"]
+    S, L = config.model.series, config.model.lookback
+    P = config.model.past
+    if not isinstance(q, dict) or not isinstance(q.get("ids"), list) or len(q["ids"]) != S or \
+            not all(isinstance(i, str) for i in q["ids"]):
+        raise ValueError(f"panel.ids must be the {S} series names the model was trained on")
+    for key in ("scalers", "cov_mean", "cov_std", "mase_scales", "tail_values", "tail_past", "tail_index"):
+        if not isinstance(q.get(key), list) or len(q[key]) != S:
+            raise ValueError(f"panel.{key} must hold one entry per series ({S})")
+    for s in range(S):
+        Scaler.from_json(q["scalers"][s])
+        tail = q["tail_values"][s]
+        if not isinstance(tail, list) or len(tail) < L or not all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v) for v in tail):
+            raise ValueError(f"panel.tail_values[{s}] must be at least {L} finite numbers (the series' end)")
+        if len(q["tail_index"][s]) != len(tail) or np.asarray(q["tail_past"][s], dtype=np.float64).size != len(tail) * P:
+            raise ValueError(f"panel.tail_index[{s}] and tail_past[{s}] must match tail_values[{s}]")
+        if len(q["cov_mean"][s]) != P or len(q["cov_std"][s]) != P:
+            raise ValueError(f"panel.cov_mean[{s}] and cov_std[{s}] must hold {P} numbers")
+        if not (isinstance(q["mase_scales"][s], (int, float)) and q["mase_scales"][s] > 0):
+            raise ValueError(f"panel.mase_scales[{s}] must be a number > 0")
+    if len(q.get("calendar", [])) * 2 != config.model.known or len(q.get("past_names", [])) != P:
+        raise ValueError("panel.calendar and panel.past_names must match the model's known and past covariates")
+    return {"panel": q}
