@@ -285,6 +285,8 @@ def load_panel(data: str, column: str | None = None, time_column: str | None = N
         raise DataError(f"{where}: many series need a time column to line them up; name it with --time-column NAME")
     if id_column is None:
         id_column, candidates = find_id_column(df, time_column)
+        if id_column is None and len(candidates) == 1:  # the only one: its repeated (id, time) rows get named below
+            id_column = candidates[0]
         if id_column is None:
             raise DataError(f"{where}: no series-id column found (candidates: {', '.join(map(str, candidates)) or 'none'}"
                             f"); name it with --id-column NAME (columns: {cols})")
