@@ -36,6 +36,9 @@ from rnnlab.train.panel import PanelTask, aggregate, panel_baselines, panel_fore
 # name -> overrides: residual x per-series scaling x step budget (the preset's own setting is one of them)
 CANDIDATES = {f"{r}/{s}/{n}": {"model.residual": r, "data.scaling": s, "train.max_steps": n, "train.max_time": None}
               for r in ("last", "seasonal") for s in ("standard", "meanabs") for n in (600, 2400)}
+CANDIDATES.update({f"last/{s}/{n}/window": {"model.residual": "last", "data.scaling": s, "model.level": "window",
+                                            "train.max_steps": n, "train.max_time": None}
+                   for s in ("standard", "meanabs") for n in (600, 2400)})
 
 
 def _parse_set(items: list[str]) -> dict:

@@ -186,6 +186,17 @@ def test_global_forecaster_embedding_and_covariate_shapes():
     assert isinstance(build_forecaster(GlobalForecasterConfig(lookback=8)), Forecaster)  # series 0: one series
 
 
+def test_level_window_reads_each_window_relative_to_its_last_value():
+    c = GlobalForecasterConfig(lookback=8, horizon=3, residual="last", embed=4, series=2, id_embed=2,
+                               level="window", rnn=RecurrentConfig(hidden_size=5))
+    torch.manual_seed(0)
+    m = GlobalForecaster(c)
+    w, ids, past, known = torch.randn(2, 8), torch.tensor([0, 1]), torch.zeros(2, 8, 0), torch.zeros(2, 11, 0)
+    torch.testing.assert_close(m(w + 7.0, ids, past, known)[0], m(w, ids, past, known)[0] + 7.0)  # level-free
+    with pytest.raises(ValueError, match="series or window"):
+        GlobalForecasterConfig(lookback=8, level="global").check()
+
+
 def test_a_global_model_trains_and_forecasts_every_series(tmp_path, capsys):
     data = _long_csv(tmp_path / "p.csv")
     code, out, err = run(capsys, "train", "forecast", "--data", data, "--column", "sales", "--past-covariates",

@@ -426,7 +426,5 @@ def _assemble(df, where, source, id_column, time_column, column, past, missing, 
         if season < 1:
             raise DataError(f"season must be >= 1 (1: no seasonality), got {season}")
         m, season_from = season, "--season"
-    if source.startswith(BUILTIN_PREFIX):
-        season_from = f"the data set's own ({m}, {season_from})"
     return Panel(ids, values, index, covs, list(past), freq, calendar_fields(freq) if dates else (), m, season_from,
                  str(column), source, str(id_column), str(time_column), n_missing, missing, notes)

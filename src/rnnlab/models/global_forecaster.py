@@ -4,7 +4,8 @@ Every series is scaled on its own (the data's job), so one set of weights serves
 window of L steps of series s, at each step t of the window:
 
     x_t  = [z_t, p_t, k_t, e_s]         scaled value (1), past covariates (P), known covariates (K),
-                                        the series' learned embedding e_s = E[s] (E: (S, id_embed))
+                                        the series' learned embedding e_s = E[s] (E: (S, id_embed));
+                                        level "window": z_t - z_L, the window relative to its last value
     h    = RNN(W_in x + b_in)           the last layer's final state                        (B, R)
     r    = W [h, e_s, k_{t+1..t+H}] + b  the known covariates of the H steps ahead, flattened  (B, H)
     z_{t+k} = base_k + r_k              base: 0 | z_t | z_{t+k-m}, as Forecaster's residual
@@ -36,6 +37,9 @@ class GlobalForecasterConfig(ForecasterConfig):
     id_embed: int = opt(8, "many series: width of each series id's learned embedding", metavar="E")
     known: int = opt(0, "K, known future covariates per step (calendar features)", cli=False)
     past: int = opt(0, "P, past-only covariates per step", cli=False)
+    level: str = opt("series", "many series: the network reads each window as scaled per series (series), or "
+                     "relative to the window's last value (window: level-free, so a series that leaves its training "
+                     "range reads as it did in training)", choices=("series", "window"))
 
     def check(self, owner: str = "Forecaster", name=str, sizes: bool = True) -> None:
         ForecasterConfig.check(self, owner, name, sizes)  # (a slots dataclass: no zero-argument super())
@@ -45,6 +49,8 @@ class GlobalForecasterConfig(ForecasterConfig):
             v = getattr(self, f)
             if not isinstance(v, int) or isinstance(v, bool) or v < 0:
                 raise ValueError(f"{owner}: {f} must be an integer >= 0, got {v!r}")
+        if self.level not in ("series", "window"):
+            raise ValueError(f"{owner}: {name('level')} must be series or window, got {self.level!r}")
         if self.series and self.ensemble > 1:
             raise ValueError(f"{owner}: {name('ensemble')} is for one series; many series train one global model "
                              f"(drop --ensemble)")
@@ -88,7 +94,8 @@ class GlobalForecaster(nn.Module):
                              f"P={c.past}), known (B, L+H={c.lookback + c.horizon}, K={c.known}); got "
                              f"{tuple(window.shape)}, {tuple(ids.shape)}, {tuple(past.shape)}, {tuple(known.shape)}")
         e = self.id_embedding(ids)  # (B, E)
-        x = torch.cat([window.unsqueeze(-1), past, known[:, :L], e.unsqueeze(1).expand(B, L, -1)], dim=-1)
+        level = window - window[:, -1:] if c.level == "window" else window  # what the network reads of the values
+        x = torch.cat([level.unsqueeze(-1), past, known[:, :L], e.unsqueeze(1).expand(B, L, -1)], dim=-1)
         x = self.inp(x).transpose(0, 1)  # (L, B, embed), time-major
         _, state = self.rnn(self.drop(x))
         h_n = state[0] if isinstance(state, tuple) else state  # (L*D, B, R)

@@ -91,10 +91,11 @@ FORECAST_PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     "builtin:sunspots": dict(data=dict(horizon=11, test_size=22),
                              model=dict(lookback=33, residual="last", rnn=dict(hidden_size=32)),
                              train=dict(max_steps=1500, max_time=None)),
-    # many series (train/panel.py): two years ahead of 12 quarterly US macro series
-    "builtin:macro": dict(data=dict(horizon=8, test_size=8, val_size=8),
-                          model=dict(lookback=16, rnn=dict(hidden_size=32)),
-                          train=dict(max_steps=600, max_time=None, eval_every=50)),
+    # many series (train/panel.py): two years ahead of 12 quarterly US macro series; residual, scaling, level and
+    # budget chosen on validation among 12 settings x 3 seeds (benchmarks/panel.py, docs/TASKS.md "Many series")
+    "builtin:macro": dict(data=dict(horizon=8, test_size=8, val_size=8, scaling="meanabs"),
+                          model=dict(lookback=16, residual="last", level="window", rnn=dict(hidden_size=32)),
+                          train=dict(max_steps=2400, max_time=None, eval_every=50)),
     # 11 firms x 20 years: two years ahead, market value and capital as past covariates
     "builtin:grunfeld": dict(data=dict(horizon=2, test_size=2, val_size=2, past_covariates="value,capital"),
                              model=dict(lookback=5, rnn=dict(hidden_size=16)),
