@@ -222,7 +222,7 @@ def test_a_global_model_trains_and_forecasts_every_series(tmp_path, capsys):
     assert table[1][2] == "2005-01-01" and table[4][2] == "2004-07-01"  # each series after its own end
     assert all(math.isfinite(float(x)) for r in table[1:] for x in r[3:])
     code, _, err = run(capsys, "forecast", tmp_path / "r", "--steps", "4", "--model", "network", "--out", "-")
-    assert code == 2 and "forecasts 3 steps at once" in err
+    assert code == 2 and "past covariates, whose future is unknown" in err
     code, out, err = run(capsys, "forecast", tmp_path / "r", "--steps", "5", "--model", "seasonal-naive", "--out", "-")
     assert code == 0 and len(out.strip().splitlines()) == 1 + 3 * 5
 
@@ -275,3 +275,31 @@ def test_builtin_panels():
     grunfeld = load_panel("builtin:grunfeld")
     assert len(grunfeld.ids) == 11 and grunfeld.past_names == ["value", "capital"] and grunfeld.season == 1
     assert panel_wanted("builtin:macro", None) == "series"
+
+
+def test_past_the_horizon_each_block_is_fed_back(tmp_path, no_holt_winters):
+    """Without past covariates the network forecasts any steps: blocks of H, each appended to the history."""
+    from rnnlab.train import load_forecaster
+
+    data = _long_csv(tmp_path / "p.csv")
+    cfg = _config(data)
+    fit(PanelTask(cfg), cfg.train, tmp_path / "r", progress=False, log=lambda s: None)
+    loaded = load_forecaster(tmp_path / "r")
+    seven = loaded.future(7, model="network")
+    three = loaded.future(3, model="network")
+    assert [len(f) for f in seven] == [7, 7, 7]
+    for a, b in zip(seven, three):
+        np.testing.assert_allclose(a[:3], b)  # the first block is the direct forecast
+    # the second block is the forecast from the history with the first block appended
+    prep = loaded.prepared()
+    s = 1
+    extended = np.concatenate([prep.panel.values[s], three[s]])
+    L = cfg.model.lookback
+    z = prep.scalers[s].transform(extended[-L:])
+    from rnnlab.data.panel import calendar_features, future_times
+
+    stamps = prep.panel.index[s] + future_times(prep.panel.index[s][-1], "MS", 6)
+    known = calendar_features(stamps[-(L + 3):], ("month",))
+    f = loaded.model.forecast(torch.tensor(z[None], dtype=torch.float32), torch.tensor([prep.codes[s]]),
+                              torch.zeros(1, L, 0), torch.tensor(known[None], dtype=torch.float32))
+    np.testing.assert_allclose(seven[s][3:6], prep.scalers[s].inverse(f[0].double().numpy()), rtol=1e-5)

@@ -54,5 +54,7 @@ def _eval_panel(args: argparse.Namespace, loaded: LoadedPanel, cfg) -> int:
           f"(step {loaded.checkpoint.state.get('step')}) ...", flush=True)
     if prep.left_out:
         print(f"left out, too short: {', '.join(prep.left_out)}")
-    score_panel(loaded, prep, baselines=args.baselines, csv_path=loaded.checkpoint.path.parent / "panel-eval.csv")
+    run_dir = loaded.checkpoint.path.parent
+    png = Path(args.plot) if args.plot else run_dir / "forecast-eval.png"
+    score_panel(loaded, prep, baselines=args.baselines, csv_path=run_dir / "panel-eval.csv", png=png)
     return 0

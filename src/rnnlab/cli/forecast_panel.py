@@ -11,13 +11,16 @@ import numpy as np
 
 from ..data.panel import future_times
 from ..train.panel import LoadedPanel, PreparedPanel, aggregate, panel_baselines, panel_forecasts, score_series
+from ..viz.panel_plot import panel_png
 
 __all__ = ["score_panel", "write_panel_forecast"]
 
 
-def score_panel(loaded: LoadedPanel, prep: PreparedPanel, *, baselines: bool, csv_path: Path | None) -> dict:
+def score_panel(loaded: LoadedPanel, prep: PreparedPanel, *, baselines: bool, csv_path: Path | None,
+                png: Path | None = None) -> dict:
     """Score every series' held-out tail: the network, and seasonal naive / Holt-Winters with `baselines` (or
-    when `rnnlab forecast` would use one); a table per series, the aggregate, and per-series rows in `csv_path`."""
+    when `rnnlab forecast` would use one); a table per series, the aggregate, per-series rows in `csv_path`, and
+    the tails with the forecasts in `png`."""
     d, H = loaded.config.data, loaded.config.model.horizon
     q = prep.panel
     actual = [y[t:] for y, (_, t) in zip(q.values, prep.splits)]
@@ -57,6 +60,15 @@ def score_panel(loaded: LoadedPanel, prep: PreparedPanel, *, baselines: bool, cs
                 for name, r in zip(q.ids, rows[m]):
                     w.writerow([name, m, *(f"{r[k]:.6g}" if k in r else "" for k in header[2:])])
         print(f"per-series scores: {csv_path}")
+    if png is not None:
+        offsets = loaded.interval(chosen)
+        band = None if offsets is None else (
+            chosen, [f + offsets[0] * sc for f, sc in zip(models[chosen], prep.scales)],
+            [f + offsets[1] * sc for f, sc in zip(models[chosen], prep.scales)])
+        written = panel_png(q.ids, q.values, [t for _, t in prep.splits], models, png,
+                            title=f"{q.source}: held-out tails, horizon {H}", band=band)
+        print(f"plot: {written}" if written else
+              "note: the plot was skipped, matplotlib is not installed (pip install matplotlib)")
     results["per_series"] = rows
     return results
 
@@ -84,3 +96,7 @@ def write_panel_forecast(loaded: LoadedPanel, steps: int, model: str, out: str |
         print(f"written to {path} ({len(q['ids'])} series x {steps} steps, long format)", file=sys.stderr)
     if not np.all([np.isfinite(v).all() for v in values]):
         print("note: some forecasts are not finite", file=sys.stderr)
+    h = loaded.config.model.horizon
+    if model == "network" and steps > h:
+        print(f"note: the model outputs {h} steps at a time; steps past {h} feed its own forecasts back",
+              file=sys.stderr)

@@ -31,7 +31,7 @@ def report(task, cfg, run_dir, result, args) -> int:
     if isinstance(task, PanelTask):
         print(f"--- held-out tails ({d.test_size} values of each of {len(p.panel.ids)} series, never trained on), "
               f"horizon {d.horizon}, checkpoint {loaded.checkpoint.path} ---")
-        score_panel(loaded, p, baselines=True, csv_path=run_dir / "panel-scores.csv")
+        score_panel(loaded, p, baselines=True, csv_path=run_dir / "panel-scores.csv", png=run_dir / "forecast.png")
         return 0
     print(f"--- held-out tail ({len(p.series.values) - p.test_start} values never trained on), horizon {d.horizon}, "
           f"checkpoint {loaded.checkpoint.path} ---")

@@ -126,6 +126,9 @@ def prepare_series(cfg: ForecastRunConfig, series: Series | None = None) -> Prep
         raise DataError(f"unknown strategy {d.strategy!r}; expected direct or recursive")
     if d.transform not in ("none", "log"):
         raise DataError(f"unknown transform {d.transform!r}; expected none or log")
+    if d.past_covariates or d.scaling != "standard":  # options of the global model only: never silently ignored
+        raise DataError(f"{d.data} is one series; --past-covariates and --scaling are for many series in long format "
+                        f"(give --id-column NAME), drop them to forecast this one")
     if series is None:
         series = load_series(d.data, d.column, d.time_column, missing=d.missing, season=d.season or None,
                              encoding=d.encoding)

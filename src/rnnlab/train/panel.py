@@ -361,9 +361,11 @@ class LoadedPanel(Loaded):
                              q["mase_scales"], known, list(range(len(values))))
 
     def future(self, steps: int, model: str = "network") -> list[np.ndarray]:
-        """Per series (in `ids` order), `steps` values after the end of its data: the network (steps <= H: it
-        forecasts H at once and cannot feed back past covariates it does not know), or a baseline (any steps)."""
-        H = self.config.model.horizon
+        """Per series (in `ids` order), `steps` values after the end of its data, by the network or a baseline.
+        The network forecasts H at a time; past H each block is appended to the history for the next (its
+        calendar features continue with the dates), which a model with past covariates cannot do: their future
+        is unknown, so it forecasts at most H."""
+        H, P = self.config.model.horizon, self.config.model.past
         if steps < 1:
             raise DataError(f"steps must be >= 1, got {steps}")
         name = self.choice(model)[0]
@@ -371,14 +373,29 @@ class LoadedPanel(Loaded):
         if name != "network":
             return [baseline_future(name, v, steps, self.config.data.season, self.config.data.data)
                     for v in prep.panel.values]
-        if steps > H:
-            raise DataError(f"--steps {steps}: this many-series model forecasts {H} steps at once; ask for at most "
-                            f"{H}, or train with --horizon {steps}")
-        L = self.config.model.lookback
-        parts = [_inputs(prep, s, [len(v)], L, H) for s, v in enumerate(prep.panel.values)]
+        if steps > H and P:
+            raise DataError(f"--steps {steps}: this model reads past covariates, whose future is unknown, and "
+                            f"forecasts {H} steps at once; ask for at most {H}, or train with --horizon {steps}")
+        L, q = self.config.model.lookback, prep.panel
         device = next(self.model.parameters()).device
-        f = self.model.forecast(*_tensors(parts, device)).cpu().double().numpy()
-        return [prep.scalers[s].inverse(f[s, :steps]) for s in range(len(parts))]
+        values, index = [v.copy() for v in q.values], [list(ix) for ix in q.index]
+        out = [[] for _ in values]
+        while len(out[0]) * H < steps:  # blocks of H, each from the history and the blocks before it
+            parts = []
+            for s in range(len(values)):
+                past = q.past[s] if len(out[0]) == 0 else np.zeros((len(values[s]), 0))  # P = 0 past one block
+                block = Panel([q.ids[s]], [values[s]], [index[s]], [past], q.past_names, q.freq, q.calendar,
+                              q.season, "", q.name, q.source, q.id_column, q.time_column, 0)
+                one = PreparedPanel(block, [(len(values[s]),) * 2], [prep.scalers[s]], [prep.cov[s]], [1.0],
+                                    [_calendar(block, 0, H)], [prep.codes[s]])
+                parts.append(_inputs(one, 0, [len(values[s])], L, H))
+            f = self.model.forecast(*_tensors(parts, device)).cpu().double().numpy()  # (S, H) scaled
+            for s in range(len(values)):
+                y = prep.scalers[s].inverse(f[s])
+                out[s].append(y)
+                values[s] = np.concatenate([values[s], y])
+                index[s] = index[s] + future_times(index[s][-1], q.freq, H)
+        return [np.concatenate(o)[:steps] for o in out]
 
 
 def read_panel_state(state: dict, config) -> dict:
