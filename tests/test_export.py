@@ -44,6 +44,56 @@ def test_torch_export_with_dynamic_length_and_batch_runs_at_other_lengths(family
         assert got[0].shape[0] == T
 
 
+class WithLengths(nn.Module):
+    def __init__(self, layer):
+        super().__init__()
+        self.layer = layer
+
+    def forward(self, x, lengths):
+        return self.layer(x, lengths=lengths)
+
+
+PADDED = [(3, [3, 1]), (9, [4, 9, 2, 7]), (13, [1, 5, 13])]  # (T, lengths): none is the example's (5, [5, 3, 2])
+
+
+def _assert_same(got, want):
+    for g, w in zip(torch.utils._pytree.tree_leaves(got), torch.utils._pytree.tree_leaves(want)):
+        torch.testing.assert_close(g, w, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("family,kw", CASES + [("MinGRU", {})], ids=["lstm-all", "lstm", "gru-ln", "rnn", "mingru"])
+def test_torch_export_with_lengths_runs_at_other_lengths_and_batches(family, kw):
+    """lengths= is an input of the program (dynamic B): the fused / scan operator takes it as a tensor."""
+    layer = _layer(family, kw)
+    B = Dim("B", min=2)
+    program = torch.export.export(WithLengths(layer), (torch.randn(5, 3, 3), torch.tensor([5, 3, 2])),
+                                  dynamic_shapes=({0: Dim("T", min=2), 1: B}, {0: B}))
+    for T, lengths in PADDED:
+        x, lengths = torch.randn(T, len(lengths), 3), torch.tensor(lengths)
+        got = program.module()(x, lengths)
+        _assert_same(got, layer(x, lengths=lengths))
+        b = int(lengths.argmin())
+        assert got[0].shape[0] == T and (got[0][lengths[b]:, b] == 0).all()  # zeros at padded steps, as eager
+
+
+def test_torch_export_program_checks_lengths_when_it_runs():
+    layer = _layer("GRU", {})
+    B = Dim("B", min=2)
+    program = torch.export.export(WithLengths(layer), (torch.randn(5, 3, 3), torch.tensor([5, 3, 2])),
+                                  dynamic_shapes=({0: Dim("T", min=2), 1: B}, {0: B}))
+    with pytest.raises(RuntimeError, match=r"lengths must lie in \[1, T\]"):
+        program.module()(torch.randn(4, 2, 3), torch.tensor([5, 1]))
+
+
+@pytest.mark.parametrize("backend,match", [("native", "backend='fused' or 'auto'"), ("reference", "backend='auto'")])
+def test_torch_export_refuses_what_it_cannot_capture_naming_the_alternative(backend, match):
+    """native + lengths: a packed sequence's size depends on the values; reference: a Python loop over a dynamic T."""
+    layer = rnnlab.LSTM(3, 4, backend=backend).eval()
+    with pytest.raises(RuntimeError, match=match):
+        torch.export.export(WithLengths(layer), (torch.randn(5, 3, 3), torch.tensor([5, 3, 2])),
+                            dynamic_shapes=({0: Dim("T", min=2), 1: Dim("B", min=2)}, {0: Dim("B", min=2)}))
+
+
 @pytest.mark.parametrize("backend", ["reference", "fused"])
 def test_jit_trace_of_a_python_time_loop_raises_naming_torch_export(backend):
     layer = Forward(rnnlab.GRU(3, 4, backend=backend))
@@ -92,6 +142,24 @@ def test_export_onnx_plain_layers_as_onnx_operators_equal_rnnlab(tmp_path, famil
         h = want[1][0] if family == "LSTM" else want[1]
         torch.testing.assert_close(torch.from_numpy(got[1]), h, rtol=1e-5, atol=1e-5)
     assert layer.backend == "fused"  # restored
+
+
+@pytest.mark.parametrize("family", ["LSTM", "GRU", "RNN"])
+def test_export_onnx_with_lengths_gives_the_operators_sequence_lens_equal_rnnlab(tmp_path, family):
+    """A padded batch in onnxruntime: outputs zero past each length, final states at each last valid step."""
+    pytest.importorskip("onnx")
+    ort = pytest.importorskip("onnxruntime")
+    layer = _layer(family, {}, batch_first=True)
+    card = rnnlab.export(layer, torch.randn(3, 5, 3), tmp_path / "m.onnx", kwargs={"lengths": torch.tensor([5, 3, 2])})
+    assert json.loads(card.read_text())["inputs"][1] == {"name": "lengths", "dtype": "int64", "shape": ["B"]}
+    session = ort.InferenceSession(str(tmp_path / "m.onnx"))
+    for T, lengths in PADDED:
+        x, lengths = torch.randn(len(lengths), T, 3), torch.tensor(lengths)
+        x[1, lengths[1]:] = float("nan")  # whatever the padding holds reaches no output
+        got = [torch.from_numpy(a) for a in session.run(None, {"input": x.numpy(), "lengths": lengths.numpy()})]
+        want = layer(x, lengths=lengths)
+        _assert_same(got, want)
+        assert (got[0][1, lengths[1]:] == 0).all()
 
 
 @pytest.mark.parametrize("kw", [dict(peephole=True), dict(proj_size=2)], ids=["peephole", "projection"])

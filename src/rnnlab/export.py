@@ -8,12 +8,17 @@ Both keep the batch and time dimensions of the input dynamic (any length, any ba
 anything passed as `card=` (a vocabulary, a scaling).
 
 ONNX. The layers run on the native backend while exporting, so torch's exporter writes each layer as ONNX's LSTM /
-GRU / RNN operator (with both directions and every layer, torch.nn's layout). Variants (peephole, coupled, layer
+GRU / RNN operator (with both directions and every layer, torch.nn's layout). With `kwargs={"lengths": ...}` the
+file takes the valid lengths (B,) as an input: each operator gets them as its sequence_lens (the graph sorts the
+batch longest first and restores its order, as rnnlab's layout does); outputs are zero past each sequence's length
+and the final states are each sequence's last valid step, as rnnlab returns them. The lengths are checked on the
+example only: the file does not check that 1 <= lengths <= T. Variants (peephole, coupled, layer
 norm, projections), recurrent dropout and zoneout have no such operator; they are refused with an error naming
 format="pt2". Needs the `onnx` extra (pip install 'rnnlab[onnx]').
 
 PT2. torch.export captures the fused backend's registered operators (kernels/fused/ops.py), one per
-layer-direction, so every cell and variant exports; the file runs in PyTorch with rnnlab imported (the
+layer-direction, so every cell and variant exports, with `lengths=` too (the operator takes them as a tensor; the
+program checks 1 <= lengths <= T when it runs); the file runs in PyTorch with rnnlab imported (the
 operators are registered on import): `import rnnlab; torch.export.load(path).module()(x)`.
 
 Why not torch.jit.trace: a trace keeps the Python loop over time at the example's length (rnnlab refuses it, see
@@ -25,6 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import warnings
 from pathlib import Path
 
 import torch
@@ -36,14 +42,16 @@ FORMATS = ("onnx", "pt2")
 
 
 class _Forward(nn.Module):
-    """module(*inputs) as a plain positional forward (exporters pass no keyword-only arguments)."""
+    """module(*inputs) as a plain positional forward (exporters pass no keyword-only arguments): the last
+    len(keywords) inputs go to the module as those keywords (lengths=)."""
 
-    def __init__(self, module: nn.Module):
+    def __init__(self, module: nn.Module, keywords: tuple[str, ...] = ()):
         super().__init__()
-        self.module = module
+        self.module, self.keywords = module, keywords
 
     def forward(self, *inputs):
-        return self.module(*inputs)
+        k = len(inputs) - len(self.keywords)
+        return self.module(*inputs[:k], **dict(zip(self.keywords, inputs[k:])))
 
 
 def _layers(module: nn.Module) -> list[tuple[str, nn.Module]]:
@@ -91,16 +99,21 @@ def _native(module: nn.Module, owner: str):
 
 def export(module: nn.Module, example: Tensor | tuple, path: str | Path, format: str = "onnx", *,
            dims: dict[int, str] | list | None = None, card: dict | None = None,
-           output_names: list[str] | None = None) -> Path:
+           output_names: list[str] | None = None, kwargs: dict[str, Tensor] | None = None) -> Path:
     """Write `module` (run on `example`) to `path` as ONNX or PT2, and its model card to `<path>.json`.
 
     example  an input tensor, or a tuple of inputs
+    kwargs   keyword inputs of the module's forward, also inputs of the file under their own names: a layer's
+             {"lengths": lengths (B,)} exports a padded batch (ONNX: the operators' sequence_lens)
     dims     which dimensions are dynamic, {index: name} for the first input, or a list of such dicts (or None),
-             one per input (a name shared between inputs is one size, e.g. "B" of the input and of a state);
-             default {0: "T", 1: "B"} for a time-major rnnlab layer, else {0: "B", 1: "T"} (batch-first, as
-             rnnlab's models)
+             one per input, positional then keyword (a name shared between inputs is one size, e.g. "B" of the
+             input and of a state); default {0: "T", 1: "B"} for a time-major rnnlab layer, else {0: "B", 1: "T"}
+             (batch-first, as rnnlab's models), and {0: "B"} for a keyword input of one dimension (lengths)
     card     extra entries for the model card (vocabulary, scaling, ...)
     Returns the model card's path.
+
+    Example (a padded batch; the ONNX file takes "input" (T, B, I) and "lengths" (B,) int64):
+        >>> rnnlab.export(rnnlab.GRU(8, 16), torch.randn(5, 2, 8), "gru.onnx", kwargs={"lengths": torch.tensor([5, 3])})
     """
     owner = "rnnlab.export"
     if format not in FORMATS:
@@ -108,10 +121,17 @@ def export(module: nn.Module, example: Tensor | tuple, path: str | Path, format:
     inputs = example if isinstance(example, tuple) else (example,)
     if not inputs or not all(isinstance(t, Tensor) for t in inputs):
         raise TypeError(f"{owner}: expected example to be a Tensor or a tuple of Tensors, got {type(example).__name__}")
+    kwargs = dict(kwargs or {})
+    if not all(isinstance(t, Tensor) for t in kwargs.values()):
+        raise TypeError(f"{owner}: expected kwargs to map names to Tensors (e.g. {{'lengths': torch.tensor([5, 3])}}), "
+                        f"got {kwargs!r}")
+    n_positional = len(inputs)
+    inputs = (*inputs, *kwargs.values())
     if dims is None:
         dims = _default_dims(module)
     per_input = list(dims) if isinstance(dims, list) else [dims]
-    per_input = [dict(d or {}) for d in per_input] + [{}] * (len(inputs) - len(per_input))
+    per_input = [dict(d or {}) for d in per_input] + [{}] * (n_positional - len(per_input))
+    per_input += [{0: "B"} if t.dim() == 1 else {} for t in list(kwargs.values())[len(per_input) - n_positional:]]
     for k, (t, d) in enumerate(zip(inputs, per_input)):
         if any(i >= t.dim() for i in d):
             raise ValueError(f"{owner}: dims {d} do not fit input {k}'s shape {tuple(t.shape)}")
@@ -120,7 +140,7 @@ def export(module: nn.Module, example: Tensor | tuple, path: str | Path, format:
             raise ValueError(f"{owner}: the example's dynamic dimensions must be at least 2, got {small}; "
                              f"use a longer example with a larger batch")
     path = Path(path)
-    wrapper = _Forward(module)
+    wrapper = _Forward(module, tuple(kwargs))
     was_training = module.training
     module.eval()
     try:
@@ -130,7 +150,7 @@ def export(module: nn.Module, example: Tensor | tuple, path: str | Path, format:
         out_names = list(output_names or []) + [f"output_{k}" for k in range(len(output_names or []), len(flat))]
         if not output_names:
             out_names[0] = "output"
-        in_names = ["input"] + [f"input_{k}" for k in range(1, len(inputs))]
+        in_names = ["input"] + [f"input_{k}" for k in range(1, n_positional)] + list(kwargs)
         path.parent.mkdir(parents=True, exist_ok=True)
         if format == "pt2":
             named = {}
@@ -143,7 +163,13 @@ def export(module: nn.Module, example: Tensor | tuple, path: str | Path, format:
                 import onnx  # noqa: F401  (torch's exporter needs it)
             except ImportError as e:
                 raise ImportError(f"{owner}: format='onnx' needs the onnx package: pip install 'rnnlab[onnx]'") from e
-            with _native(module, owner), torch.no_grad():
+            with _native(module, owner), torch.no_grad(), warnings.catch_warnings():
+                # rnnlab's own shape checks and its lengths' layout read sizes in Python while the exporter traces;
+                # what the graph keeps is torch's RNN operators, the lengths and the sizes as operators
+                warnings.filterwarnings("ignore", category=torch.jit.TracerWarning, module=r"rnnlab\.")
+                # torch's notice that a batch other than the example's may fail: the layers make their initial
+                # state from the input's batch size inside the graph (tested at other batch sizes)
+                warnings.filterwarnings("ignore", message="Exporting a model to ONNX with a batch_size other than 1")
                 torch.onnx.export(wrapper, inputs, str(path), dynamo=False, input_names=in_names,
                                   output_names=out_names,
                                   dynamic_axes={n: d for n, d in zip(in_names, per_input) if d})

@@ -39,19 +39,34 @@ from torch import Tensor
 from ..cells.config import CellConfig
 from ..trace import DirectionTrace
 
-__all__ = ["Backend", "BackendChoice", "BatchLayout", "RunOptions", "StepMasks", "refuse_tracing"]
+__all__ = ["Backend", "BackendChoice", "BatchLayout", "RunOptions", "StepMasks", "capturing", "refuse_tracing"]
 
 
-def refuse_tracing(who: str) -> None:
+def capturing(t: Tensor | None = None) -> bool:
+    """Whether a graph is being captured, so no tensor's values may be read in Python: torch.compile, torch.export
+    (`t` fake or functional), torch.jit.trace and the ONNX exporter that traces."""
+    return (torch.compiler.is_compiling() or torch.jit.is_tracing()
+            or (t is not None and type(t) is not Tensor and not isinstance(t, torch.nn.Parameter)))
+
+
+def refuse_tracing(who: str, steps: Tensor | None = None) -> None:
     """Raise when torch.jit.trace (or the legacy ONNX exporter, which traces) is recording: a trace keeps a
     Python loop over time, and any size or value read from a tensor, as constants of the example, so the
-    traced model would run the example's number of steps on every input (a silent wrong answer)."""
+    traced model would run the example's number of steps on every input (a silent wrong answer).
+
+    steps: the (T, ...) input of a Python loop over time; torch.export with a dynamic T cannot capture such a
+    loop (it would fix T to the example's), so it is refused there too, naming the operator backends."""
     if torch.jit.is_tracing():
         raise RuntimeError(
             f"rnnlab {who}: torch.jit.trace (also torch.onnx.export(..., dynamo=False)) cannot record it: the trace "
             f"would keep the example's number of steps and return that many for any input; use torch.export.export "
             f"(with a dynamic time dimension), torch.onnx.export(..., dynamo=True), rnnlab.export(module, example, "
             f"path) or `rnnlab export RUN`; plain cells without lengths= can be traced with backend='native'")
+    if steps is not None and isinstance(steps.shape[0], torch.SymInt) and torch.compiler.is_exporting():
+        raise RuntimeError(
+            f"rnnlab {who}: torch.export cannot capture its Python loop over time with a dynamic time dimension "
+            f"(the loop would run the example's number of steps); use backend='auto' (the fused or scan backend: one "
+            f"registered operator per layer-direction, any T), or export with a static time dimension")
 
 
 @dataclass(frozen=True)
@@ -123,6 +138,7 @@ class BatchLayout:
     perm          (B,) the batch order longest first (stable sort), None when the batch is already in it
     batch_sizes   rows still running at each step t < T_run of the sorted batch; None when nothing is padded
     last          (B,) last valid step of each row of the sorted batch; None when nothing is padded
+    captured      True for the layout of a graph being captured (`for_capture`): values unknown, every step runs
 
     "Nothing padded" (`padded` False) also covers lengths that all equal T: the plain path serves them.
     """
@@ -134,13 +150,15 @@ class BatchLayout:
     perm: Tensor | None = None
     batch_sizes: tuple[int, ...] | None = None
     last: Tensor | None = None
+    captured: bool = False  # made while a graph is captured (BatchLayout.for_capture): padded, batch_sizes None
 
     @classmethod
     def of(cls, lengths: Tensor | None, T: int) -> BatchLayout:
         """The layout of (T, B, ...) input whose sequence b has lengths[b] valid steps (1 <= lengths <= T)."""
         if lengths is None:
             return cls(T, None, T)
-        refuse_tracing("lengths=")  # the layout below reads the lengths' values: a trace would keep them
+        if capturing(lengths):
+            return cls.for_capture(lengths, T)
         lens = lengths.cpu()
         if int(lens.min()) == T:  # nothing padded
             return cls(T, lengths, T, lens)
@@ -151,16 +169,32 @@ class BatchLayout:
         return cls(T, lengths, T_run, sorted_lens, None if in_order else perm.to(lengths.device), batch_sizes,
                    (sorted_lens - 1).to(lengths.device))
 
+    @classmethod
+    def for_capture(cls, lengths: Tensor, T: int) -> BatchLayout:
+        """The layout while a graph is captured (torch.compile, torch.export, the ONNX exporter): made of tensor
+        operations only, since the lengths' values are not known. Every row counts as padded and every step runs
+        (T_run = T: a backend runs steps past the longest sequence with no row active, the fused and scan ones
+        at no cost); the batch is always sorted; batch_sizes stays None (the fused operator computes its rows per
+        step from the lengths when it runs). torch.jit.trace would keep the example's values: refused, except
+        under the ONNX exporter, whose graph keeps the sort and the lengths as operators (rnnlab.export)."""
+        if torch.jit.is_tracing() and not torch.onnx.is_in_onnx_export():
+            refuse_tracing("lengths=")
+        # rows are independent, so ties may come in any order (the ONNX exporter has no stable sort)
+        sorted_lens, perm = torch.sort(lengths, descending=True)
+        return cls(T, lengths, T, sorted_lens, perm, None, sorted_lens - 1, captured=True)
+
     @property
     def padded(self) -> bool:
-        """Whether some sequence is shorter than T (then batch_sizes and last are set)."""
-        return self.batch_sizes is not None
+        """Whether some sequence may be shorter than T (then last is set, and batch_sizes unless captured)."""
+        return self.batch_sizes is not None or self.captured
 
     @cached_property
     def inverse(self) -> Tensor | None:
         """The permutation that undoes `perm` (sorted batch -> the caller's order), or None."""
         if self.perm is None:
             return None
+        if self.captured:  # no in-place write: an exporter keeps it as one operator
+            return torch.argsort(self.perm)
         inv = torch.empty_like(self.perm)
         inv[self.perm] = torch.arange(len(self.perm), device=self.perm.device)
         return inv
@@ -178,7 +212,7 @@ class BatchLayout:
 
     def full_length(self, t: Tensor) -> Tensor:
         """(T_run, B, n) -> (T, B, n): zeros appended for the steps past the longest sequence."""
-        return t if self.T_run == self.T else F.pad(t, (0, 0, 0, 0, 0, self.T - self.T_run))
+        return t if self.captured or self.T_run == self.T else F.pad(t, (0, 0, 0, 0, 0, self.T - self.T_run))
 
 
 RunFn = Callable[[Tensor, dict, Any, BatchLayout, RunOptions], "tuple[Tensor, Any, DirectionTrace | None]"]

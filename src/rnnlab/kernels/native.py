@@ -44,6 +44,11 @@ def run_native(x: Tensor, params: dict[str, Tensor], h0, layout: BatchLayout, op
             out = kernel(x, hx, flat, cfg.bias, 1, 0.0, train, False, False)
         y, h_n = out[0], out[1:]
     else:  # a packed sequence in the layout's order (longest first), as torch.nn.utils.rnn would build it
+        if torch.compiler.is_exporting():
+            raise RuntimeError(
+                "rnnlab native backend: torch.export cannot capture lengths= on torch's RNN kernels (a packed "
+                "sequence's size depends on the lengths' values); use backend='fused' or 'auto' (one operator that "
+                "takes the lengths), or rnnlab.export(..., kwargs={'lengths': ...}) for ONNX's operators")
         order, undo = layout.perm, layout.inverse
         if order is not None:
             x = x.index_select(1, order)

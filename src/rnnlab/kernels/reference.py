@@ -22,7 +22,7 @@ __all__ = ["BACKEND", "run_reference"]
 
 
 def run_reference(x: Tensor, params: dict[str, Tensor], h0, layout: BatchLayout, options: RunOptions):
-    refuse_tracing("reference backend")  # its loop over time would be unrolled at the example's length
+    refuse_tracing("reference backend", x)  # its loop over time would be unrolled at the example's length
     cfg = options.cell
     step = step_function(cfg)
     a = input_part(x, params, cfg)  # (T, B, G*H)

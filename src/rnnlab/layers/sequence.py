@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 
 import torch
 from torch import Tensor
 
 from .._validate import shape_str
+from ..kernels.contract import capturing
 
 __all__ = ["check_lengths", "reverse_index", "reverse_time"]
 
@@ -30,7 +32,16 @@ def check_lengths(owner: str, lengths, B: int, T: int, device: torch.device) -> 
         )
     if tuple(t.shape) != (B,):
         raise ValueError(f"{owner}: expected lengths of shape (B={B},), one per sequence, got {shape_str(t.shape)}")
-    lo, hi = int(t.min()), int(t.max())
+    if capturing(t) and not torch.jit.is_tracing():  # torch.compile / torch.export: checked when the graph runs
+        torch._assert_async(((t >= 1) & (t <= T)).all(), f"{owner}: lengths must lie in [1, T] (T = steps in the "
+                            f"input); drop empty sequences and pad the input to the longest one")
+        return t.to(device=device, dtype=torch.long)
+    if torch.jit.is_tracing():  # the ONNX exporter's trace: the example's lengths are checked, nothing is kept
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", torch.jit.TracerWarning)
+            lo, hi = int(t.min()), int(t.max())
+    else:
+        lo, hi = int(t.min()), int(t.max())
     if lo < 1 or hi > T:
         bad = lo if lo < 1 else hi
         raise ValueError(
