@@ -2,7 +2,8 @@
 
     python -m benchmarks.panel                                   # builtin:macro: select on validation, then test
     python -m benchmarks.panel --data builtin:grunfeld
-    python -m benchmarks.panel --data my.csv --set data.id_column=store data.horizon=14 --candidates 'model.residual=last'
+    python -m benchmarks.panel --data my.csv --set data.id_column=store data.horizon=14 \
+        --candidates last/standard/600 last/meanabs/2400/window
     python -m benchmarks.panel --report                          # the tables from the results already written
 
 Two phases, so that the held-out tails are touched once, at the end:
@@ -27,7 +28,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from rnnlab.train import fit, forecast_config, load_forecaster
@@ -112,7 +112,8 @@ def report(out: Path, candidates: dict) -> str | None:
         for m in tests[0]["test"]:
             xs = [r["test"][m]["mase"] for r in tests]
             cov = [r["test"][m].get("coverage") for r in tests]
-            lines.append(f"  {m:<16} mean MASE {_spread(xs)}  median {statistics.mean(r['test'][m]['median_mase'] for r in tests):.3f}"
+            median = statistics.mean(r["test"][m]["median_mase"] for r in tests)
+            lines.append(f"  {m:<16} mean MASE {_spread(xs)}  median {median:.3f}"
                          + (f"  coverage {statistics.mean(cov):.0%}" if cov[0] is not None else ""))
         used = [r["test_used"]["mase"] for r in tests]
         lines.append(f"  what `rnnlab forecast` uses (auto): {[r['chosen'] for r in tests]}, mean MASE {_spread(used)}")

@@ -212,7 +212,8 @@ def test_a_global_model_trains_and_forecasts_every_series(tmp_path, capsys):
     assert code == 0, err
     assert "holt-winters" in out.splitlines()[1] and "median MASE" in out
     scores = list(csv.DictReader(open(tmp_path / "r" / "panel-eval.csv")))
-    assert {r["store"] for r in scores} == {"a", "b", "c"} and {r["model"] for r in scores} >= {"network", "seasonal-naive"}
+    assert {r["store"] for r in scores} == {"a", "b", "c"}
+    assert {r["model"] for r in scores} >= {"network", "seasonal-naive"}
     code, out, err = run(capsys, "forecast", tmp_path / "r", "--steps", "3", "--model", "network",
                          "--out", tmp_path / "f.csv")
     assert code == 0, err
@@ -243,7 +244,8 @@ def test_aggregate_metrics_against_a_hand_computation():
     # pinball of series 1 by hand: quantile 0.1 at f - 0.5, 0.9 at f + 0.5
     lo, hi = forecast[0] - 0.5, forecast[0] + 0.5
     a = actual[0]
-    hand = (np.mean(np.maximum(0.1 * (a - lo), -0.9 * (a - lo))) + np.mean(np.maximum(0.9 * (a - hi), -0.1 * (a - hi)))) / 2
+    hand = (np.mean(np.maximum(0.1 * (a - lo), -0.9 * (a - lo)))
+            + np.mean(np.maximum(0.9 * (a - hi), -0.1 * (a - hi)))) / 2
     assert rows[0]["pinball"] == pytest.approx(hand)
 
 

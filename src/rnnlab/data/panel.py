@@ -288,8 +288,9 @@ def load_panel(data: str, column: str | None = None, time_column: str | None = N
         if id_column is None and len(candidates) == 1:  # the only one: its repeated (id, time) rows get named below
             id_column = candidates[0]
         if id_column is None:
-            raise DataError(f"{where}: no series-id column found (candidates: {', '.join(map(str, candidates)) or 'none'}"
-                            f"); name it with --id-column NAME (columns: {cols})")
+            shown = ", ".join(map(str, candidates)) or "none"
+            raise DataError(f"{where}: no series-id column found (candidates: {shown}); name it with --id-column NAME "
+                            f"(columns: {cols})")
     if id_column not in df.columns:
         raise DataError(f"{where}: no id column {id_column!r} (columns: {cols}); name the column that says which "
                         f"series a row belongs to with --id-column NAME")

@@ -38,7 +38,8 @@ __all__ = [
     "KIND", "forecast_config", "forecast_origins", "is_panel", "prepare_series",
 ]
 
-_BUILTINS = " | ".join(["builtin:co2", "builtin:sunspots", "builtin:airline", *(f"builtin:{n}" for n in PANEL_BUILTINS)])
+_BUILTINS = " | ".join(["builtin:co2", "builtin:sunspots", "builtin:airline",
+                        *(f"builtin:{n}" for n in PANEL_BUILTINS)])
 
 
 @dataclass(slots=True)

@@ -217,7 +217,8 @@ def score_series(actual: list[np.ndarray], forecasts: list[np.ndarray], scales: 
 def aggregate(rows: list[dict[str, float]]) -> dict[str, float]:
     """The panel's numbers from per-series rows: mean MASE, median MASE, mean MAE (mixed units), and the pooled
     coverage of the intervals (all held-out values together) when the rows have it."""
-    out = {"mase": float(np.mean([r["mase"] for r in rows])), "median_mase": float(np.median([r["mase"] for r in rows])),
+    mase = [r["mase"] for r in rows]
+    out = {"mase": float(np.mean(mase)), "median_mase": float(np.median(mase)),
            "mae": float(np.mean([r["mae"] for r in rows]))}
     if rows and "inside" in rows[0]:
         out["coverage"] = sum(r["inside"] for r in rows) / sum(r["n"] for r in rows)
@@ -296,9 +297,9 @@ class PanelTask(Task):
         cov = (f"past covariates {', '.join(q.past_names)}" if q.past_names else "no past covariates") + "; " + \
               (f"calendar features {', '.join(q.calendar)} (known ahead)" if q.calendar else "no calendar features")
         notes = "".join(f"; {n}" for n in q.notes)
+        handled = {"interpolate": " (interpolated)", "drop": " (dropped)"}.get(q.missing_policy, "") if q.missing else ""
         out = (f"{len(q.ids)} series of {q.name} by {q.id_column!r} ({min(lengths)}-{max(lengths)} values each, "
-               f"{sum(lengths):,} in all), {q.missing} missing inside them"
-               f"{' (' + {'interpolate': 'interpolated', 'drop': 'dropped'}.get(q.missing_policy, '') + ')' if q.missing else ''}"
+               f"{sum(lengths):,} in all), {q.missing} missing inside them{handled}"
                f"{notes}; season {d.season} ({q.season_from}); per series: validation {d.val_size} / held-out tail "
                f"{d.test_size}; {len(self.x):,} training windows from all series; {cov}")
         if p.left_out:
@@ -415,7 +416,8 @@ def read_panel_state(state: dict, config) -> dict:
         if not isinstance(tail, list) or len(tail) < L or not all(
                 isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v) for v in tail):
             raise ValueError(f"panel.tail_values[{s}] must be at least {L} finite numbers (the series' end)")
-        if len(q["tail_index"][s]) != len(tail) or np.asarray(q["tail_past"][s], dtype=np.float64).size != len(tail) * P:
+        past = np.asarray(q["tail_past"][s], dtype=np.float64)
+        if len(q["tail_index"][s]) != len(tail) or past.size != len(tail) * P:
             raise ValueError(f"panel.tail_index[{s}] and tail_past[{s}] must match tail_values[{s}]")
         if len(q["cov_mean"][s]) != P or len(q["cov_std"][s]) != P:
             raise ValueError(f"panel.cov_mean[{s}] and cov_std[{s}] must hold {P} numbers")
