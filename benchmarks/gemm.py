@@ -1,7 +1,8 @@
 """The fused backend's own matrix product against torch's, at the shapes a layer's time-parallel products
-take on the reference shapes (../shared/BENCHMARKS.md): the input projection x W_ih^T of all steps (T*B rows)
-and dx = dZ W_ih. Both run on the compiled loops' kernel (kernels/fused/loop_gemm_body.c, `compiled.gemm`)
-where it is built; torch's call is MKL's sgemm here. Interleaved, median of rounds, ratio per round.
+take on the reference shapes (../shared/BENCHMARKS.md): the input projection x W_ih^T of all steps (T*B rows),
+dx = dZ W_ih and a weight's gradient dW = dZ^T h summed over the T*B rows. They run on the compiled loops' kernel
+(kernels/fused/loop_gemm_body.c, `compiled.gemm`, `compiled.gemm_at`) where it is built; torch's call is MKL's
+sgemm here (AVX2 code on this project's AMD machine, even with AVX-512 present). Interleaved, median of rounds, ratio per round.
 
     python -m benchmarks.gemm [--threads 2] [--rounds 7] [--shapes S1,S2,S3,S4]
 
@@ -48,6 +49,7 @@ def main(argv=None) -> None:
         cases = {
             "input projection": (lambda: torch.addmm(b, x, W.t()), lambda: compiled.gemm(x, W, True, b), (T * B, H, G)),
             "dx = dZ W_ih": (lambda: dZ @ W, lambda: compiled.gemm(dZ, W, False), (T * B, G, H)),
+            "dW = dZ^T h": (lambda: dZ.t() @ x, lambda: compiled.gemm_at(dZ, x), (G, T * B, H)),
         }
         for label, (theirs, ours, (M, K, N)) in cases.items():
             assert torch.allclose(theirs(), ours(), rtol=1e-4, atol=1e-3)

@@ -43,6 +43,13 @@ for split in (1, 2):
             for a, b in zip(*outs):
                 scale = max(1.0, a.abs().max().item())
                 assert (a - b).abs().max().item() <= tol * scale, (family, kw, dtype, split, (a - b).abs().max())
+for dtype, tol in ((torch.float64, 1e-12), (torch.float32, 1e-5)):  # the weight gradients' D^T X
+    for K, M, N in ((1, 1, 1), (300, 37, 45), (700, 130, 33)):
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            D, X = torch.randn(K, M, dtype=dtype), torch.randn(K, N, dtype=dtype)
+            ref = D.t() @ X
+            assert (compiled.gemm_at(D, X) - ref).abs().max().item() <= tol * ref.abs().max().item(), (K, M, N)
 print("ok")
 """
 

@@ -239,9 +239,20 @@ def input_backward(dA: Tensor, x: Tensor, p: dict[str, Tensor], cfg, need_x: boo
         dA, grads["ln_weight_ih"], _ = _ln_bwd(dA, xw, (xw.shape[-1],), mean, rstd, p["ln_weight_ih"], None,
                                                [True, True, False])
     dA2 = dA.reshape(T * B, -1)
-    grads["weight_ih"] = dA2.t() @ x.reshape(T * B, I)
+    grads["weight_ih"] = weight_grad(dA2, x.reshape(T * B, I))
     dx = _matmul(dA2, W_ih, False).view(T, B, I) if need_x else None
     return dx, grads
+
+
+def weight_grad(D: Tensor, X: Tensor) -> Tensor:
+    """D^T X for 2-D D (rows, out) and X (rows, in): a weight's gradient summed over a layer's T*B rows. On the
+    compiled loops' kernel (compiled.gemm_at) from a million multiply-adds up, where it measured faster than
+    torch's call (MKL's sgemm, AVX2 code on this project's AMD machine) at every reference shape on the AVX-512
+    and the AVX2 build (benchmarks/README.md, "gemm"); below, and without the compiled loops, torch's."""
+    if (D.shape[0] * D.shape[1] * X.shape[1] >= 1 << 20 and compiled.available(D, None) and X.dtype == D.dtype
+            and X.device == D.device):
+        return compiled.gemm_at(D, X)
+    return D.t() @ X
 
 
 def _matmul(A: Tensor, W: Tensor, transposed: bool, bias: Tensor | None = None) -> Tensor:

@@ -23,7 +23,7 @@ from ...cells.config import LN_EPS
 from . import compiled
 from .common import (
     Spec, alloc, mask_views, backward_through_time, double_backward, final_rows, inject_final, input_backward, input_forward,
-    ln_stats, save, saved, step_views,
+    ln_stats, save, saved, step_views, weight_grad,
 )
 
 __all__ = ["GRUFunction"]
@@ -104,7 +104,7 @@ class GRUFunction(torch.autograd.Function):
         dx, grads = input_backward(dA, x, p, cfg, ctx.needs_input_grad[1], tuple(ln_in))
         d_rec = (dR if ln else dBh).reshape(T * B, 3 * H)
         h_rec = h_prev if p.get("recurrent") is None else h_prev * p["recurrent"]  # what W_hh multiplied
-        grads["weight_hh"] = d_rec.t() @ h_rec.reshape(T * B, H)
+        grads["weight_hh"] = weight_grad(d_rec, h_rec.reshape(T * B, H))
         if "bias_hh" in p:
             grads["bias_hh"] = dBh.sum((0, 1))
         if ln:

@@ -17,8 +17,9 @@ INLINE vec_SFX vload_SFX(const REAL *p) {
 INLINE void vstore_SFX(REAL *p, vec_SFX v) { memcpy(p, &v, sizeof v); }
 
 /* C[mr x NR] (row stride ldc) = (add ? C : 0) + A[mr x K] (row stride lda) P[K x NR]; mr is a constant at
- * every call site (see panel_SFX), so the accumulators live in registers. */
-INLINE void micro_SFX(int mr, int K, const REAL *restrict A, int lda, const REAL *restrict P,
+ * every call site (see panel_SFX), so the accumulators live in registers. at = 1: A is given transposed,
+ * element (r, k) at A[k * lda + r] (the weight gradients' D^T X; a constant at every call site too). */
+INLINE void micro_SFX(int at, int mr, int K, const REAL *restrict A, int lda, const REAL *restrict P,
                       REAL *restrict C, int ldc, int add) {
     vec_SFX acc[MR][2];
     for (int r = 0; r < mr; r++) {
@@ -28,7 +29,7 @@ INLINE void micro_SFX(int mr, int K, const REAL *restrict A, int lda, const REAL
     for (int k = 0; k < K; k++) {
         const vec_SFX b0 = vload_SFX(P + (size_t)k * NR_SFX), b1 = vload_SFX(P + (size_t)k * NR_SFX + VL_SFX);
         for (int r = 0; r < mr; r++) {
-            const REAL a = A[(size_t)r * lda + k];
+            const REAL a = at ? A[(size_t)k * lda + r] : A[(size_t)r * lda + k];
             acc[r][0] += a * b0;
             acc[r][1] += a * b1;
         }
@@ -44,9 +45,9 @@ INLINE void micro_SFX(int mr, int K, const REAL *restrict A, int lda, const REAL
     }
 }
 
-INLINE void micro_any_SFX(int mr, int K, const REAL *A, int lda, const REAL *P, REAL *C, int ldc, int add) {
+INLINE void micro_any_SFX(int at, int mr, int K, const REAL *A, int lda, const REAL *P, REAL *C, int ldc, int add) {
     switch (mr) {
-#define MICRO_CASE_SFX(m) case m: micro_SFX(m, K, A, lda, P, C, ldc, add); break;
+#define MICRO_CASE_SFX(m) case m: micro_SFX(at, m, K, A, lda, P, C, ldc, add); break;
         MICRO_CASE_SFX(1) MICRO_CASE_SFX(2) MICRO_CASE_SFX(3) MICRO_CASE_SFX(4)
 #if MR > 4
         MICRO_CASE_SFX(5) MICRO_CASE_SFX(6)
@@ -58,22 +59,28 @@ INLINE void micro_any_SFX(int mr, int K, const REAL *A, int lda, const REAL *P, 
     }
 }
 
-/* One panel for rows [0, n): nc <= NR valid columns (a partial last panel goes through a scratch tile). */
-static void panel_SFX(int n, int K, const REAL *A, int lda, const REAL *P, REAL *C, int ldc, int nc, int add) {
+/* One panel for rows [0, n): nc <= NR valid columns (a partial last panel goes through a scratch tile);
+ * at as micro_SFX. */
+INLINE void panel_at_SFX(int at, int n, int K, const REAL *A, int lda, const REAL *P, REAL *C, int ldc, int nc,
+                         int add) {
     REAL tile[MR * 2 * (VB / sizeof(REAL))] __attribute__((aligned(64)));
     for (int i = 0; i < n; i += MR) {
         const int mr = imin(MR, n - i);
-        const REAL *a = A + (size_t)i * lda;
+        const REAL *a = A + (at ? (size_t)i : (size_t)i * lda);
         REAL *c = C + (size_t)i * ldc;
         if (nc == NR_SFX) {
-            micro_any_SFX(mr, K, a, lda, P, c, ldc, add);
+            micro_any_SFX(at, mr, K, a, lda, P, c, ldc, add);
             continue;
         }
-        micro_any_SFX(mr, K, a, lda, P, tile, NR_SFX, 0);
+        micro_any_SFX(at, mr, K, a, lda, P, tile, NR_SFX, 0);
         for (int r = 0; r < mr; r++)
             for (int j = 0; j < nc; j++)
                 c[(size_t)r * ldc + j] = (add ? c[(size_t)r * ldc + j] : (REAL)0) + tile[r * NR_SFX + j];
     }
+}
+
+static void panel_SFX(int n, int K, const REAL *A, int lda, const REAL *P, REAL *C, int ldc, int nc, int add) {
+    panel_at_SFX(0, n, K, A, lda, P, C, ldc, nc, add);
 }
 
 /* Panels per group of W columns. */
@@ -186,6 +193,32 @@ void gemm_SFX(int nth_req, int M, int N, int K, const REAL *A, int lda, const RE
         }
     }
     free(P);
+}
+
+/* C (M x N) = A^T B for A (K x M) and B (K x N), both row-major: a layer's weight gradients, summed over its T*B
+ * rows (dW_hh = dR^T H_{t-1}, dW_ih = dA^T x), where torch's matmul (MKL's sgemm on this project's AMD machine)
+ * runs AVX2 code only. Threads split the N columns by panels, each packing its own (no barrier); K goes in blocks
+ * of KC rows so that a block of B's panels and a chunk of A's rows stay in cache while the micro-kernel passes. */
+void gemm_at_SFX(int nth_req, int M, int N, int K, const REAL *A, const REAL *B, REAL *C) {
+    const int nb = panels_SFX(N), KC = 256, MC = 8 * MR;
+#pragma omp parallel num_threads(nth_req)
+    {
+        const int tid = thread_id(), nth = thread_count();
+        int p0, p1;
+        share(nb, tid, nth, &p0, &p1);
+        REAL *P = p1 > p0 ? alloc_aligned(sizeof(REAL) * (size_t)nb * KC * NR_SFX) : NULL;
+        for (int k0 = 0; k0 < K && P; k0 += KC) {
+            const int kc = imin(KC, K - k0);
+            pack_SFX(B + (size_t)k0 * N, kc, 1, N, 0, P, p0, p1); /* panel p at P + p * kc * NR */
+            for (int i0 = 0; i0 < M; i0 += MC) {
+                const int n = imin(MC, M - i0);
+                for (int p = p0; p < p1; p++)
+                    panel_at_SFX(1, n, kc, A + (size_t)k0 * M + i0, M, P + (size_t)p * kc * NR_SFX,
+                                 C + (size_t)i0 * N + p * NR_SFX, N, imin(NR_SFX, N - p * NR_SFX), k0 > 0);
+            }
+        }
+        free(P);
+    }
 }
 
 /* ---- Recurrent regularization inside the loops (layers/regularize.py draws the masks) ----

@@ -30,7 +30,7 @@ from ...cells.config import LN_EPS
 from . import compiled
 from .common import (
     MASK_NAMES, Spec, alloc, mask_views, backward_through_time, double_backward, final_rows, inject_final, input_backward, input_forward,
-    ln_backward, ln_stats, recurrent_forward, save, saved, step_views,
+    ln_backward, ln_stats, recurrent_forward, save, saved, step_views, weight_grad,
 )
 
 __all__ = ["LSTMFunction"]
@@ -170,7 +170,7 @@ class LSTMFunction(torch.autograd.Function):
         need = dict(zip(spec.names, ctx.needs_input_grad[4:]))
         d_rec = (dR if ln else dZ).reshape(T * B, GH)
         h_rec = Hs[:-1] if mr is None else Hs[:-1] * mr  # what W_hh multiplied
-        grads["weight_hh"] = d_rec.t() @ h_rec.reshape(T * B, R)
+        grads["weight_hh"] = weight_grad(d_rec, h_rec.reshape(T * B, R))
         dx, grads_in = input_backward(dZ, x, p, cfg, ctx.needs_input_grad[1], tuple(ln_in))
         grads.update(grads_in)
         if "bias_hh" in p:
@@ -187,7 +187,7 @@ class LSTMFunction(torch.autograd.Function):
                 grads["weight_cf"] = (dZ[..., H : 2 * H] * c_prev).sum((0, 1))
             grads["weight_co"] = (dZ[..., (nb + 1) * H :] * c_new).sum((0, 1))
         if proj:
-            grads["weight_hr"] = DH.reshape(T * B, R).t() @ M.reshape(T * B, H)
+            grads["weight_hr"] = weight_grad(DH.reshape(T * B, R), M.reshape(T * B, H))
         dc0 = DC if ctx.needs_input_grad[3] else None
         return (None, dx, dh0, dc0, *[grads[n] if need[n] else None for n in spec.names])
 

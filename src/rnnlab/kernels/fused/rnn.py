@@ -12,7 +12,7 @@ from torch import Tensor
 
 from .common import (
     Spec, alloc, mask_views, backward_through_time, double_backward, final_rows, inject_final, input_backward, input_forward,
-    ln_stats, recurrent_forward, save, saved, step_views,
+    ln_stats, recurrent_forward, save, saved, step_views, weight_grad,
 )
 
 __all__ = ["RNNFunction"]
@@ -80,7 +80,7 @@ class RNNFunction(torch.autograd.Function):
 
         dx, grads = input_backward(dZ, x, p, cfg, ctx.needs_input_grad[1], tuple(ln_in))
         h_rec = Hs[:-1] if mr is None else Hs[:-1] * mr  # what W_hh multiplied
-        grads["weight_hh"] = (dR if ln else dZ).reshape(T * B, H).t() @ h_rec.reshape(T * B, H)
+        grads["weight_hh"] = weight_grad((dR if ln else dZ).reshape(T * B, H), h_rec.reshape(T * B, H))
         if "bias_hh" in p:
             grads["bias_hh"] = grads["bias_ih"]
         if ln:
