@@ -96,3 +96,40 @@ def test_fused_operator_passes_torch_library_opcheck():
     state = [torch.zeros(3, 2, dtype=torch.float64), torch.zeros(3, 4, dtype=torch.float64)]
     args = (x, state, present, roles, "lstm", 4, 2, ops.flags_of(cfg), torch.tensor([4, 3, 2]), True, False)
     torch.library.opcheck(ops.fused_forward, args)
+
+
+class GRUs(nn.Module):
+    """A bidirectional GRU and MinGRU on a padded batch: the two families whose compiled backward failed."""
+
+    def __init__(self):
+        super().__init__()
+        self.gru, self.mingru = rnnlab.GRU(3, 4, bidirectional=True), rnnlab.MinGRU(3, 4, bidirectional=True)
+
+    def forward(self, x, lengths):
+        return torch.cat([self.gru(x, lengths=lengths)[0], self.mingru(x, lengths=lengths)[0]], dim=-1)
+
+
+def test_compile_dynamic_with_lengths_and_backward_is_one_graph_equal_to_eager():
+    """inductor with dynamic=True, lengths= and backward: before issue 13 closed, the layout read the lengths' values
+    (a graph break) and inductor's backward named an unbound size symbol (NameError 's52'); now the lengths stay a
+    tensor in one graph (fullgraph) and a second length and batch reuse it (no recompile)."""
+    from torch._dynamo.testing import CompileCounterWithBackend
+
+    torch._dynamo.reset()
+    torch.manual_seed(0)
+    model = GRUs()
+    counter = CompileCounterWithBackend("inductor")
+    compiled_model = torch.compile(model, backend=counter, dynamic=True, fullgraph=True)
+    # batch sizes unlike I=3 and H=4: torch gives equal sizes one symbol and would specialise the batch
+    compiles = []
+    for T, lengths in [(6, [6, 3]), (7, [2, 7, 5, 1, 3])]:
+        x = torch.randn(T, len(lengths), 3, requires_grad=True)
+        lengths = torch.tensor(lengths)
+        y = model(x, lengths)
+        want = [y, *torch.autograd.grad(y.pow(2).sum(), [x, *model.parameters()])]
+        yc = compiled_model(x, lengths)
+        got = [yc, *torch.autograd.grad(yc.pow(2).sum(), [x, *model.parameters()])]
+        for a, b in zip(want, got):
+            torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-5)
+        compiles.append(counter.frame_count)
+    assert compiles[1] == compiles[0]  # the second length and batch ran the first graph

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import cached_property
 from typing import Any
 
 import torch
@@ -139,6 +138,8 @@ class BatchLayout:
     batch_sizes   rows still running at each step t < T_run of the sorted batch; None when nothing is padded
     last          (B,) last valid step of each row of the sorted batch; None when nothing is padded
     captured      True for the layout of a graph being captured (`for_capture`): values unknown, every step runs
+    inverse       (B,) the permutation that undoes perm (sorted batch -> the caller's order), None with perm
+    valid         (T_run, B, 1) bool in the caller's order: step t of sequence b is valid; None when nothing is padded
 
     "Nothing padded" (`padded` False) also covers lengths that all equal T: the plain path serves them.
     """
@@ -151,6 +152,8 @@ class BatchLayout:
     batch_sizes: tuple[int, ...] | None = None
     last: Tensor | None = None
     captured: bool = False  # made while a graph is captured (BatchLayout.for_capture): padded, batch_sizes None
+    inverse: Tensor | None = None
+    valid: Tensor | None = None
 
     @classmethod
     def of(cls, lengths: Tensor | None, T: int) -> BatchLayout:
@@ -166,8 +169,13 @@ class BatchLayout:
         T_run = int(sorted_lens[0])
         batch_sizes = tuple((sorted_lens[None, :] > torch.arange(T_run)[:, None]).sum(1).tolist())
         in_order = torch.equal(perm, torch.arange(len(lens)))
-        return cls(T, lengths, T_run, sorted_lens, None if in_order else perm.to(lengths.device), batch_sizes,
-                   (sorted_lens - 1).to(lengths.device))
+        perm = None if in_order else perm.to(lengths.device)
+        inverse = None
+        if perm is not None:
+            inverse = torch.empty_like(perm)
+            inverse[perm] = torch.arange(len(perm), device=perm.device)
+        return cls(T, lengths, T_run, sorted_lens, perm, batch_sizes, (sorted_lens - 1).to(lengths.device),
+                   inverse=inverse, valid=_valid(lengths, T_run))
 
     @classmethod
     def for_capture(cls, lengths: Tensor, T: int) -> BatchLayout:
@@ -181,30 +189,14 @@ class BatchLayout:
             refuse_tracing("lengths=")
         # rows are independent, so ties may come in any order (the ONNX exporter has no stable sort)
         sorted_lens, perm = torch.sort(lengths, descending=True)
-        return cls(T, lengths, T, sorted_lens, perm, None, sorted_lens - 1, captured=True)
+        # the inverse without an in-place write: an exporter keeps it as one operator
+        return cls(T, lengths, T, sorted_lens, perm, None, sorted_lens - 1, captured=True,
+                   inverse=torch.argsort(perm), valid=_valid(lengths, T))
 
     @property
     def padded(self) -> bool:
         """Whether some sequence may be shorter than T (then last is set, and batch_sizes unless captured)."""
         return self.batch_sizes is not None or self.captured
-
-    @cached_property
-    def inverse(self) -> Tensor | None:
-        """The permutation that undoes `perm` (sorted batch -> the caller's order), or None."""
-        if self.perm is None:
-            return None
-        if self.captured:  # no in-place write: an exporter keeps it as one operator
-            return torch.argsort(self.perm)
-        inv = torch.empty_like(self.perm)
-        inv[self.perm] = torch.arange(len(self.perm), device=self.perm.device)
-        return inv
-
-    @cached_property
-    def valid(self) -> Tensor | None:
-        """(T_run, B, 1) bool, in the caller's batch order: step t of sequence b is valid; None if nothing is padded."""
-        if not self.padded:
-            return None
-        return (torch.arange(self.T_run, device=self.lengths.device)[:, None] < self.lengths[None, :]).unsqueeze(-1)
 
     def zero_padding(self, t: Tensor) -> Tensor:
         """(T_run, B, n) time-major with zeros at every padded step; t itself when nothing is padded."""
@@ -213,6 +205,12 @@ class BatchLayout:
     def full_length(self, t: Tensor) -> Tensor:
         """(T_run, B, n) -> (T, B, n): zeros appended for the steps past the longest sequence."""
         return t if self.captured or self.T_run == self.T else F.pad(t, (0, 0, 0, 0, 0, self.T - self.T_run))
+
+
+def _valid(lengths: Tensor, T_run: int) -> Tensor:
+    """(T_run, B, 1) bool: step t of sequence b is valid (computed once per layout: no cached_property, whose lock
+    torch.compile cannot trace with fullgraph=True)."""
+    return (torch.arange(T_run, device=lengths.device)[:, None] < lengths[None, :]).unsqueeze(-1)
 
 
 RunFn = Callable[[Tensor, dict, Any, BatchLayout, RunOptions], "tuple[Tensor, Any, DirectionTrace | None]"]
