@@ -60,13 +60,13 @@ INLINE void micro_any_SFX(int at, int mr, int K, const REAL *A, int lda, const R
 }
 
 /* One panel for rows [0, n): nc <= NR valid columns (a partial last panel goes through a scratch tile);
- * at as micro_SFX. */
-INLINE void panel_at_SFX(int at, int n, int K, const REAL *A, int lda, const REAL *P, REAL *C, int ldc, int nc,
-                         int add) {
+ * at as micro_SFX; A's block of MR rows b starts at A + b * ablk. */
+INLINE void panel_at_SFX(int at, int n, int K, const REAL *A, int lda, size_t ablk, const REAL *P, REAL *C, int ldc,
+                         int nc, int add) {
     REAL tile[MR * 2 * (VB / sizeof(REAL))] __attribute__((aligned(64)));
     for (int i = 0; i < n; i += MR) {
         const int mr = imin(MR, n - i);
-        const REAL *a = A + (at ? (size_t)i : (size_t)i * lda);
+        const REAL *a = A + (size_t)(i / MR) * ablk;
         REAL *c = C + (size_t)i * ldc;
         if (nc == NR_SFX) {
             micro_any_SFX(at, mr, K, a, lda, P, c, ldc, add);
@@ -80,7 +80,7 @@ INLINE void panel_at_SFX(int at, int n, int K, const REAL *A, int lda, const REA
 }
 
 static void panel_SFX(int n, int K, const REAL *A, int lda, const REAL *P, REAL *C, int ldc, int nc, int add) {
-    panel_at_SFX(0, n, K, A, lda, P, C, ldc, nc, add);
+    panel_at_SFX(0, n, K, A, lda, (size_t)MR * lda, P, C, ldc, nc, add);
 }
 
 /* Panels per group of W columns. */
@@ -198,7 +198,10 @@ void gemm_SFX(int nth_req, int M, int N, int K, const REAL *A, int lda, const RE
 /* C (M x N) = A^T B for A (K x M) and B (K x N), both row-major: a layer's weight gradients, summed over its T*B
  * rows (dW_hh = dR^T H_{t-1}, dW_ih = dA^T x), where torch's matmul (MKL's sgemm on this project's AMD machine)
  * runs AVX2 code only. Threads split the N columns by panels, each packing its own (no barrier); K goes in blocks
- * of KC rows so that a block of B's panels and a chunk of A's rows stay in cache while the micro-kernel passes. */
+ * of KC rows so that a block of B's panels stays in cache while every chunk of A's columns passes. Each chunk
+ * of A (KC x MC) is first copied into blocks of MR columns, [k][r] within a block: read in place, the rows of A
+ * lie M floats apart (4 KiB for M = 1024), the same cache sets for every k, and the product ran at 70 % of the
+ * packed one on the AVX2 build. */
 void gemm_at_SFX(int nth_req, int M, int N, int K, const REAL *A, const REAL *B, REAL *C) {
     const int nb = panels_SFX(N), KC = 256, MC = 8 * MR;
 #pragma omp parallel num_threads(nth_req)
@@ -207,17 +210,27 @@ void gemm_at_SFX(int nth_req, int M, int N, int K, const REAL *A, const REAL *B,
         int p0, p1;
         share(nb, tid, nth, &p0, &p1);
         REAL *P = p1 > p0 ? alloc_aligned(sizeof(REAL) * (size_t)nb * KC * NR_SFX) : NULL;
+        REAL *Ap = p1 > p0 ? alloc_aligned(sizeof(REAL) * (size_t)MC * KC) : NULL;
         for (int k0 = 0; k0 < K && P; k0 += KC) {
             const int kc = imin(KC, K - k0);
             pack_SFX(B + (size_t)k0 * N, kc, 1, N, 0, P, p0, p1); /* panel p at P + p * kc * NR */
             for (int i0 = 0; i0 < M; i0 += MC) {
                 const int n = imin(MC, M - i0);
+                for (int b = 0; b * MR < n; b++) { /* block b: columns i0 + b*MR .. of A, zero beyond n */
+                    const int mr = imin(MR, n - b * MR);
+                    REAL *dst = Ap + (size_t)b * MR * kc;
+                    for (int k = 0; k < kc; k++) {
+                        const REAL *src = A + (size_t)(k0 + k) * M + i0 + b * MR;
+                        for (int r = 0; r < MR; r++) dst[(size_t)k * MR + r] = r < mr ? src[r] : (REAL)0;
+                    }
+                }
                 for (int p = p0; p < p1; p++)
-                    panel_at_SFX(1, n, kc, A + (size_t)k0 * M + i0, M, P + (size_t)p * kc * NR_SFX,
+                    panel_at_SFX(1, n, kc, Ap, MR, (size_t)MR * kc, P + (size_t)p * kc * NR_SFX,
                                  C + (size_t)i0 * N + p * NR_SFX, N, imin(NR_SFX, N - p * NR_SFX), k0 > 0);
             }
         }
         free(P);
+        free(Ap);
     }
 }
 
