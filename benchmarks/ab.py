@@ -28,6 +28,8 @@ def run(tree: Path, config: str, out: Path, args: argparse.Namespace) -> None:
     env = {**os.environ, "PYTHONPATH": str((tree / "src").resolve())}
     cmd = [sys.executable, "-m", "benchmarks.layers", "--configs", config, "--backends", args.backends,
            "--shapes", args.shapes, "--rounds", str(args.rounds), "--out", str(out.resolve())]
+    if args.emulate:  # both trees' benchmarks must know the option (benchmarks/layers.py --emulate)
+        cmd += ["--emulate", args.emulate]
     subprocess.run(cmd, cwd=tree, env=env, check=True, stdout=subprocess.DEVNULL)
 
 
@@ -39,6 +41,7 @@ def main() -> None:
     ap.add_argument("--shapes", default="S1,S2,S3,S4")
     ap.add_argument("--backends", default="auto,fused")
     ap.add_argument("--rounds", type=int, default=7)
+    ap.add_argument("--emulate", default=None, help="passed to benchmarks.layers (avx2, portable)")
     ap.add_argument("--repeats", type=int, default=2, help="runs of each version per config (alternated)")
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/ab"))
     args = ap.parse_args()

@@ -52,6 +52,7 @@ import datetime as _dt
 import gc
 import json
 import math
+import os
 import platform
 import random
 import statistics
@@ -394,6 +395,8 @@ def environment(args, device: torch.device, dtype) -> dict:
         "argv": args.argv,
         "cpu": _cpu_name(),
         "loops_isa": compiled.isa(),
+        "emulate": args.emulate,
+        "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "loops_vector_bits": compiled.vector_bits(),
         "loops": compiled.status()[1],
     }
@@ -437,6 +440,9 @@ def header(meta: dict) -> str:
         f"  oneDNN(mkldnn) available {meta['mkldnn_available']}  MKL available {meta['mkl_available']}",
         f"cpu {meta['cpu']}  compiled loops: built for {meta['loops_isa']} ({meta['loops_vector_bits']}-bit vectors; "
         f"RNNLAB_ISA=avx512|avx2|portable forces one)",
+        f"torch's kernels: ATen {meta['torch_cpu_capability']}" + (
+            f"; emulating a CPU with {meta['emulate']} only (--emulate: oneDNN, MKL, ATen and rnnlab's loops limited "
+            f"to it)" if meta.get("emulate") else ""),
         f"backends {', '.join(meta['backends'])}  (auto: the rule in rnnlab/kernels/auto.py, per configuration and grad mode)",
         f"{meta['rounds']} rounds after {meta['warmup']} warm-up, interleaved in shuffled order, "
         f">= {meta['min_time_ms']} ms per timing" + ("  [--quick: T shortened, numbers meaningless]"
@@ -564,6 +570,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
     p.add_argument("--threads", type=int, default=2, help="torch.set_num_threads (default 2, as BENCHMARKS.md)")
+    p.add_argument("--emulate", choices=sorted(EMULATE), default=None,
+                   help="measure as on a CPU with only this ISA: rnnlab's loops (RNNLAB_ISA), oneDNN, MKL and ATen's "
+                        "kernels are all limited to it (the run restarts itself with their environment variables)")
     p.add_argument("--quick", action="store_true",
                    help=f"smoke run: T shortened to {QUICK_T}, few rounds; numbers are meaningless")
     p.add_argument("--seed", type=int, default=0)
@@ -637,8 +646,28 @@ def run(args: argparse.Namespace) -> tuple[dict, list[dict]]:
     return meta, rows
 
 
+# --emulate: what limits each library to one ISA (read when it loads, hence the restart). oneDNN serves torch.nn's
+# LSTM/GRU/RNN, MKL torch's matmuls, ATen's capability its elementwise kernels, RNNLAB_ISA rnnlab's loops.
+EMULATE = {
+    "avx2": {"RNNLAB_ISA": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2", "MKL_ENABLE_INSTRUCTIONS": "AVX2",
+             "ATEN_CPU_CAPABILITY": "avx2"},
+    "portable": {"RNNLAB_ISA": "portable", "ONEDNN_MAX_CPU_ISA": "SSE41", "MKL_ENABLE_INSTRUCTIONS": "SSE4_2",
+                 "ATEN_CPU_CAPABILITY": "default"},
+}
+
+
+def _emulated(args: argparse.Namespace) -> None:
+    """Restart this benchmark with --emulate's environment unless it is already in place."""
+    if args.emulate is None or os.environ.get("RNNLAB_EMULATE") == args.emulate:
+        return
+    env = {**os.environ, **EMULATE[args.emulate], "RNNLAB_EMULATE": args.emulate}
+    sys.stdout.flush()
+    os.execve(sys.executable, [sys.executable, "-m", "benchmarks.layers", *args.argv], env)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    _emulated(args)
     threads_before = torch.get_num_threads()
     torch.set_num_threads(args.threads)
     try:
