@@ -61,6 +61,31 @@ def _assert_same(got, want):
         torch.testing.assert_close(g, w, rtol=1e-5, atol=1e-6)
 
 
+EACH = [("LSTM", dict(peephole=True)), ("LSTM", dict(coupled=True)), ("LSTM", dict(layer_norm=True)),
+        ("LSTM", dict(proj_size=2)), ("GRU", {}), ("RNN", dict(layer_norm=True)), ("MinLSTM", {})]
+
+
+class Each(nn.Module):
+    """One layer per single variant (with CASES: {LSTM, GRU, RNN} x {plain, each variant, all variants}), one export."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.layers = nn.ModuleList([getattr(rnnlab, f)(3, 4, **kw).eval() for f, kw in EACH])
+
+    def forward(self, x):
+        return torch.cat([layer(x)[0] for layer in self.layers], dim=-1)
+
+
+def test_torch_export_of_each_variant_runs_at_other_lengths():
+    model = Each()
+    program = torch.export.export(model, (torch.randn(5, 2, 3),),
+                                  dynamic_shapes=({0: Dim("T", min=2), 1: Dim("B", min=2)},))
+    for T, B in LENGTHS:
+        x = torch.randn(T, B, 3)
+        torch.testing.assert_close(program.module()(x), model(x), rtol=1e-5, atol=1e-6)
+
+
 @pytest.mark.parametrize("family,kw", CASES + [("MinGRU", {})], ids=["lstm-all", "lstm", "gru-ln", "rnn", "mingru"])
 def test_torch_export_with_lengths_runs_at_other_lengths_and_batches(family, kw):
     """lengths= is an input of the program (dynamic B): the fused / scan operator takes it as a tensor."""
@@ -94,9 +119,9 @@ def test_torch_export_refuses_what_it_cannot_capture_naming_the_alternative(back
                             dynamic_shapes=({0: Dim("T", min=2), 1: Dim("B", min=2)}, {0: Dim("B", min=2)}))
 
 
-@pytest.mark.parametrize("backend", ["reference", "fused"])
-def test_jit_trace_of_a_python_time_loop_raises_naming_torch_export(backend):
-    layer = Forward(rnnlab.GRU(3, 4, backend=backend))
+@pytest.mark.parametrize("family,backend", [("GRU", "reference"), ("GRU", "fused"), ("MinGRU", "scan")])
+def test_jit_trace_of_a_python_time_loop_raises_naming_torch_export(family, backend):
+    layer = Forward(getattr(rnnlab, family)(3, 4, backend=backend))
     with pytest.raises(RuntimeError, match="torch.export"):
         torch.jit.trace(layer, torch.randn(5, 2, 3), check_trace=False)
 

@@ -1,5 +1,6 @@
 """torch.func and gradcheck on rnnlab layers (issue 13): per-sample gradients with vmap(grad) equal a loop of
-single-sample gradients and the reference backend's autograd; gradcheck with batched gradients and gradgradcheck
+single-sample gradients and the reference backend's autograd (fused, reference and scan backends; {LSTM, GRU, RNN} x
+{plain, each variant, all variants}); gradcheck with batched gradients and gradgradcheck
 pass on the fused backend's registered operators, in both of its loops."""
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from rnnlab.kernels.fused import compiled
 
 CASES = [("LSTM", dict(peephole=True, coupled=True, layer_norm=True, proj_size=2)), ("LSTM", {}),
          ("GRU", dict(layer_norm=True)), ("RNN", {})]
+EACH = [("LSTM", dict(peephole=True)), ("LSTM", dict(coupled=True)), ("LSTM", dict(proj_size=2)), ("GRU", {}),
+        ("RNN", dict(layer_norm=True))]  # with CASES: {LSTM, GRU, RNN} x {plain, each variant, all variants}
 
 
 def _layer(family, kw, backend):
@@ -20,8 +23,11 @@ def _layer(family, kw, backend):
     return getattr(rnnlab, family)(3, 4, backend=backend, dtype=torch.float64, **kw)
 
 
-@pytest.mark.parametrize("backend", ["fused", "reference"])
-@pytest.mark.parametrize("family,kw", CASES, ids=["lstm-all", "lstm", "gru-ln", "rnn"])
+PER_SAMPLE = [(b, f, kw) for b in ("fused", "reference") for f, kw in CASES + EACH] + [
+    ("scan", "MinGRU", {}), ("scan", "MinLSTM", dict(log_space=False))]
+
+
+@pytest.mark.parametrize("backend,family,kw", PER_SAMPLE, ids=[f"{b}-{f}-{'+'.join(k) or 'plain'}" for b, f, k in PER_SAMPLE])
 def test_per_sample_gradients_with_vmap_equal_a_loop_and_autograd(family, kw, backend):
     layer = _layer(family, kw, backend)
     params = {k: v.detach() for k, v in layer.named_parameters()}
@@ -56,8 +62,9 @@ def test_fused_gradcheck_with_batched_grads_and_gradgradcheck(family, kw, torch_
         assert torch.autograd.gradgradcheck(f, (x,))
 
 
-def test_jacrev_of_the_fused_layer_equals_the_reference():
-    fused, ref = _layer("GRU", {}, "fused"), _layer("GRU", {}, "reference")
+@pytest.mark.parametrize("backend,family", [("fused", "GRU"), ("scan", "MinLSTM")])
+def test_jacrev_equals_the_reference(backend, family):
+    fused, ref = _layer(family, {}, backend), _layer(family, {}, "reference")
     x = torch.randn(3, 2, 3, dtype=torch.float64)
     jf = torch.func.jacrev(lambda v: fused(v)[0])(x)
     jr = torch.func.jacrev(lambda v: ref(v)[0])(x)

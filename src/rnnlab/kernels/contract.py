@@ -38,7 +38,15 @@ from torch import Tensor
 from ..cells.config import CellConfig
 from ..trace import DirectionTrace
 
-__all__ = ["Backend", "BackendChoice", "BatchLayout", "RunOptions", "StepMasks", "capturing", "refuse_tracing"]
+__all__ = ["Backend", "BackendChoice", "BatchLayout", "RunOptions", "StepMasks", "capturing", "func_transformed",
+           "refuse_tracing"]
+
+
+def func_transformed() -> bool:
+    """Whether a torch.func transform (grad, vjp, jacrev, vmap) is active: a backend whose autograd.Functions have no
+    torch.func support (setup_context, vmap rule) runs the reference loop's plain ops instead, which every
+    transform composes to any order."""
+    return not torch.compiler.is_compiling() and torch._C._are_functorch_transforms_active()
 
 
 def capturing(t: Tensor | None = None) -> bool:
@@ -59,8 +67,9 @@ def refuse_tracing(who: str, steps: Tensor | None = None) -> None:
         raise RuntimeError(
             f"rnnlab {who}: torch.jit.trace (also torch.onnx.export(..., dynamo=False)) cannot record it: the trace "
             f"would keep the example's number of steps and return that many for any input; use torch.export.export "
-            f"(with a dynamic time dimension), torch.onnx.export(..., dynamo=True), rnnlab.export(module, example, "
-            f"path) or `rnnlab export RUN`; plain cells without lengths= can be traced with backend='native'")
+            f"(with a dynamic time dimension), rnnlab.export(module, example, path) (ONNX for plain cells, with "
+            f"lengths too; format='pt2' for every variant) or `rnnlab export RUN`; plain cells without lengths= can be "
+            f"traced with backend='native'")
     if steps is not None and isinstance(steps.shape[0], torch.SymInt) and torch.compiler.is_exporting():
         raise RuntimeError(
             f"rnnlab {who}: torch.export cannot capture its Python loop over time with a dynamic time dimension "

@@ -72,7 +72,8 @@ from torch import Tensor
 from ..cells.minrnn import candidate, log_candidate, normalised_gates
 from ..cells.projection import input_part
 from ..trace import DirectionTrace
-from .contract import Backend, BatchLayout, RunOptions, refuse_tracing
+from .contract import Backend, BatchLayout, RunOptions, func_transformed, refuse_tracing
+from .reference import run_reference
 from .fused import compiled
 
 __all__ = ["BACKEND", "BLOCKED_FROM", "BLOCKED_UP_TO", "LOG_CHUNK", "linear_recurrence", "method_for", "run_scan",
@@ -353,6 +354,8 @@ def _log_method(log_a: Tensor, log_w: Tensor, n: Tensor | None, log_n: Tensor | 
 
 def run_scan(x: Tensor, params: dict[str, Tensor], h0: Tensor, layout: BatchLayout, options: RunOptions):
     refuse_tracing("scan backend")  # its chunks and compiled loop are sized from the example
+    if func_transformed():  # torch.func: its autograd.Functions have no setup_context; the loop over the cell's step
+        return run_reference(x, params, h0, layout, options)
     cfg = options.cell
     method = method_for(x.device)
     bias = params.get("bias_ih")
