@@ -99,7 +99,8 @@ def _native(module: nn.Module, owner: str):
 
 def export(module: nn.Module, example: Tensor | tuple, path: str | Path, format: str = "onnx", *,
            dims: dict[int, str] | list | None = None, card: dict | None = None,
-           output_names: list[str] | None = None, kwargs: dict[str, Tensor] | None = None) -> Path:
+           output_names: list[str] | None = None, kwargs: dict[str, Tensor] | None = None,
+           input_names: list[str] | None = None) -> Path:
     """Write `module` (run on `example`) to `path` as ONNX or PT2, and its model card to `<path>.json`.
 
     example  an input tensor, or a tuple of inputs
@@ -110,6 +111,8 @@ def export(module: nn.Module, example: Tensor | tuple, path: str | Path, format:
              input and of a state); default {0: "T", 1: "B"} for a time-major rnnlab layer, else {0: "B", 1: "T"}
              (batch-first, as rnnlab's models), and {0: "B"} for a keyword input of one dimension (lengths)
     card     extra entries for the model card (vocabulary, scaling, ...)
+    input_names, output_names  the file's names for the positional inputs and the outputs (default "input",
+             "input_1", ...; "output", "output_1", ...); keyword inputs keep their own names
     Returns the model card's path.
 
     Example (a padded batch; the ONNX file takes "input" (T, B, I) and "lengths" (B,) int64):
@@ -150,7 +153,8 @@ def export(module: nn.Module, example: Tensor | tuple, path: str | Path, format:
         out_names = list(output_names or []) + [f"output_{k}" for k in range(len(output_names or []), len(flat))]
         if not output_names:
             out_names[0] = "output"
-        in_names = ["input"] + [f"input_{k}" for k in range(1, n_positional)] + list(kwargs)
+        in_names = list(input_names or [])[:n_positional]
+        in_names += ["input" if k == 0 else f"input_{k}" for k in range(len(in_names), n_positional)] + list(kwargs)
         path.parent.mkdir(parents=True, exist_ok=True)
         if format == "pt2":
             named = {}

@@ -4,7 +4,8 @@ What each task exports (rnnlab.export does the work; batch and time stay dynamic
     charlm    the step function with its state in and out: (ids (B, T), h0[, c0]) -> (logits (B, T, C), h_n[, c_n]),
               so that generation runs outside PyTorch (feed the state back); the card holds the vocabulary
     forecast  the network's forward: window (B, lookback) of scaled values -> (B, horizon); the card holds the scaling
-    classify  the forward on token ids (B, T) (or features (B, T, F)) -> logits (B, classes); the card holds the labels
+    classify  the forward on token ids (B, T) (or features (B, T, F)) and their valid lengths (B,) -> logits (B, classes),
+              as `rnnlab predict` runs it on a padded batch; the card holds the labels
 The recognizer and captioner are not exported by this command yet (their forward takes images with widths
 or captions): use rnnlab.export on the model with an example of your own.
 """
@@ -51,14 +52,14 @@ class CharLMStep(nn.Module):
 
 
 class Logits(nn.Module):
-    """A task model's forward without targets: its first output only."""
+    """A task model's forward without targets: its first output only (inputs: x, and the lengths if it takes them)."""
 
     def __init__(self, model: nn.Module):
         super().__init__()
         self.model = model
 
-    def forward(self, x: Tensor):
-        return self.model(x)[0]
+    def forward(self, x: Tensor, *lengths: Tensor):
+        return self.model(x, *lengths)[0]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -87,14 +88,18 @@ def run(args: argparse.Namespace) -> int:
         target = Logits(model)
     elif task == "classify":
         x = _classify_example(loaded).to(dev)
-        example, dims, names = (x,), [{0: "B", 1: "T"}], ["logits"]
-        card = {"task": task, "labels": list(loaded.labels)}
+        lengths = torch.tensor([x.shape[1], x.shape[1] - 3], device=dev)  # a padded batch: lengths are an input
+        example, dims, names = (x, lengths), [{0: "B", 1: "T"}, {0: "B"}], ["logits"]
+        card = {"task": task, "labels": list(loaded.labels),
+                "lengths": "the valid steps of each sequence (B,), 1 <= lengths <= T; steps past them are "
+                           "padding and do not change the logits"}
         target = Logits(model)
     else:
         raise UserError(f"rnnlab export: {task} runs are not exported by this command yet (their forward takes "
                         f"images); use rnnlab.export(model, example, path) in Python")
     try:
-        card_path = export(target, example, args.out, args.format, dims=dims, card=card, output_names=names)
+        card_path = export(target, example, args.out, args.format, dims=dims, card=card, output_names=names,
+                       input_names=["input", "lengths"] if task == "classify" else None)
     except ImportError as e:
         raise UserError(str(e)) from None
     print(f"wrote {args.out} ({args.format}) and its model card {card_path}")
