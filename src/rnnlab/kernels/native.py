@@ -33,6 +33,8 @@ def run_native(x: Tensor, params: dict[str, Tensor], h0, layout: BatchLayout, op
     flat = [params[n] for n in names]
     train = torch.is_grad_enabled()
     hx = tuple(s.unsqueeze(0) for s in h0) if cfg.is_lstm else h0.unsqueeze(0)  # (1, B, n): one layer
+    if torch.compiler.is_exporting():
+        _refuse_export(x, layout)
 
     if layout.lengths is None:
         if cfg.proj_size > 0:
@@ -44,11 +46,6 @@ def run_native(x: Tensor, params: dict[str, Tensor], h0, layout: BatchLayout, op
             out = kernel(x, hx, flat, cfg.bias, 1, 0.0, train, False, False)
         y, h_n = out[0], out[1:]
     else:  # a packed sequence in the layout's order (longest first), as torch.nn.utils.rnn would build it
-        if torch.compiler.is_exporting():
-            raise RuntimeError(
-                "rnnlab native backend: torch.export cannot capture lengths= on torch's RNN kernels (a packed "
-                "sequence's size depends on the lengths' values); use backend='fused' or 'auto' (one operator that "
-                "takes the lengths), or rnnlab.export(..., kwargs={'lengths': ...}) for ONNX's operators")
         order, undo = layout.perm, layout.inverse
         if order is not None:
             x = x.index_select(1, order)
@@ -62,6 +59,19 @@ def run_native(x: Tensor, params: dict[str, Tensor], h0, layout: BatchLayout, op
             h_n = tuple(s.index_select(1, undo) for s in h_n)
     h_n = (h_n[0][0], h_n[1][0]) if cfg.is_lstm else h_n[0][0]
     return y, h_n, None
+
+
+def _refuse_export(x: Tensor, layout: BatchLayout) -> None:
+    """torch.export decomposes torch's RNN kernels into a loop over the example's steps, and cannot size a packed
+    sequence without the lengths' values: refuse both, naming the backends whose one operator takes any T."""
+    why = ("lengths= (a packed sequence's size depends on the lengths' values)" if layout.lengths is not None else
+           "a dynamic time dimension (export unrolls torch's kernels over the example's steps)"
+           if isinstance(x.shape[0], torch.SymInt) else None)
+    if why:
+        raise RuntimeError(
+            f"rnnlab native backend: torch.export cannot capture torch's RNN kernels with {why}; use backend='auto' "
+            f"or 'fused' (one registered operator per layer-direction: any T, lengths as a tensor), or rnnlab.export"
+            f"(..., format='onnx') for ONNX's own operators")
 
 
 # Inside torch.compile the native kernels run eagerly, between compiled graphs, as torch.nn.LSTM/GRU/RNN do
