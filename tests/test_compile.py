@@ -152,3 +152,21 @@ def test_compile_dynamic_with_lengths_and_backward_is_one_graph_equal_to_eager()
             torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-5)
         compiles.append(counter.frame_count)
     assert compiles[1] == compiles[0]  # the second length and batch ran the first graph
+
+
+def test_segment_steps_with_lengths_compile_to_one_graph_equal_to_eager():
+    """segment_steps (checkpointed segments) on a padded batch: the segments' layout reads no lengths' values."""
+    torch._dynamo.reset()
+    torch.manual_seed(0)
+    layer = rnnlab.LSTM(3, 4, segment_steps=2, bidirectional=True, dtype=torch.float64)
+    x = torch.randn(5, 3, 3, dtype=torch.float64, requires_grad=True)
+    lengths = torch.tensor([5, 3, 1])
+
+    def loss(x, lengths):
+        return layer(x, lengths=lengths)[0].pow(2).sum()
+
+    want = torch.autograd.grad(loss(x, lengths), [x, *layer.parameters()])
+    got = torch.autograd.grad(torch.compile(loss, backend="aot_eager", fullgraph=True)(x, lengths),
+                              [x, *layer.parameters()])
+    for a, b in zip(want, got):
+        torch.testing.assert_close(b, a, rtol=1e-10, atol=1e-10)

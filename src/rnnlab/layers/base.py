@@ -272,7 +272,8 @@ class RecurrentBase(nn.Module):
                 lens = (layout.lengths - start).clamp(0, xs.shape[0])
                 # a sequence that ended before this segment runs one throw-away step and keeps its state
                 # (its outputs there are padding, zeroed by forward)
-                ended = None if bool((lens > 0).all()) else lens == 0
+                # (captured by torch.compile / torch.export: the lengths' values are unknown, so always the mask)
+                ended = lens == 0 if layout.captured else None if bool((lens > 0).all()) else lens == 0
                 seg = BatchLayout.of(lens.clamp(min=1), xs.shape[0])
             if seg.T_run != xs.shape[0]:  # x stops at the longest sequence, so every segment reaches its end
                 raise RuntimeError(f"{type(self).__name__}: internal error: segment of {xs.shape[0]} steps runs "
