@@ -75,6 +75,7 @@ from ..trace import DirectionTrace
 from .contract import Backend, BatchLayout, RunOptions, func_transformed, refuse_tracing
 from .reference import run_reference
 from .fused import compiled
+from .fused.common import linear as own_linear
 
 __all__ = ["BACKEND", "BLOCKED_FROM", "BLOCKED_UP_TO", "LOG_CHUNK", "linear_recurrence", "method_for", "run_scan",
            "scan_log"]
@@ -360,7 +361,9 @@ def run_scan(x: Tensor, params: dict[str, Tensor], h0: Tensor, layout: BatchLayo
     method = method_for(x.device)
     bias = params.get("bias_ih")
     if method == "fused" and bias is not None and _fused_ok(x, h0):  # the bias added inside the C pass
-        k = F.linear(x, params["weight_ih"])  # (T, B, G*H): every gate pre-activation but the bias, one matmul
+        # (T, B, G*H): every gate pre-activation but the bias, one matmul forward and two backward, on the compiled
+        # loops' kernels (MKL's, which F.linear's backward calls, runs AVX2 code on this project's AMD machine)
+        k = own_linear(x, params["weight_ih"])
         y = _fused_apply(k, bias.contiguous(), h0.expand(k.shape[1], -1).contiguous(), cfg)
         gates = _loop_terms(k + bias, cfg)[2] if options.record_gates else {}
     else:

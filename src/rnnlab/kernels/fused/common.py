@@ -244,6 +244,39 @@ def input_backward(dA: Tensor, x: Tensor, p: dict[str, Tensor], cfg, need_x: boo
     return dx, grads
 
 
+class _Linear(torch.autograd.Function):
+    """y = x W^T (+ b) for 2-D x, forward and backward on the loops' kernels where they measured faster (_matmul,
+    weight_grad). A backward that must itself be differentiable (create_graph) runs torch's ops."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, W: Tensor, b: Tensor | None):
+        ctx.save_for_backward(x, W)
+        ctx.has_bias = b is not None
+        return _matmul(x, W, True, b)
+
+    @staticmethod
+    def backward(ctx, dy: Tensor):
+        x, W = ctx.saved_tensors
+        nx, nw, nb = ctx.needs_input_grad
+        if torch.is_grad_enabled():
+            dx, dW = (dy @ W if nx else None), (dy.t() @ x if nw else None)
+        else:
+            dy = dy.contiguous()
+            dx, dW = (_matmul(dy, W, False) if nx else None), (weight_grad(dy, x) if nw else None)
+        return dx, dW, (dy.sum(0) if ctx.has_bias and nb else None)
+
+
+def linear(x: Tensor, W: Tensor, b: Tensor | None = None) -> Tensor:
+    """F.linear(x, W, b) over the last dimension, with the products on the compiled loops' kernels (the scan
+    backend's input projection: F.linear's own backward is MKL's sgemm, AVX2 code on this project's AMD machine).
+    Inside torch.compile / torch.export, under torch.func or autocast, and without the compiled loops: F.linear."""
+    if (torch.compiler.is_compiling() or type(x) is not Tensor or torch._C._are_functorch_transforms_active()
+            or torch.is_autocast_enabled(x.device.type) or not compiled.available(x, None) or W.dtype != x.dtype):
+        return F.linear(x, W, b)
+    y = _Linear.apply(x.reshape(-1, x.shape[-1]), W, b)
+    return y.view(*x.shape[:-1], W.shape[0])
+
+
 def weight_grad(D: Tensor, X: Tensor) -> Tensor:
     """D^T X for 2-D D (rows, out) and X (rows, in): a weight's gradient summed over a layer's T*B rows. On the
     compiled loops' kernel (compiled.gemm_at) from a million multiply-adds up, where it measured faster than
