@@ -11,7 +11,8 @@ random tensor), as benchmarks/layers.py does. Models (--models):
     mingru-ref               rnnlab.MinGRU, backend "reference" (the loop over the cell's step)
     gru-fused, lstm-fused    rnnlab.GRU / LSTM, backend "fused" (hand-derived BPTT, compiled loops on the CPU)
     torch-gru, torch-lstm    torch.nn.GRU / LSTM
-    gemm-floor               minGRU's input projection alone (W x + b for all steps: forward, dW, dx): the
+    gemm-floor               minGRU's input projection alone (W x + b for all steps: forward, dW, dx, on the
+                             same kernels as the scan backend: rnnlab.kernels.fused.common.linear): the
                              floor under any minGRU step at that shape on this CPU, so the best ratio to
                              torch.nn.GRU that a minGRU can reach there
 Per shape every model is warmed up, then timed in --rounds rounds, each round running every model once in a
@@ -50,6 +51,7 @@ from pathlib import Path
 import torch
 
 import rnnlab
+from rnnlab.kernels.fused.common import linear
 from benchmarks.layers import measure_interleaved, saved_for_backward_bytes
 
 __all__ = ["MODELS", "main"]
@@ -91,7 +93,7 @@ class _Projection(torch.nn.Module):
         self.proj = torch.nn.Linear(I, out)
 
     def forward(self, x):
-        k = self.proj(x)
+        k = linear(x, self.proj.weight, self.proj.bias)  # the products minGRU's scan runs (the loops' kernels)
         return k[..., : k.shape[-1] // 2], None
 
 
