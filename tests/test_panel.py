@@ -226,6 +226,8 @@ def test_a_global_model_trains_and_forecasts_every_series(tmp_path, capsys):
     assert code == 2 and "past covariates, whose future is unknown" in err
     code, out, err = run(capsys, "forecast", tmp_path / "r", "--steps", "5", "--model", "seasonal-naive", "--out", "-")
     assert code == 0 and len(out.strip().splitlines()) == 1 + 3 * 5
+    code, _, err = run(capsys, "export", tmp_path / "r", "--format", "onnx", "--out", tmp_path / "m.onnx")
+    assert code == 2 and "many-series forecaster" in err and "Traceback" not in err  # not exported yet: said so
 
 
 def test_aggregate_metrics_against_a_hand_computation():

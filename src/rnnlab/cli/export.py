@@ -80,6 +80,10 @@ def run(args: argparse.Namespace) -> int:
         card = {"task": task, "vocabulary": loaded.vocab.to_json(), "state": "feed h_n (and c_n) back as the "
                 "next call's inputs; zeros to start"}
         target = CharLMStep(model)
+    elif task == "forecast" and not hasattr(loaded, "scaler"):  # a many-series run (train/panel.py)
+        raise UserError(f"rnnlab export: {args.checkpoint} is a many-series forecaster (series id, calendar and "
+                        f"covariate inputs, a scaling per series), which this command does not export yet; use "
+                        f"rnnlab.export(model, example, path) in Python with its four inputs, or `rnnlab forecast`")
     elif task == "forecast":
         c = model.config
         example, dims, names = (torch.zeros(2, c.lookback, device=dev),), [{0: "B"}], ["forecast"]
