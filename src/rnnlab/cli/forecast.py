@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from ..data import DataError
+from ..data.panel import future_times
 from ..train import load_forecaster
 from ..train.forecast_select import MODELS
 from ..train.panel import LoadedPanel
@@ -40,20 +41,6 @@ def add_parser(commands) -> None:
     p.set_defaults(run=run)
 
 
-def _future_index(last: str, freq: str | None, steps: int) -> list[str]:
-    """Time stamps after `last`: dates at the series' frequency, the next years/integers, or +1, +2, ..."""
-    if freq:
-        import pandas as pd
-
-        try:
-            return [str(t.date()) for t in pd.date_range(pd.Timestamp(last), periods=steps + 1, freq=freq)[1:]]
-        except (ValueError, TypeError):
-            pass
-    if last.lstrip("-").isdigit():
-        return [str(int(last) + k) for k in range(1, steps + 1)]
-    return [f"+{k}" for k in range(1, steps + 1)]
-
-
 # Past the model's horizon every step feeds its own forecasts back, one recurrent pass each: 100,000 steps take
 # seconds, 10^8 took hours with nothing shown. A forecast that far out says nothing anyway.
 MAX_STEPS = 100_000
@@ -71,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
         write_panel_forecast(loaded, args.steps, model, args.out)
         return 0
     values = loaded.future(args.steps, model=model)
-    index = _future_index(str(state["tail_index"][-1]), state.get("freq"), args.steps)
+    index = future_times(str(state["tail_index"][-1]), state.get("freq"), args.steps)
     rows = [(k + 1, t, f"{v:.6g}") for k, (t, v) in enumerate(zip(index, values))]
     header = ("step", "time", state.get("series_name") or "value")
     offsets = loaded.interval(model)  # the 80 % interval from the model's validation errors
