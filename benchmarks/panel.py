@@ -30,6 +30,7 @@ from pathlib import Path
 
 import torch
 
+from benchmarks.forecast_select import _parse_set  # KEY=JSON overrides, one parser for both studies
 from rnnlab.train import fit, forecast_config, load_forecaster
 from rnnlab.train.panel import PanelTask, aggregate, panel_baselines, panel_forecasts, score_series
 
@@ -41,15 +42,6 @@ CANDIDATES.update({f"last/{s}/{n}/window": {"model.residual": "last", "data.scal
                    for s in ("standard", "meanabs") for n in (600, 2400)})
 
 
-def _parse_set(items: list[str]) -> dict:
-    out = {}
-    for item in items:
-        key, _, value = item.partition("=")
-        try:
-            out[key] = json.loads(value)
-        except json.JSONDecodeError:
-            out[key] = value
-    return out
 
 
 def train_one(data: str, overrides: dict, seed: int, path: Path, test: bool) -> dict:
