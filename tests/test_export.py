@@ -191,8 +191,90 @@ def test_export_onnx_with_lengths_gives_the_operators_sequence_lens_equal_rnnlab
         assert (got[0][1, lengths[1]:] == 0).all()
 
 
-@pytest.mark.parametrize("kw", [dict(peephole=True), dict(proj_size=2)], ids=["peephole", "projection"])
-def test_export_onnx_refuses_a_variant_naming_pt2(tmp_path, kw):
+LOOPS = [("LSTM", dict(peephole=True)), ("LSTM", dict(coupled=True)), ("LSTM", dict(layer_norm=True)),
+         ("LSTM", dict(proj_size=2)), ("LSTM", dict(peephole=True, coupled=True, layer_norm=True, proj_size=2)),
+         ("GRU", dict(layer_norm=True)), ("RNN", dict(layer_norm=True, nonlinearity="relu")), ("LSTM", dict(zoneout=0.3)),
+         ("GRU", dict(zoneout=0.2)), ("MinGRU", {}), ("MinLSTM", dict(log_space=False))]
+
+
+@pytest.mark.parametrize("family,kw", LOOPS, ids=["peephole", "coupled", "ln", "proj", "lstm-all", "gru-ln", "rnn-ln",
+                                                  "lstm-zoneout", "gru-zoneout", "mingru", "minlstm"])
+def test_export_onnx_variants_as_a_scan_over_the_step_equal_rnnlab(tmp_path, family, kw):
+    """Layers ONNX has no operator for become a Scan over the cell's own step: equal to rnnlab in onnxruntime at
+    unseen lengths and batch sizes, padded (NaN in the padding), two layers, both directions, h0 given."""
+    onnx = pytest.importorskip("onnx")
+    ort = pytest.importorskip("onnxruntime")
+    layer = _layer(family, kw, batch_first=True)
+    LD, sizes = 4, [layer.cell_config.state_size] + ([layer.hidden_size] if family == "LSTM" else [])
+
+    class WithState(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.layer = layer
+
+        def forward(self, x, *state, lengths):
+            out, h = self.layer(x, state if len(state) == 2 else state[0], lengths=lengths)
+            return (out, *h) if isinstance(h, tuple) else (out, h)
+
+    module = WithState().eval()
+    state = [torch.randn(LD, 3, n) for n in sizes]
+    rnnlab.export(module, (torch.randn(3, 5, 3), *state), tmp_path / "m.onnx", kwargs={"lengths": torch.tensor([5, 3, 2])},
+                  dims=[{0: "B", 1: "T"}] + [{1: "B"}] * len(sizes))
+    model = onnx.load(str(tmp_path / "m.onnx"))
+    assert "Scan" in {n.op_type for n in model.graph.node}
+    assert all(o.domain in ("", "ai.onnx") for o in model.opset_import)  # no placeholder left behind
+    session = ort.InferenceSession(str(tmp_path / "m.onnx"))
+    for T, lengths in PADDED:
+        x, lengths = torch.randn(len(lengths), T, 3), torch.tensor(lengths)
+        x[1, lengths[1]:] = float("nan")  # whatever the padding holds reaches no output
+        state = [torch.randn(LD, len(lengths), n) for n in sizes]
+        feeds = {"input": x.numpy(), "lengths": lengths.numpy(), **{f"input_{k + 1}": s.numpy() for k, s in enumerate(state)}}
+        got = [torch.from_numpy(a) for a in session.run(None, feeds)]
+        with torch.no_grad():
+            want = module(x, *state, lengths=lengths)
+        for g, w in zip(got, want):  # float32 over 2 layers x 13 steps: ONNX's layer norm sums in another order
+            torch.testing.assert_close(g, w, rtol=1e-4, atol=2e-5)
+        assert (got[0][1, lengths[1]:] == 0).all()
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_export_onnx_mixes_operators_and_scans_and_takes_float64(tmp_path, dtype):
+    """A model with a plain layer (ONNX's LSTM operator) and a variant layer (a Scan), time-major, no lengths:
+    onnxruntime equals rnnlab. In float64 the plain layer is a Scan too (onnxruntime's LSTM runs float32 only)."""
+    onnx = pytest.importorskip("onnx")
+    ort = pytest.importorskip("onnxruntime")
+    torch.manual_seed(0)
+    model = nn.Sequential(rnnlab.LSTM(3, 4), rnnlab.GRU(4, 5, layer_norm=True, bidirectional=True)).to(dtype).eval()
+
+    class Two(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a, self.b = model[0], model[1]
+
+        def forward(self, x):
+            return self.b(self.a(x)[0])[0]
+
+    rnnlab.export(Two(), torch.randn(5, 2, 3, dtype=dtype), tmp_path / "m.onnx", dims={0: "T", 1: "B"})
+    ops = {n.op_type for n in onnx.load(str(tmp_path / "m.onnx")).graph.node}
+    assert "Scan" in ops and ("LSTM" in ops) == (dtype == torch.float32)
+    session = ort.InferenceSession(str(tmp_path / "m.onnx"))
+    tol = dict(rtol=1e-5, atol=1e-5) if dtype == torch.float32 else dict(rtol=1e-8, atol=1e-9)  # its layer norm in double: ~1e-11
+    for T, B in LENGTHS:
+        x = torch.randn(T, B, 3, dtype=dtype)
+        got = torch.from_numpy(session.run(None, {"input": x.numpy()})[0])
+        torch.testing.assert_close(got, Two()(x), **tol)
+
+
+def test_export_onnx_of_recordings_is_refused_naming_pt2(tmp_path):
     pytest.importorskip("onnx")
+
+    class Recording(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.layer = rnnlab.LSTM(3, 4, peephole=True)
+
+        def forward(self, x):
+            return self.layer(x, record_gates=True)[2].gate("i")
+
     with pytest.raises(ValueError, match="format='pt2'"):
-        rnnlab.export(_layer("LSTM", kw), torch.randn(5, 2, 3), tmp_path / "m.onnx")
+        rnnlab.export(Recording(), torch.randn(5, 2, 3), tmp_path / "m.onnx")

@@ -37,10 +37,27 @@ def test_export_charlm_pt2_step_equals_the_model_at_other_sizes(tmp_path):
             torch.testing.assert_close(g, w, rtol=1e-5, atol=1e-5)
 
 
-def test_export_charlm_with_a_variant_to_onnx_says_to_use_pt2(tmp_path, capsys):
-    pytest.importorskip("onnx")
-    assert main(["export", str(RUNS / "charlm"), "--out", str(tmp_path / "lm.onnx")]) == 2
-    assert "format='pt2'" in capsys.readouterr().err
+def test_export_charlm_with_a_variant_to_onnx_equals_the_model_with_its_state(tmp_path):
+    """The stored CharLM has a variant (no ONNX operator): its layers are Scans over the step, and the file's step
+    with the state fed in equals the loaded model at other batch sizes and lengths."""
+    onnx = pytest.importorskip("onnx")
+    ort = pytest.importorskip("onnxruntime")
+    out = tmp_path / "lm.onnx"
+    assert main(["export", str(RUNS / "charlm"), "--out", str(out)]) == 0
+    loaded = registry.load_run(RUNS / "charlm")
+    rnn = loaded.model.rnn
+    assert rnn.cell_config.variants and "Scan" in {n.op_type for n in onnx.load(str(out)).graph.node}
+    session = ort.InferenceSession(str(out))
+    names = [i.name for i in session.get_inputs()]
+    for B, T in [(3, 5), (2, 11)]:
+        x = torch.randint(0, loaded.model.config.vocab_size, (B, T))
+        state = [torch.randn(rnn.num_layers * rnn.num_directions, B, n) for n in
+                 ([rnn.cell_config.state_size, rnn.hidden_size] if rnn.mode == "LSTM" else [rnn.hidden_size])]
+        got = session.run(None, dict(zip(names, [x.numpy(), *[s.numpy() for s in state]])))
+        with torch.no_grad():
+            want = CharLMStep(loaded.model.eval())(x, *state)
+        for g, w in zip(got, want):
+            np.testing.assert_allclose(g, w.numpy(), rtol=1e-4, atol=1e-5)
 
 
 @pytest.mark.parametrize("task", ["forecast", "classify"])

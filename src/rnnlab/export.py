@@ -1,20 +1,21 @@
 """Export a module holding rnnlab layers for serving: ONNX (onnxruntime) or PT2 (torch.export), with a model card.
 
-    rnnlab.export(module, example, "model.onnx")              # ONNX: plain LSTM/GRU/RNN as ONNX's own operators
-    rnnlab.export(module, example, "model.pt2", format="pt2")  # torch.export: every variant, rnnlab's operators
+    rnnlab.export(module, example, "model.onnx")              # ONNX: ONNX's LSTM/GRU/RNN, or a Scan over the step
+    rnnlab.export(module, example, "model.pt2", format="pt2")  # torch.export: rnnlab's operators
 
 Both keep the batch and time dimensions of the input dynamic (any length, any batch size), and write a model card
 `<path>.json` beside the file: format, versions, inputs and outputs with their dimensions, the rnnlab layers and
 anything passed as `card=` (a vocabulary, a scaling).
 
-ONNX. The layers run on the native backend while exporting, so torch's exporter writes each layer as ONNX's LSTM /
-GRU / RNN operator (with both directions and every layer, torch.nn's layout). With `kwargs={"lengths": ...}` the
+ONNX. Plain float32 layers run on the native backend while exporting, so torch's exporter writes each as ONNX's
+LSTM / GRU / RNN operator (with both directions and every layer, torch.nn's layout); every other layer (peephole,
+coupled, layer norm, projection, zoneout, min cells, float64: `export_loop.needs_loop` says why) is written as a
+Scan over the cell's own step function (export_loop.py), with the same inputs and outputs. With `kwargs={"lengths": ...}` the
 file takes the valid lengths (B,) as an input: each operator gets them as its sequence_lens (the graph sorts the
 batch longest first and restores its order, as rnnlab's layout does); outputs are zero past each sequence's length
 and the final states are each sequence's last valid step, as rnnlab returns them. The lengths are checked on the
-example only: the file does not check that 1 <= lengths <= T. Variants (peephole, coupled, layer
-norm, projections), recurrent dropout and zoneout have no such operator; they are refused with an error naming
-format="pt2". Needs the `onnx` extra (pip install 'rnnlab[onnx]').
+example only: the file does not check that 1 <= lengths <= T. Recordings (record_gates, return_states) are
+refused with an error naming format="pt2". Needs the `onnx` extra (pip install 'rnnlab[onnx]').
 
 PT2. torch.export captures the fused backend's registered operators (kernels/fused/ops.py), one per
 layer-direction, so every cell and variant exports, with `lengths=` too (the operator takes them as a tensor; the
@@ -22,8 +23,8 @@ program checks 1 <= lengths <= T when it runs); the file runs in PyTorch with rn
 operators are registered on import): `import rnnlab; torch.export.load(path).module()(x)`.
 
 Why not torch.jit.trace: a trace keeps the Python loop over time at the example's length (rnnlab refuses it, see
-kernels/contract.py refuse_tracing); the ONNX route here traces only torch's own RNN operators, which carry no
-such loop.
+kernels/contract.py refuse_tracing); the ONNX route here traces only torch's own RNN operators and one step of a
+cell, which carry no such loop.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from torch import Tensor, nn
 __all__ = ["FORMATS", "export"]
 
 FORMATS = ("onnx", "pt2")
+ONNX_OPSET = 17  # LayerNormalization (17) is the newest operator the files use; onnxruntime >= 1.14 runs them
 
 
 class _Forward(nn.Module):
@@ -70,30 +72,16 @@ def _default_dims(module: nn.Module) -> dict[int, str]:
 
 
 @contextlib.contextmanager
-def _native(module: nn.Module, owner: str):
-    """Every rnnlab layer of `module` on the native backend (restored after), or a ValueError naming the one that
-    cannot be (its variant has no ONNX operator). In evaluation weight drop and dropout are off; zoneout's
-    expectation acts inside the loop, so a layer with zoneout is refused."""
-    from .kernels import registry
-    from .kernels.contract import RunOptions
-
-    layers = _layers(module)
-    for name, layer in layers:
-        cfg = layer.cell_config
-        ok, reason = registry.get("native").supports(RunOptions(cfg, in_loop=layer.config.in_loop(False)),
-                                                     torch.device("cpu"))
-        if ok and cfg.proj_size:
-            ok, reason = False, "ONNX's LSTM operator has no projection (proj_size)"
-        if not ok:
-            raise ValueError(f"{owner}: layer {name!r} cannot be written as ONNX's LSTM/GRU/RNN operator: {reason}; "
-                             f"export it with format='pt2' (torch.export, every variant)")
-    before = [layer.backend for _, layer in layers]
+def _native(layers: list[nn.Module]):
+    """`layers` on the native backend while the module is traced (restored after): torch's exporter writes each as
+    ONNX's LSTM / GRU / RNN operator."""
+    before = [layer.backend for layer in layers]
     try:
-        for _, layer in layers:
+        for layer in layers:
             layer.backend = "native"
         yield
     finally:
-        for (_, layer), b in zip(layers, before):
+        for layer, b in zip(layers, before):
             layer.backend = b
 
 
@@ -167,16 +155,34 @@ def export(module: nn.Module, example: Tensor | tuple, path: str | Path, format:
                 import onnx  # noqa: F401  (torch's exporter needs it)
             except ImportError as e:
                 raise ImportError(f"{owner}: format='onnx' needs the onnx package: pip install 'rnnlab[onnx]'") from e
-            with _native(module, owner), torch.no_grad(), warnings.catch_warnings():
+            import io
+
+            import onnx
+
+            from .export_loop import DOMAIN, expand, needs_loop, placeholders
+
+            layers = [layer for _, layer in _layers(module)]
+            loops = [layer for layer in layers if needs_loop(layer)]
+            buffer = io.BytesIO()
+            with _native([m for m in layers if m not in loops]), placeholders(loops, owner) as calls, \
+                    torch.no_grad(), warnings.catch_warnings():
                 # rnnlab's own shape checks and its lengths' layout read sizes in Python while the exporter traces;
-                # what the graph keeps is torch's RNN operators, the lengths and the sizes as operators
+                # what the graph keeps is torch's RNN operators (or rnnlab's placeholders), the lengths and the
+                # sizes as operators
                 warnings.filterwarnings("ignore", category=torch.jit.TracerWarning, module=r"rnnlab\.")
                 # torch's notice that a batch other than the example's may fail: the layers make their initial
                 # state from the input's batch size inside the graph (tested at other batch sizes)
                 warnings.filterwarnings("ignore", message="Exporting a model to ONNX with a batch_size other than 1")
-                torch.onnx.export(wrapper, inputs, str(path), dynamo=False, input_names=in_names,
-                                  output_names=out_names,
+                warnings.filterwarnings("ignore", message="You are using the legacy TorchScript-based ONNX export")
+                warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"torch\.onnx")
+                torch.onnx.export(wrapper, inputs, buffer, dynamo=False, input_names=in_names,
+                                  output_names=out_names, opset_version=ONNX_OPSET, custom_opsets={DOMAIN: 1},
                                   dynamic_axes={n: d for n, d in zip(in_names, per_input) if d})
+            model = onnx.load_from_string(buffer.getvalue())
+            if loops:
+                model = expand(model, calls, ONNX_OPSET)
+                onnx.checker.check_model(model)
+            onnx.save(model, str(path))
     finally:
         module.train(was_training)
     card_path = path.with_name(path.name + ".json")

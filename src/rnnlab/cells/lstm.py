@@ -65,7 +65,7 @@ def lstm_step(
         z_o = z_o + p["weight_co"] * c
     o = torch.sigmoid(z_o)
     if cfg.layer_norm:
-        h = o * torch.tanh(F.layer_norm(c, (c.shape[-1],), p["ln_weight_c"], p.get("ln_bias_c"), LN_EPS))
+        h = o * torch.tanh(F.layer_norm(c, (cfg.hidden_size,), p["ln_weight_c"], p.get("ln_bias_c"), LN_EPS))
     else:
         h = o * torch.tanh(c)
     if cfg.proj_size > 0:

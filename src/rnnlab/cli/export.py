@@ -25,8 +25,8 @@ __all__ = ["add_parser"]
 
 EXAMPLES = """
 examples:
-  rnnlab export runs/charlm-DATE-TIME --out charlm.onnx          # plain LSTM/GRU/RNN: ONNX's own operators
-  rnnlab export runs/charlm-DATE-TIME --format pt2 --out lm.pt2  # any variant: torch.export (load with rnnlab)
+  rnnlab export runs/charlm-DATE-TIME --out charlm.onnx          # plain cells as ONNX's LSTM/GRU/RNN, variants as a Scan
+  rnnlab export runs/charlm-DATE-TIME --format pt2 --out lm.pt2  # torch.export (load with rnnlab imported)
 """
 
 
