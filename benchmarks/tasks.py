@@ -27,12 +27,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from rnnlab.baselines import (  # noqa: E402
-    ETS_SETTINGS, ets_forecast, seasonal_naive_forecast, sequence_baseline, text_baseline,
-)
-from rnnlab.train import fit  # noqa: E402
-from rnnlab.train.classify import ClassifyTask, classify_config, load_classifier  # noqa: E402
-from rnnlab.train.forecast import ForecastTask, forecast_config, forecast_origins, load_forecaster  # noqa: E402
+from rnnlab.baselines import ETS_SETTINGS, classify_baseline, ets_forecast, seasonal_naive_forecast  # noqa: E402
+from rnnlab.train import fit, load_classifier, load_forecaster  # noqa: E402
+from rnnlab.train.classify import ClassifyTask, classify_config  # noqa: E402
+from rnnlab.train.forecast import ForecastTask, forecast_config, forecast_origins  # noqa: E402
 from rnnlab.train.metrics import classification_report, forecast_errors  # noqa: E402
 
 CLASSIFY = ["sentiment", "sentiment-movies", "vowels", "mnist-rows"]
@@ -50,16 +48,11 @@ def classify(name: str, out: Path) -> list[dict]:
     y = d.targets[s.test]
     model = load_classifier(out / name)
     r = classification_report(y, model.predict_proba(test_items).argmax(1), len(d.label_names))
-    pick = lambda idx: [d.items[i] for i in idx]  # noqa: E731
-    if d.kind == "text":
-        pred, what = text_baseline(pick(s.train), d.targets[s.train], pick(s.val), d.targets[s.val], test_items), \
-            "TF-IDF + logistic regression"
-    else:
-        pred, what = sequence_baseline(pick(s.train), d.targets[s.train], pick(s.val), d.targets[s.val], test_items)
-        what = f"logistic regression ({what})"
+    pred, what = classify_baseline(d, s.train, s.val, test_items)
     b = classification_report(y, pred, len(d.label_names))
     m = cfg.model
-    model_name = f"rnnlab {'bi' if m.bidirectional else ''}{m.cell.upper()} {m.hidden}, {m.pooling} pooling"
+    tokens = f", {cfg.data.tokens} tokens" if d.kind == "text" else ""
+    model_name = f"rnnlab {m.rnn.describe()}{tokens}, {m.pooling} pooling"
     common = {"data": name, "test": len(y), "metric": "accuracy / macro-F1"}
     return [{**common, "model": model_name, "accuracy": r["accuracy"], "macro_f1": r["macro_f1"],
              "steps": result.step, "seconds": round(seconds), "stopped": result.stopped},

@@ -20,7 +20,8 @@ import numpy as np
 from .data import DataError
 from .data.series import rolling_origins
 
-__all__ = ["ETS_SETTINGS", "ets_forecast", "seasonal_naive_forecast", "sequence_baseline", "text_baseline"]
+__all__ = ["ETS_SETTINGS", "classify_baseline", "ets_forecast", "seasonal_naive_forecast", "sequence_baseline",
+           "text_baseline"]
 
 C_GRID = (0.1, 1.0, 10.0)
 
@@ -75,6 +76,18 @@ def sequence_baseline(train: list[np.ndarray], train_y, val: list[np.ndarray], v
                         f(train), train_y, f(val), val_y)
         pred = clf.predict(f(test))
     return pred, "flattened steps" if flat else "mean/std/min/max/first/last per feature + length"
+
+
+def classify_baseline(data, train_idx, val_idx, items: list) -> tuple[np.ndarray, str]:
+    """Predicted classes of `items` by the baseline for `data`'s kind (a LabelledSequences), trained on the
+    rows `train_idx` with C chosen on the rows `val_idx`, and the baseline's name: TF-IDF + logistic regression
+    for text, logistic regression on the flattened steps or on per-feature summaries for sequences."""
+    pick = lambda idx: [data.items[i] for i in idx]  # noqa: E731
+    train, train_y, val, val_y = pick(train_idx), data.targets[train_idx], pick(val_idx), data.targets[val_idx]
+    if data.kind == "text":
+        return text_baseline(train, train_y, val, val_y, items), "TF-IDF + logistic regression"
+    pred, what = sequence_baseline(train, train_y, val, val_y, items)
+    return pred, f"logistic regression on {what}"
 
 
 def seasonal_naive_forecast(values: np.ndarray, start: int, end: int, horizon: int, season: int) -> np.ndarray:
