@@ -242,7 +242,9 @@ def test_gradcheck(case, method):
         out, h = torch.func.functional_call(layer, dict(zip(names, params)), (x, h0), {"lengths": [4, 3]})
         return out, h
 
-    assert torch.autograd.gradcheck(f, (x, h0, *[p.detach().requires_grad_() for p in layer.parameters()]))
+    # batched gradients too (a vmap over backward: what jacobians with vectorize=True and is_grads_batched do)
+    assert torch.autograd.gradcheck(f, (x, h0, *[p.detach().requires_grad_() for p in layer.parameters()]),
+                                    check_batched_grad=True)
 
 
 @pytest.mark.parametrize("T", [1, 2, 5, 64, 65, 101])
@@ -270,7 +272,7 @@ def test_the_recurrence_has_double_backward(blocked_from, monkeypatch):
     a = torch.rand(5, 2, 3, dtype=torch.float64, requires_grad=True)
     b = torch.randn(5, 2, 3, dtype=torch.float64, requires_grad=True)
     h0 = torch.randn(2, 3, dtype=torch.float64, requires_grad=True)
-    assert torch.autograd.gradcheck(scan.linear_recurrence, (a, b, h0))
+    assert torch.autograd.gradcheck(scan.linear_recurrence, (a, b, h0), check_batched_grad=True)
     assert torch.autograd.gradgradcheck(scan.linear_recurrence, (a, b, h0))
     h0_row = torch.randn(3, dtype=torch.float64, requires_grad=True)  # broadcast over the batch
     assert torch.autograd.gradcheck(scan.linear_recurrence, (a, b, h0_row))
@@ -294,7 +296,7 @@ def test_the_fused_pass_has_double_backward(case):
     assert scan.fused_serves(k, h0)
     f = lambda k, bias, h0: scan._Fused.apply(k, bias, h0, cfg)  # noqa: E731
     torch.testing.assert_close(f(k, bias, h0), scan._loop_outputs(k + bias, h0, cfg), **F64)
-    assert torch.autograd.gradcheck(f, (k, bias, h0))
+    assert torch.autograd.gradcheck(f, (k, bias, h0), check_batched_grad=True)
     assert torch.autograd.gradgradcheck(f, (k, bias, h0))
 
 

@@ -103,6 +103,12 @@ def _solve(a: Tensor, b: Tensor, h0: Tensor) -> Tensor:
     its a; then T/C steps carry the state across blocks; one last operation adds each block's carried state
     times the running product. ~2 sqrt(T) Python steps instead of T, the same products as the plain loop."""
     T, rest = b.shape[0], b.shape[1:]
+    if any(_batched(t) for t in (a, b, h0)):  # under vmap (a batched backward): no data pointers, no out=
+        ys, h = [], h0
+        for t in range(T):
+            h = torch.addcmul(b[t], a[t], h)
+            ys.append(h)
+        return torch.stack(ys)
     if b.numel() and compiled.available(b, None) and a.dtype == b.dtype == h0.dtype:
         return compiled.linear_recurrence(a.expand_as(b), b, h0)  # one pass in C (loop_scan_body.c)
     C = math.isqrt(T)
@@ -145,9 +151,12 @@ class _Forward(torch.autograd.Function):
     def backward(ctx, dy: Tensor):
         a, y, h0 = ctx.saved_tensors
         g = _Backward.apply(a, dy)  # g_t = dL/dh_t in full = dy_t + a_{t+1} g_{t+1}
-        da = torch.empty_like(a)
-        da[1:] = g[1:] * y[:-1]  # g_t h_{t-1}
-        da[0] = g[0] * h0
+        if _batched(g):  # under vmap: no in-place writes of batched values into a plain tensor
+            da = g * torch.cat([(h0 * torch.ones_like(y[0]))[None], y[:-1]])
+        else:
+            da = torch.empty_like(a)
+            da[1:] = g[1:] * y[:-1]  # g_t h_{t-1}
+            da[0] = g[0] * h0
         return da, g, (a[0] * g[0]).sum_to_size(h0.shape)
 
 
@@ -167,6 +176,8 @@ class _Backward(torch.autograd.Function):
     def backward(ctx, dy: Tensor):
         a, y = ctx.saved_tensors
         q = _Forward.apply(a, dy, torch.zeros_like(dy[0]))  # q_t = dy_t + a_t q_{t-1}
+        if _batched(q):
+            return torch.cat([torch.zeros_like(q[:1] * a[:1]), q[:-1] * y[1:]]), q
         da = torch.zeros_like(a)
         da[1:] = q[:-1] * y[1:]  # a_s multiplies y_s into y_{s-1}
         return da, q
@@ -219,9 +230,28 @@ class _Fused(torch.autograd.Function):
     @staticmethod
     def backward(ctx, dy: Tensor):
         k, bias, h0, y = ctx.saved_tensors
+        if _batched(dy):  # a vmap over this backward (gradcheck's batched gradients, is_grads_batched): the C pass
+            # reads raw data pointers, which a batched tensor has not; the log method's torch ops compose with vmap
+            return (*_torch_op_grads(k, bias, h0, dy, ctx.cfg, ctx.needs_input_grad[:3]), None)
         dk, dh0 = _FusedBackward.apply(k, bias, h0, y, dy, ctx.cfg)
         dbias = dk.sum(dim=(0, 1)) if ctx.needs_input_grad[1] else None
         return dk, dbias, dh0, None
+
+
+def _batched(t: Tensor) -> bool:
+    return torch._C._functorch.is_batchedtensor(t) or torch._C._functorch.is_legacy_batchedtensor(t)
+
+
+def _torch_op_grads(k: Tensor, bias: Tensor, h0: Tensor, dy: Tensor, cfg, needs) -> list:
+    """(dk, dbias, dh0) of _Fused through the log method's torch ops (the same function): differentiable again when
+    a graph of the gradient is asked for, and composable with vmap."""
+    graph = torch.is_grad_enabled()
+    with torch.enable_grad():
+        ins = [t if graph else t.detach().requires_grad_(bool(n)) for t, n in zip((k, bias, h0), needs)]
+        y = _run(ins[0] + ins[1], ins[2], cfg, "log", False)[0]
+        got = iter(torch.autograd.grad(y, [t for t, n in zip(ins, needs) if n], dy, create_graph=graph,
+                                       allow_unused=True))
+    return [next(got) if n else None for n in needs]
 
 
 class _FusedBackward(torch.autograd.Function):
