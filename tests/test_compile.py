@@ -77,13 +77,19 @@ def test_native_compile_equals_eager():
     _check("native", torch.float32, 1e-5, dict(backend="aot_eager"))
 
 
-def test_native_with_fullgraph_raises():
-    """torch's kernels run eagerly between graphs (as torch.nn's do): fullgraph=True cannot hold them. (torch's
-    error names the disabled function, not yet rnnlab's reason 'use backend=fused': the wrapper is made on first use
-    inside the trace.)"""
+@pytest.mark.parametrize("made_before", [False, True], ids=["first-call-in-the-trace", "after-an-eager-call"])
+def test_native_with_fullgraph_raises_naming_the_fused_backend(made_before, monkeypatch):
+    """torch's kernels run eagerly between graphs (as torch.nn's do): fullgraph=True cannot hold them, and the error
+    says so and names backend='fused', whether the eager wrapper exists yet or the first call is inside the trace."""
+    from rnnlab.kernels import native
+
+    monkeypatch.setattr(native, "_EAGER", [])
     torch._dynamo.reset()
     layer = rnnlab.GRU(3, 4, backend="native")
-    with pytest.raises(torch._dynamo.exc.Unsupported, match="disable"):
+    if made_before:
+        layer(torch.randn(5, 2, 3))
+        assert native._EAGER  # made by the eager call (torch._dynamo is loaded)
+    with pytest.raises(torch._dynamo.exc.Unsupported, match="use backend='fused'"):
         torch.compile(layer, backend="aot_eager", fullgraph=True)(torch.randn(5, 2, 3))
 
 

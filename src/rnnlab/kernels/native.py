@@ -10,7 +10,7 @@ also works for a module in eval mode.
 
 from __future__ import annotations
 
-import functools
+import sys
 
 import warnings
 
@@ -79,17 +79,29 @@ def _refuse_export(x: Tensor, layout: BatchLayout) -> None:
 # H=4, issue 13). backend="auto" picks the fused backend inside torch.compile instead (auto.py): one operator,
 # no graph break, fullgraph=True works.
 # The wrapper is made on first use: torch.compiler.disable imports torch._dynamo, 2.3 s at every `import rnnlab`
-# (every CLI start, every torchrun worker) when made at import time.
-@functools.cache
+# (every CLI start, every torchrun worker) when made at import time. It must exist before dynamo traces a call:
+# made inside a trace, dynamo traces torch.compiler.disable itself and fullgraph=True failed with torch's
+# "function marked as skipped" instead of this reason. So an eager run makes it as soon as torch._dynamo is loaded
+# (free then), and a first call inside a trace breaks the graph with the reason (fullgraph=True: an error naming it).
+_REASON = ("rnnlab native backend: torch's RNN kernels run eagerly inside torch.compile, as torch.nn's do (a graph "
+           "break); use backend='fused' (or 'auto') for a single graph (fullgraph=True)")
+_EAGER: list = []
+
+
 def _eager_native():
-    return torch.compiler.disable(
-        run_native, reason="rnnlab native backend: torch's RNN kernels run eagerly inside torch.compile, as "
-                           "torch.nn's do; use backend='fused' (or 'auto') for a single graph (fullgraph=True)")
+    if not _EAGER:
+        _EAGER.append(torch.compiler.disable(run_native, reason=_REASON))
+    return _EAGER[0]
 
 
 def _run_eager(*args, **kwargs):
     if not torch.compiler.is_compiling():
+        if not _EAGER and "torch._dynamo" in sys.modules:
+            _eager_native()
         return run_native(*args, **kwargs)
+    if _EAGER:
+        return _EAGER[0](*args, **kwargs)
+    torch._dynamo.graph_break(msg=_REASON)
     return _eager_native()(*args, **kwargs)
 
 
