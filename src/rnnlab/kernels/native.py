@@ -115,6 +115,10 @@ def _supports(options: RunOptions, device: torch.device) -> tuple[bool, str]:
         return False, "torch's kernels do not expose gates or per-step states (recording was asked for)"
     if options.in_loop:
         return False, f"torch's kernels cannot apply {' / '.join(options.in_loop)} inside their time loop"
+    if (device.type == "cpu" and cfg.is_lstm and torch.is_autocast_enabled("cpu")
+            and torch.get_autocast_dtype("cpu") == torch.float16):
+        return False, ("oneDNN has no float16 LSTM on the CPU (torch.nn.LSTM fails under float16 autocast there: "
+                       "'could not create a primitive descriptor'); the fused backend runs it in float32")
     where = "cuDNN" if device.type == "cuda" else f"torch's {device.type} kernel"
     return True, f"plain {cfg.family} runs in torch's own fused RNN op ({where})"
 

@@ -394,10 +394,12 @@ def run_scan(x: Tensor, params: dict[str, Tensor], h0: Tensor, layout: BatchLayo
         # (T, B, G*H): every gate pre-activation but the bias, one matmul forward and two backward, on the compiled
         # loops' kernels (MKL's, which F.linear's backward calls, runs AVX2 code on this project's AMD machine)
         k = own_linear(x, params["weight_ih"])
+        k = k if k.dtype == h0.dtype else k.to(h0.dtype)  # autocast lowered the projection; the scan runs in float32
         y = _fused_apply(k, bias.contiguous(), h0.expand(k.shape[1], -1).contiguous(), cfg)
         gates = _loop_terms(k + bias, cfg)[2] if options.record_gates else {}
     else:
         k = input_part(x, params, cfg)  # (T, B, G*H): every gate pre-activation at once, one matmul
+        k = k if k.dtype == h0.dtype else k.to(h0.dtype)  # autocast lowered the projection; the scan runs in float32
         y, gates = _run(k, h0, cfg, method, options.record_gates)  # (T, B, H)
 
     h = y[-1]
