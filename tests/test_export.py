@@ -232,8 +232,8 @@ def test_export_onnx_variants_as_a_scan_over_the_step_equal_rnnlab(tmp_path, fam
         got = [torch.from_numpy(a) for a in session.run(None, feeds)]
         with torch.no_grad():
             want = module(x, *state, lengths=lengths)
-        for g, w in zip(got, want):  # float32 over 2 layers x 13 steps: ONNX's layer norm sums in another order
-            torch.testing.assert_close(g, w, rtol=1e-4, atol=2e-5)
+        for g, w in zip(got, want):  # the 1e-5 (ONNX's layer norm sums in another order: ~5e-6 here)
+            torch.testing.assert_close(g, w, rtol=1e-5, atol=1e-5)
         assert (got[0][1, lengths[1]:] == 0).all()
 
 
