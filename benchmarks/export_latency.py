@@ -16,6 +16,7 @@ before and after. Threads: torch.set_num_threads(N) and onnxruntime's intra_op_n
 
     python -m benchmarks.export_latency                      # default CharLM (LSTM 1 x 256, embed 64, 222 chars)
     python -m benchmarks.export_latency --threads 1 --cell gru --repeats 9
+    python -m benchmarks.export_latency --variants layer_norm    # ONNX: a Scan over the step (export_loop.py)
     python -m benchmarks.export_latency --quick              # seconds; numbers meaningless
 
 Prints one table and writes JSON (--out). Needs onnx and onnxruntime (pip install 'rnnlab[onnx]').
@@ -56,10 +57,11 @@ def cpu_name() -> str:
     return f"{name}, {os.cpu_count()} cores" + (", AVX-512" if "avx512f" in flags else "")
 
 
-def build(cell: str, hidden: int, layers: int, vocab: int) -> rnnlab.CharLM:
+def build(cell: str, hidden: int, layers: int, vocab: int, variants: tuple[str, ...] = ()) -> rnnlab.CharLM:
     torch.manual_seed(0)
     config = CharLMConfig(vocab_size=vocab, embed=64,
-                          rnn=RecurrentConfig(cell=cell, hidden_size=hidden, num_layers=layers, init="orthogonal"))
+                          rnn=RecurrentConfig(cell=cell, hidden_size=hidden, num_layers=layers, init="orthogonal",
+                                              **{v: True for v in variants}))
     return rnnlab.CharLM(config).eval()
 
 
@@ -127,6 +129,8 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--cell", default="lstm", choices=["lstm", "gru", "rnn_tanh"])
     p.add_argument("--hidden", type=int, default=256)
     p.add_argument("--layers", type=int, default=1)
+    p.add_argument("--variants", nargs="*", default=[], choices=["peephole", "coupled", "layer_norm"],
+                   help="LSTM variants (ONNX then holds a Scan over the cell's step instead of ONNX's LSTM operator)")
     p.add_argument("--vocab", type=int, default=222, help="vocabulary size (222: the default corpus')")
     p.add_argument("--chars", type=int, default=400, help="characters generated per engine per repeat")
     p.add_argument("--repeats", type=int, default=7)
@@ -137,7 +141,7 @@ def main(argv: list[str] | None = None) -> dict:
     if args.quick:
         args.chars, args.repeats = 20, 2
     torch.set_num_threads(args.threads)
-    model = build(args.cell, args.hidden, args.layers, args.vocab)
+    model = build(args.cell, args.hidden, args.layers, args.vocab, tuple(args.variants))
     with tempfile.TemporaryDirectory() as folder:
         engines = runners(model, export_files(model, Path(folder)), args.threads)
         state0 = zero_state(model)
@@ -153,7 +157,8 @@ def main(argv: list[str] | None = None) -> dict:
         load_after = os.getloadavg()
     median = {name: statistics.median(v) for name, v in per_char.items()}
     result = {
-        "model": f"CharLM {args.cell} {args.layers} x {args.hidden}, embed 64, vocabulary {args.vocab}",
+        "model": f"CharLM {args.cell}{''.join('+' + v for v in args.variants)} {args.layers} x {args.hidden}, embed 64, "
+                 f"vocabulary {args.vocab}",
         "backend_eager": model.rnn.backend_for(grad=False).name, "cpu": cpu_name(), "threads": args.threads,
         "torch": torch.__version__, "onnxruntime": __import__("onnxruntime").__version__,
         "chars": args.chars, "repeats": args.repeats, "load_before": load_before, "load_after": load_after,
