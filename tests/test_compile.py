@@ -176,3 +176,19 @@ def test_segment_steps_with_lengths_compile_to_one_graph_equal_to_eager():
                               [x, *layer.parameters()])
     for a, b in zip(want, got):
         torch.testing.assert_close(b, a, rtol=1e-10, atol=1e-10)
+
+
+def test_regularizer_masks_under_compile_are_eager_ones_for_a_seed():
+    """Training with every regularizer and lengths: the compiled layer draws the masks eager draws for the same seed
+    (aot_eager runs torch's generator; inductor has its own unless torch._inductor.config.fallback_random)."""
+    torch._dynamo.reset()
+    torch.manual_seed(0)
+    layer = rnnlab.LSTM(3, 4, num_layers=2, dropout=0.3, zoneout=0.3, recurrent_dropout=0.2, input_dropout=0.1,
+                        weight_drop=0.2).train()
+    x, lengths = torch.randn(6, 2, 3), torch.tensor([6, 4])
+    compiled_layer = torch.compile(layer, backend="aot_eager")
+    torch.manual_seed(1)
+    want = layer(x, lengths=lengths)[0]
+    torch.manual_seed(1)
+    got = compiled_layer(x, lengths=lengths)[0]
+    torch.testing.assert_close(got, want, rtol=0, atol=0)
