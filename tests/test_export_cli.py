@@ -103,3 +103,35 @@ def test_charlm_step_in_onnxruntime_generates_as_one_long_run(tmp_path):
         chunks.append(logits)
     want = model(x)[0].detach().numpy()
     np.testing.assert_allclose(np.concatenate(chunks, axis=1), want, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("fmt", ["onnx", "pt2"])
+def test_export_recognizer_equals_the_model_at_other_batches_and_widths(tmp_path, fmt):
+    """The CTC recognizer's file takes padded line images and their widths, returns the scores per frame and the
+    valid frames; the card holds the alphabet and how to decode."""
+    if fmt == "onnx":
+        ort = pytest.importorskip("onnxruntime")
+    out = tmp_path / f"rec.{fmt}"
+    assert main(["export", str(RUNS / "recognize"), "--format", fmt, "--out", str(out)]) == 0
+    card = json.loads(Path(str(out) + ".json").read_text())
+    assert card["task"] == "recognize" and card["alphabet"] and card["blank"] == 0
+    assert [i["name"] for i in card["inputs"]] == ["images", "widths"]
+    loaded = registry.load_run(RUNS / "recognize")
+    H = loaded.model.config.height
+    run = (ort.InferenceSession(str(out)).run if fmt == "onnx" else None)
+    program = torch.export.load(str(out)).module() if fmt == "pt2" else None
+    for B, W in [(3, 52), (1, 120)]:
+        torch.manual_seed(W)
+        images = (torch.rand(B, 1, H, W) > 0.7).float()
+        widths = torch.tensor([W, W - 9, 20][:B])
+        for b in range(B):
+            images[b, :, :, int(widths[b]):] = 0  # background past each width, as the loaders pad
+        with torch.no_grad():
+            want = loaded.model(images, widths)[:2]
+        if fmt == "onnx":
+            got = [torch.from_numpy(a) for a in run(None, {"images": images.numpy(), "widths": widths.numpy()})]
+        else:
+            with torch.no_grad():
+                got = program(images, widths)
+        torch.testing.assert_close(got[1], want[1])
+        torch.testing.assert_close(got[0], want[0], rtol=1e-4, atol=1e-4)

@@ -86,7 +86,7 @@ def _native(layers: list[nn.Module]):
 
 
 def export(module: nn.Module, example: Tensor | tuple, path: str | Path, format: str = "onnx", *,
-           dims: dict[int, str] | list | None = None, card: dict | None = None,
+           dims: dict[int, str | tuple[str, int]] | list | None = None, card: dict | None = None,
            output_names: list[str] | None = None, kwargs: dict[str, Tensor] | None = None,
            input_names: list[str] | None = None) -> Path:
     """Write `module` (run on `example`) to `path` as ONNX or PT2, and its model card to `<path>.json`.
@@ -97,7 +97,9 @@ def export(module: nn.Module, example: Tensor | tuple, path: str | Path, format:
     dims     which dimensions are dynamic, {index: name} for the first input, or a list of such dicts (or None),
              one per input, positional then keyword (a name shared between inputs is one size, e.g. "B" of the
              input and of a state); default {0: "T", 1: "B"} for a time-major rnnlab layer, else {0: "B", 1: "T"}
-             (batch-first, as rnnlab's models), and {0: "B"} for a keyword input of one dimension (lengths)
+             (batch-first, as rnnlab's models), and {0: "B"} for a keyword input of one dimension (lengths);
+             a name may be (name, least size) where a size below it cannot run (an image's width through pooling),
+             else 2
     card     extra entries for the model card (vocabulary, scaling, ...)
     input_names, output_names  the file's names for the positional inputs and the outputs (default "input",
              "input_1", ...; "output", "output_1", ...); keyword inputs keep their own names
@@ -123,6 +125,8 @@ def export(module: nn.Module, example: Tensor | tuple, path: str | Path, format:
     per_input = list(dims) if isinstance(dims, list) else [dims]
     per_input = [dict(d or {}) for d in per_input] + [{}] * (n_positional - len(per_input))
     per_input += [{0: "B"} if t.dim() == 1 else {} for t in list(kwargs.values())[len(per_input) - n_positional:]]
+    least = {n[0]: int(n[1]) for d in per_input for n in d.values() if isinstance(n, tuple)}  # name -> least size
+    per_input = [{i: n[0] if isinstance(n, tuple) else n for i, n in d.items()} for d in per_input]
     for k, (t, d) in enumerate(zip(inputs, per_input)):
         if any(i >= t.dim() for i in d):
             raise ValueError(f"{owner}: dims {d} do not fit input {k}'s shape {tuple(t.shape)}")
@@ -146,9 +150,15 @@ def export(module: nn.Module, example: Tensor | tuple, path: str | Path, format:
         path.parent.mkdir(parents=True, exist_ok=True)
         if format == "pt2":
             named = {}
-            shapes = tuple({i: named.setdefault(n, torch.export.Dim(n, min=2)) for i, n in d.items()} or None
+            shapes = tuple({i: named.setdefault(n, torch.export.Dim(n, min=least.get(n, 1))) for i, n in d.items()}
+                           or None
                            for d in per_input)
-            program = torch.export.export(wrapper, inputs, dynamic_shapes=(shapes,))  # forward(*inputs): one group
+            # size-oblivious: the example's sizes (>= 2) are not taken for "not 1", so a batch of one (the usual
+            # serving call) and a single step run too (without it, the recognizer's reshapes guarded on B != 1)
+            import torch.fx.experimental._config as fx_config
+
+            with fx_config.patch(backed_size_oblivious=True):
+                program = torch.export.export(wrapper, inputs, dynamic_shapes=(shapes,))  # forward(*inputs): one group
             torch.export.save(program, str(path))
         else:
             try:

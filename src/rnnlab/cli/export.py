@@ -6,8 +6,11 @@ What each task exports (rnnlab.export does the work; batch and time stay dynamic
     forecast  the network's forward: window (B, lookback) of scaled values -> (B, horizon); the card holds the scaling
     classify  the forward on token ids (B, T) (or features (B, T, F)) and their valid lengths (B,) -> logits (B, classes),
               as `rnnlab predict` runs it on a padded batch; the card holds the labels
-The recognizer and captioner are not exported by this command yet (their forward takes images with widths
-or captions): use rnnlab.export on the model with an example of your own.
+    recognize the forward on line images (B, 1, H, W) padded on the right and their widths (B,) -> (log_probs (B, W/4,
+              C+1), frames (B,)): CTC scores per frame (class 0 the blank) and each image's valid frames; the card
+              holds the alphabet and how to decode (greedy: argmax per frame, merge repeats, drop blanks)
+The captioner is not exported by this command yet (its generation feeds words back through a decoder with
+attention): use rnnlab.export on the model with an example of your own.
 """
 
 from __future__ import annotations
@@ -62,6 +65,18 @@ class Logits(nn.Module):
         return self.model(x, *lengths)[0]
 
 
+class Recognize(nn.Module):
+    """The CTC recognizer without labels: (images, widths) -> (log_probs (B, T, C+1), frames (B,))."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, images: Tensor, widths: Tensor):
+        log_probs, frames, _ = self.model(images, widths)
+        return log_probs, frames
+
+
 def run(args: argparse.Namespace) -> int:
     from ..train import registry
 
@@ -98,12 +113,25 @@ def run(args: argparse.Namespace) -> int:
                 "lengths": "the valid steps of each sequence (B,), 1 <= lengths <= T; steps past them are "
                            "padding and do not change the logits"}
         target = Logits(model)
+    elif task == "recognize":
+        from ..models.ctc import BLANK, WIDTH_STRIDE
+
+        c = model.config
+        example = (torch.zeros(2, 1, c.height, 16 * WIDTH_STRIDE, device=dev),
+                   torch.tensor([16 * WIDTH_STRIDE, 11 * WIDTH_STRIDE], device=dev))
+        # the CNN pools the width twice: at least 8 columns leave two frames (torch.export asks for that bound)
+        dims, names = [{0: "B", 3: ("W", 2 * WIDTH_STRIDE)}, {0: "B"}], ["log_probs", "frames"]
+        card = {"task": task, "alphabet": loaded.vocab.to_json(), "height": c.height, "blank": BLANK,
+                "widths": f"each image's width in pixels before right padding (B,); frames = widths // {WIDTH_STRIDE}",
+                "decode": "greedy: argmax of log_probs per frame over the first `frames` frames, merge repeats, drop "
+                          "the blank (0); class k >= 1 is the alphabet's character k"}
+        target = Recognize(model)
     else:
-        raise UserError(f"rnnlab export: {task} runs are not exported by this command yet (their forward takes "
-                        f"images); use rnnlab.export(model, example, path) in Python")
+        raise UserError(f"rnnlab export: {task} runs are not exported by this command yet (the captioner generates "
+                        f"through a decoder with attention); use rnnlab.export(model, example, path) in Python")
     try:
         card_path = export(target, example, args.out, args.format, dims=dims, card=card, output_names=names,
-                       input_names=["input", "lengths"] if task == "classify" else None)
+                       input_names={"classify": ["input", "lengths"], "recognize": ["images", "widths"]}.get(task))
     except ImportError as e:
         raise UserError(str(e)) from None
     print(f"wrote {args.out} ({args.format}) and its model card {card_path}")
