@@ -117,12 +117,25 @@ def memory_child(model: str, H: int, T: int, B: int) -> dict:
     module = build(model, H)
     x = torch.randn(T, B, H, requires_grad=True)
     dy = torch.randn(T, B, H)
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    before = _peak_rss_bytes()
     train_step(module, x, dy)()
-    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    scale = 1 if sys.platform == "darwin" else 1024  # ru_maxrss: bytes on macOS, KiB on Linux
+    after = _peak_rss_bytes()
     saved = saved_for_backward_bytes(module, x)
-    return {"peak_mib": (after - before) * scale / 2**20, "saved_mib": saved / 2**20}
+    return {"peak_mib": (after - before) / 2**20, "saved_mib": saved / 2**20}
+
+
+def _peak_rss_bytes() -> int:
+    """This process's peak resident set size. Linux: VmHWM of /proc/self/status, the high-water mark of this
+    process image. Not getrusage's ru_maxrss there: Linux carries it across exec from the parent's image, so every
+    child of a large benchmark process started at the parent's peak and a step raised nothing (the 2026-12-08 run
+    printed 0.0 MiB everywhere). Elsewhere ru_maxrss (bytes on macOS)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024  # kB
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * (1 if sys.platform == "darwin" else 1024)
 
 
 def measure_memory(model: str, H: int, T: int, B: int, threads: int) -> dict:
