@@ -42,7 +42,11 @@ def run_fused(x: Tensor, params: dict[str, Tensor], h0, layout: BatchLayout, opt
     n_state = 2 if is_lstm else 1
     call = ops.Call(roles, cfg.family, cfg.hidden_size, cfg.proj_size, ops.flags_of(cfg), keep, options.recording,
                     n_state)
-    outs = ops.FusedLayer.apply(call, x, lengths, *state, *present)
+    # without a gradient to keep (inference) the autograd.Function is only cost: its apply binds the forward's
+    # signature with inspect on every call (setup_context style), 70 us a layer-direction here, most of a small
+    # layer's inference (issue 20: variant inference had regressed by that at T = 50, B = 1)
+    run = ops.FusedLayer.apply if keep else ops.FusedLayer.forward
+    outs = run(call, x, lengths, *state, *present)
     finals = list(outs[:n_state])
     n_rec = 0 if not options.recording or cfg.family.startswith("rnn") else n_state
     rec = [r.detach() for r in outs[n_state : n_state + n_rec]]  # the recording carries no gradient

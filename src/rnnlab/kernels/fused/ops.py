@@ -46,6 +46,7 @@ __all__ = ["Call", "FusedLayer", "ROLES", "buffer_shapes", "fused_backward", "fu
 ROLES = ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr", "weight_ci", "weight_cf", "weight_co",
          "ln_weight_ih", "ln_weight_hh", "ln_weight_c", "ln_bias_c", "recurrent", "zone_c", "zone_h")
 FLAGS = {"peephole": 1, "coupled": 2, "layer_norm": 4}
+_BIAS_IH = ROLES.index("bias_ih")
 _FUNCTIONS = {"lstm": LSTMFunction, "gru": GRUFunction, "rnn_tanh": RNNFunction, "rnn_relu": RNNFunction}
 HS_INDEX = {"lstm": 1, "gru": 2, "rnn_tanh": 0, "rnn_relu": 0}  # where Hs (T+1, B, R) sits among the buffers
 
@@ -66,8 +67,17 @@ def flags_of(cfg: CellConfig) -> int:
 
 
 def _cfg(family: str, x: Tensor, hidden_size: int, proj_size: int, flags: int, tensors) -> CellConfig:
-    return CellConfig(family, x.shape[-1], hidden_size, tensors[ROLES.index("bias_ih")] is not None, proj_size,
-                      bool(flags & 1), bool(flags & 2), bool(flags & 4))
+    I, bias = x.shape[-1], tensors[_BIAS_IH] is not None
+    make = _cell_config if type(I) is int else _cell_config.__wrapped__
+    return make(family, I, hidden_size, bias, proj_size, flags)
+
+
+@functools.lru_cache(maxsize=256)
+def _cell_config(family: str, input_size, hidden_size: int, bias: bool, proj_size: int, flags: int) -> CellConfig:
+    """One CellConfig per layer shape (a frozen dataclass, checked when built: per call it was a small layer's
+    inference overhead). Symbolic sizes (torch.compile) are built each time, not cached."""
+    return CellConfig(family, input_size, hidden_size, bias, proj_size, bool(flags & 1), bool(flags & 2),
+                      bool(flags & 4))
 
 
 def buffer_shapes(cfg: CellConfig, T, B, keep: bool, tensors) -> list:
@@ -142,14 +152,18 @@ def _forward_body(x, state, present, roles, family, hidden_size, proj_size, flag
     T, B = x.shape[0], x.shape[1]
     spec, present = _spec(cfg, tensors, lengths, T, record)
     ctx = _Context(needs=(False, keep))
-    with torch.no_grad(), torch.autocast(x.device.type, enabled=False):
+    if torch.is_grad_enabled() or torch.is_autocast_enabled(x.device.type) or fresh:
+        with torch.no_grad(), torch.autocast(x.device.type, enabled=False):
+            outs = _FUNCTIONS[family].forward(ctx, spec, x, *state, *present)
+    else:  # eager inference: neither context has anything to switch off (each cost a small layer 5-10 %)
         outs = _FUNCTIONS[family].forward(ctx, spec, x, *state, *present)
     n_state = len(state)
     finals, recorded = list(outs[1 : 1 + n_state]), list(outs[1 + n_state :])
     buffers = []
+    empty = None if fresh else x.new_empty(0)  # eager: one placeholder for every absent buffer
     for b, shape in zip(ctx.saved_tensors[ctx.n_inputs :], buffer_shapes(cfg, T, B, keep, tensors)):
         if shape is None:
-            b = x.new_empty(0)
+            b = x.new_empty(0) if empty is None else empty
         elif b is None or tuple(b.shape) != tuple(shape):  # a buffer this path does not fill (ST in torch ops)
             b = x.new_zeros(shape)
         buffers.append(b)
