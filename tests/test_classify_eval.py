@@ -102,3 +102,15 @@ def test_embed_dropout_drops_whole_tokens_in_training_only():
     with pytest.raises(ValueError, match="embed_dropout"):
         SequenceClassifier(SequenceClassifierConfig(num_classes=2, vocab_size=7, embed_dropout=1.0))
     assert np.isfinite(m(x, targets=torch.zeros(3, dtype=torch.long))[1].item())
+
+
+def test_presets_spell_out_what_the_text_defaults_set():
+    """A preset was chosen as a whole: the options the defaults for a user's file set (which may move) are each
+    named in every preset, so a new default never changes a built-in data set's run."""
+    from rnnlab.train.classify import CLASSIFY_PRESETS
+
+    for name, preset in CLASSIFY_PRESETS.items():
+        m, t = preset["model"], preset["train"]
+        assert {"embed", "pooling", "embed_dropout"} <= m.keys(), name
+        assert {"cell", "hidden_size", "bidirectional", "dropout"} <= m["rnn"].keys(), name
+        assert {"weight_decay", "lr", "max_steps"} <= t.keys(), name

@@ -62,7 +62,9 @@ def charlm_args(data: Path, out: Path, batch: int, steps: int = 8) -> list[str]:
 
 
 def classify_args(data: Path, out: Path, batch: int, steps: int = 10) -> list[str]:
+    # no dropout: its masks are drawn per micro-batch, so split batches could not equal the whole one
     return ["classify", "--data", str(data), "--hidden", "8", "--embed", "8", "--batch", str(batch), "--min-count", "1",
+            "--dropout", "0", "--embed-dropout", "0",
             "--max-steps", str(steps), "--eval-every", "5", "--warmup-steps", "2", "--patience", "none",
             "--quiet", "--threads", "1", "--out", str(out)]
 

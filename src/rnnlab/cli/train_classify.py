@@ -17,8 +17,11 @@ examples:
   rnnlab train classify --data sensors.jsonl --sequence-column readings --bidirectional
   rnnlab train classify --resume runs/classify-20250101-120000 --max-time 600
 
-Built-in data sets take tuned defaults (the preset in rnnlab.train.classify.CLASSIFY_PRESETS); every option
-given here overrides them. The split (train / validation / test, stratified by label) follows --seed.
+Built-in data sets take presets chosen on their validation splits (rnnlab.train.classify.CLASSIFY_PRESETS,
+docs/TASKS.md); a file of your own takes the defaults shown under the options (for text: words, a bidirectional
+GRU 64 averaged over the text, word and unit dropout). Every option given here overrides them. The split (train /
+validation / test, stratified by label) follows --seed; `rnnlab eval RUN --baselines` puts TF-IDF + logistic
+regression (text) or logistic regression (sequences) beside the model on the same split.
 A run folder holds config.json, metrics.csv, loss.png, confusion.png and the checkpoints last/ and best/.
 """
 

@@ -1,8 +1,8 @@
 """SequenceClassifier: many-to-one, a whole sequence in, one label out.
 
     e_t    = E[x_t]  (token ids)  or  W_in x_t + b_in  (feature vectors)      (B, T, embed)
-    e_t    = e_t * m_t / (1 - p)  in training, m_t ~ Bernoulli(1 - p) per token (embed_dropout = p: a
-             whole word, or step, dropped at a time; Gal & Ghahramani 2016, AWD-LSTM's embedding dropout)
+    e_t    = e_t * m_t / (1 - p)  token ids only, in training: m_t ~ Bernoulli(1 - p) per token (embed_dropout
+             = p: a whole word dropped at a time; Gal & Ghahramani 2016, AWD-LSTM's embedding dropout)
     h_t    = RNN(e_t, h_{t-1})    any rnnlab cell and variant, D directions    (B, T, D*R)
     s      = pool(h_1..h_len)     last | mean | max over each sequence's valid steps   (B, D*R)
     logits = W s + b                                                           (B, C)
@@ -40,8 +40,8 @@ class SequenceClassifierConfig:
     embed: int = opt(64, "embedding / input projection width")
     pooling: str = opt("last", "summary over time: the final states, or the mean or max over valid steps",
                        choices=POOLING)
-    embed_dropout: float = opt(0.0, "drop whole tokens (steps) of the embedded input in training, each with "
-                                    "this probability", metavar="P")
+    embed_dropout: float = opt(0.0, "text: drop whole tokens of the embedded input in training, each with this "
+                                    "probability (feature vectors: not used)", metavar="P")
     # dropout (rnn.dropout) also on the embedding and before the output layer
     rnn: RecurrentConfig = opt(default_factory=lambda: RecurrentConfig(hidden_size=128, init="orthogonal"))
 
@@ -109,7 +109,7 @@ class SequenceClassifier(nn.Module):
                              f"got {tuple(x.shape)}")
         e = self.drop(self.inp(x.transpose(0, 1)))  # (T, B, embed): time-major, the layers' own layout
         p = c.embed_dropout
-        if self.training and p > 0:  # one draw per token: the whole vector goes, not single features
+        if self.training and p > 0 and c.vocab_size:  # one draw per token: the whole vector goes
             e = e * (torch.rand(e.shape[:2], device=e.device) >= p).unsqueeze(-1).to(e.dtype) / (1 - p)
         out, state = self.rnn(e, lengths=lengths)
         h_n = state[0] if isinstance(state, tuple) else state
