@@ -47,6 +47,20 @@ def test_hidden_sizes_match_the_parameter_budget():
     budget = counts["lstm"]
     assert hidden["lstm"] == cfg.lstm_hidden and hidden["rnn"] > hidden["gru"] > hidden["lstm"]
     assert all(abs(n - budget) / budget < 0.03 for n in counts.values()), counts
+    for c in ("mingru", "minlstm"):  # no W_hh: the count comes from the cell's own parameter shapes
+        net = MemoryNet(c, cfg.vocab, 7, cfg.classes)
+        assert sum(p.numel() for p in net.parameters()) == recurrent_parameters(c, cfg.vocab, 7, cfg.classes)
+
+
+@pytest.mark.parametrize("cell", ["mingru", "minlstm"])
+def test_chrono_gives_the_min_cells_long_time_scales(cell):
+    """With chrono=T the keep factor of each unit (1 - z for minGRU, the normalised f for minLSTM), read from the
+    layer's own recorded gates at a zero input (pre-activation = bias), starts spread over [1/2, 1 - 1/T)."""
+    torch.manual_seed(0)
+    net = MemoryNet(cell, 5, 64, 4, chrono=300)
+    _, _, trace = net.rnn(torch.zeros(1, 1, 5), record_gates=True)
+    keep = (1 - trace.gate("z")) if cell == "mingru" else trace.gate("f")
+    assert keep.min() >= 0.5 - 1e-6 and 0.98 < keep.max() < 1 - 1 / 300
 
 
 def test_gradient_norms_equal_a_hand_written_bptt_for_the_tanh_rnn():
@@ -77,7 +91,7 @@ def test_gradient_norms_equal_a_hand_written_bptt_for_the_tanh_rnn():
     assert norms[0] < norms[-3]  # the gradient shrinks going back in time
 
 
-@pytest.mark.parametrize("cell", ["gru", "lstm"])
+@pytest.mark.parametrize("cell", ["gru", "lstm", "mingru", "minlstm"])
 def test_gradient_norms_of_gated_cells(cell):
     torch.manual_seed(0)
     net = MemoryNet(cell, 5, 4, 4, chrono=12)
@@ -114,5 +128,10 @@ def test_tiny_experiment_and_command(tmp_path, capsys, one_thread):
     if importlib.util.find_spec("matplotlib"):
         assert (tmp_path / "m" / "memory.png").read_bytes()[:4] == b"\x89PNG"
     assert "| 10 |" in out
+    code = main(["experiment", "memory", "--tiny", "--cells", "mingru", "minlstm", "--out", str(tmp_path / "min")])
+    assert code == 0, capsys.readouterr().err
+    res = json.loads((tmp_path / "min" / "results.json").read_text())
+    assert {r["cell"] for r in res["rows"]} == {"mingru", "minlstm"}
+    capsys.readouterr()
     code = main(["experiment", "memory", "--tiny", "--steps", "0", "--out", str(tmp_path / "x")])
     assert code == 2 and "steps must be >= 1" in capsys.readouterr().err

@@ -36,7 +36,8 @@ def add_parser(commands) -> None:
     )
     m.add_argument("--out", default="runs/memory", help="folder for results.csv, results.json, memory.png")
     m.add_argument("--delays", type=int, nargs="+", help=f"delays T (default {' '.join(map(str, D.delays))})")
-    m.add_argument("--cells", nargs="+", choices=["rnn", "gru", "lstm"], help="cells (default all three)")
+    m.add_argument("--cells", nargs="+", choices=["rnn", "gru", "lstm", "mingru", "minlstm"],
+                   help="cells (default rnn gru lstm)")
     m.add_argument("--steps", type=int, help=f"training steps per model (default {D.steps})")
     m.add_argument("--symbols", type=int, help=f"symbols to remember, n (default {D.symbols})")
     m.add_argument("--alphabet", type=int, help=f"symbol alphabet, K; chance is 1/K (default {D.alphabet})")

@@ -1,19 +1,23 @@
 """MemoryNet: a many-to-many sequence tagger for synthetic memory problems (copy memory, adding problem).
 
     x_t  = onehot(id_t)                    (B, T, V)      V = input vocabulary (symbols, blank, delimiter)
-    h_t  = RNN(x_t, h_{t-1})               (B, T, H)      rnn (tanh) | gru | lstm, one layer
+    h_t  = RNN(x_t, h_{t-1})               (B, T, H)      rnn (tanh) | gru | lstm | mingru | minlstm, one layer
     y_t  = W h_t + b                       (B, T, C)      logits over the C output ids
 
 One layer and a linear read-out: what the network remembers must be carried by h_t (and c_t for the LSTM).
 
 chrono=T_max (Tallec & Ollivier 2018, "Can recurrent neural networks warp time?"): the gates that decide how
 long a state is kept start with time scales spread over [1, T_max]: LSTM b_f = log(U(1, T_max - 1)) and
-b_i = -b_f; GRU (h_t = (1 - z) n + z h_{t-1}) b_z = log(U(1, T_max - 1)). Without it the orthogonal init's
+b_i = -b_f; GRU (h_t = (1 - z) n + z h_{t-1}) b_z = log(U(1, T_max - 1)); minLSTM (f' = f / (f + i), which is
+sigmoid(b) when b_f = b and b_i = -b) as the LSTM; minGRU (h_t = (1 - z) h_{t-1} + z h~: z is the write gate)
+b_z = -log(U(1, T_max - 1)). Without it the orthogonal init's
 LSTM forget bias 1 gives f ~ 0.73, whose product over 100 steps is ~1e-14: the gradient vanishes in the cell
 state too. The tanh RNN has no gate to set.
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 import torch.nn.functional as F
@@ -39,9 +43,15 @@ class MemoryNet(nn.Module):
             with torch.no_grad():
                 H = hidden
                 b = torch.log(torch.empty(H).uniform_(1, max(chrono - 1, 1.0 + 1e-3)))
-                self.rnn.bias_hh_l0.zero_()
+                if hasattr(self.rnn, "bias_hh_l0"):
+                    self.rnn.bias_hh_l0.zero_()
                 if cell == "lstm":  # i|f|g|o
                     self.rnn.bias_ih_l0[H : 2 * H] = b
+                    self.rnn.bias_ih_l0[:H] = -b
+                elif cell == "minlstm":  # f|i|h~
+                    self.rnn.bias_ih_l0[:H] = b
+                    self.rnn.bias_ih_l0[H : 2 * H] = -b
+                elif cell == "mingru":  # z|h~: z writes, 1 - z keeps
                     self.rnn.bias_ih_l0[:H] = -b
                 else:  # r|z|n
                     self.rnn.bias_ih_l0[H : 2 * H] = b
@@ -52,6 +62,7 @@ class MemoryNet(nn.Module):
 
 
 def recurrent_parameters(cell: str, vocab: int, hidden: int, classes: int) -> int:
-    """Parameters of MemoryNet: G*H*(V + H + 2) for the layer (G = 1, 3, 4 gate blocks) + C*(H + 1)."""
-    G = {"rnn": 1, "gru": 3, "lstm": 4}[cell]
-    return G * hidden * (vocab + hidden + 2) + classes * (hidden + 1)
+    """Parameters of MemoryNet: the layer's (G*H*(V + H + 2) for rnn/gru/lstm with G = 1, 3, 4 gate blocks; the
+    min cells have no W_hh and one bias: G*H*(V + 1), G = 2, 3) + C*(H + 1) for the read-out."""
+    shapes = RecurrentConfig(cell=cell, hidden_size=hidden).cell_config(vocab).param_shapes()
+    return sum(math.prod(s) for s in shapes.values()) + classes * (hidden + 1)

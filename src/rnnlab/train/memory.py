@@ -33,7 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ..cells import GRUCell, LSTMCell, RNNCell
+from ..cells import GRUCell, LSTMCell, MinGRUCell, MinLSTMCell, RNNCell
 from ..data.memory import CopyMemoryBatches, MemoryBatch, copy_memory_batch
 from ..models.memory import MemoryNet, recurrent_parameters
 from ..viz.plots import memory_png
@@ -46,7 +46,7 @@ __all__ = [
     "recall_loss", "run_memory_experiment", "save_memory_result", "state_gradient_norms",
 ]
 
-CELL_CLASSES = {"rnn": RNNCell, "gru": GRUCell, "lstm": LSTMCell}
+CELL_CLASSES = {"rnn": RNNCell, "gru": GRUCell, "lstm": LSTMCell, "mingru": MinGRUCell, "minlstm": MinLSTMCell}
 
 
 @dataclass
@@ -70,7 +70,7 @@ class MemoryConfig:
     def check(self) -> None:
         bad = [c for c in self.cells if c not in CELL_CLASSES]
         if bad:
-            raise ValueError(f"memory experiment: unknown cell(s) {bad}; expected rnn, gru or lstm")
+            raise ValueError(f"memory experiment: unknown cell(s) {bad}; expected one of {', '.join(CELL_CLASSES)}")
         if not self.delays or min(self.delays) < 1:
             raise ValueError(f"memory experiment: delays must be integers >= 1, got {self.delays}")
         for name in ("symbols", "lstm_hidden", "batch", "steps", "val_sequences"):

@@ -120,7 +120,8 @@ def memory_png(result: MemoryRecord, path: str | Path) -> Path | None:
     plt = _pyplot()
     if plt is None:
         return None
-    colors = {"rnn": "tab:red", "gru": "tab:green", "lstm": "tab:blue"}
+    colors = {"rnn": "tab:red", "gru": "tab:green", "lstm": "tab:blue", "mingru": "tab:olive",
+              "minlstm": "tab:purple"}
     cfg = result.config
     fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4))
     for cell in cfg["cells"]:
