@@ -80,3 +80,19 @@ def assert_user_error(code, err, *fragments):
     assert "Traceback" not in err
     for f in fragments:
         assert f in lines[0], lines[0]
+
+
+
+def write_review_csv(path, rows: int, words: dict[str, list[str]], spread: int, header=("text", "label")):
+    """A toy two-class text CSV: row i has label "pos" (odd i) or "neg" and 1 + i % spread of that label's words
+    (cycling from word i), then "film"; `header` names the text and label columns. Returns path."""
+    import csv
+
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(list(header))
+        for i in range(rows):
+            label = "pos" if i % 2 else "neg"
+            vocab = words[label]
+            w.writerow([" ".join(vocab[(i + k) % len(vocab)] for k in range(1 + i % spread)) + " film", label])
+    return path

@@ -2,14 +2,13 @@
 training split, scored on the same items as the model, printed beside its accuracy and macro-F1; and the
 embedding dropout the text defaults use."""
 
-import csv
 import re
 
 import numpy as np
 import pytest
 import torch
 
-from helpers import assert_user_error, run_cli as run
+from helpers import assert_user_error, run_cli as run, write_review_csv
 
 pytestmark = pytest.mark.usefixtures("in_tmp", "one_thread")
 
@@ -29,15 +28,8 @@ def _rows(out: str) -> dict[str, tuple[float, float]]:
 
 @pytest.fixture
 def reviews(tmp_path):
-    path = tmp_path / "reviews.csv"
     words = {"pos": ["good", "great", "fine", "lovely"], "neg": ["bad", "awful", "poor", "dull"]}
-    with open(path, "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["text", "label"])
-        for i in range(60):
-            label = "pos" if i % 2 else "neg"
-            w.writerow([" ".join(words[label][(i + k) % 4] for k in range(1 + i % 3)) + " film", label])
-    return path
+    return write_review_csv(tmp_path / "reviews.csv", 60, words, spread=3)
 
 
 def test_eval_baselines_text_prints_tfidf_on_the_same_test_split(tmp_path, capsys, reviews):

@@ -10,7 +10,7 @@ import math
 import pytest
 import torch
 
-from helpers import assert_user_error, run_cli as run  # noqa: E402
+from helpers import assert_user_error, run_cli as run, write_review_csv  # noqa: E402
 
 TINY = ["--hidden", "8", "--embed", "4", "--max-steps", "3", "--eval-every", "3", "--warmup-steps", "1",
         "--quiet", "--threads", "1"]
@@ -74,15 +74,8 @@ def test_builtin_forecast_end_to_end(tmp_path, capsys, name, package):
 
 @pytest.fixture
 def text_csv(tmp_path):
-    path = tmp_path / "text.csv"
     words = {"pos": ["good", "great", "fine"], "neg": ["bad", "awful", "poor"]}
-    with open(path, "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["review", "stars"])
-        for i in range(40):
-            label = "pos" if i % 2 else "neg"
-            w.writerow([" ".join(words[label][(i + k) % 3] for k in range(1 + i % 4)) + " film", label])
-    return path
+    return write_review_csv(tmp_path / "text.csv", 40, words, spread=4, header=("review", "stars"))
 
 
 def test_text_csv_train_resume_eval_predict(tmp_path, capsys, text_csv):
