@@ -98,8 +98,8 @@ def export(module: nn.Module, example: Tensor | tuple, path: str | Path, format:
              one per input, positional then keyword (a name shared between inputs is one size, e.g. "B" of the
              input and of a state); default {0: "T", 1: "B"} for a time-major rnnlab layer, else {0: "B", 1: "T"}
              (batch-first, as rnnlab's models), and {0: "B"} for a keyword input of one dimension (lengths);
-             a name may be (name, least size) where a size below it cannot run (an image's width through pooling),
-             else 2
+             a name may be (name, least size) where a size below it cannot run (an image's width through pooling);
+             otherwise PT2 accepts any size from 1
     card     extra entries for the model card (vocabulary, scaling, ...)
     input_names, output_names  the file's names for the positional inputs and the outputs (default "input",
              "input_1", ...; "output", "output_1", ...); keyword inputs keep their own names

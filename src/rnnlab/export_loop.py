@@ -307,7 +307,7 @@ def _layer_graph(call: _Call, inputs: list[str], outputs: list[str], prefix: str
     valid = b.op("Less", [b.op("Unsqueeze", [steps, b.const([1], "axes", "int64")])[0],
                           b.op("Unsqueeze", [lens, b.const([0], "axes", "int64")])[0]])[0]  # (T, B)
     mask = b.op("Unsqueeze", [valid, b.const([2], "axes", "int64")])[0]  # (T, B, 1) bool
-    zero = b.const(0.0, "zero", {TensorProto.FLOAT: "float32", TensorProto.DOUBLE: "float64"}[dtype])
+    zero = b.const(0.0, "zero", str(w.dtype).removeprefix("torch."))
 
     from .layers.regularize import draw
 

@@ -38,8 +38,8 @@ from torch import Tensor
 from ..cells.config import CellConfig
 from ..trace import DirectionTrace
 
-__all__ = ["Backend", "BackendChoice", "BatchLayout", "RunOptions", "StepMasks", "capturing", "func_transformed",
-           "refuse_tracing"]
+__all__ = ["Backend", "BackendChoice", "BatchLayout", "RunOptions", "StepMasks", "batched", "capturing",
+           "func_transformed", "refuse_tracing"]
 
 
 def func_transformed() -> bool:
@@ -47,6 +47,15 @@ def func_transformed() -> bool:
     torch.func support (setup_context, vmap rule) runs the reference loop's plain ops instead, which every
     transform composes to any order."""
     return not torch.compiler.is_compiling() and torch._C._are_functorch_transforms_active()
+
+
+def batched(t: Tensor) -> bool:
+    """Whether `t` is a vmap-batched tensor (a vmap over a backward: gradcheck's batched gradients,
+    is_grads_batched): it has no data pointer for the compiled loops and takes no in-place write into a plain
+    tensor. False inside torch.compile (a compiled graph carries no vmap level of its own)."""
+    if torch.compiler.is_compiling():
+        return False
+    return torch._C._functorch.is_batchedtensor(t) or torch._C._functorch.is_legacy_batchedtensor(t)
 
 
 def capturing(t: Tensor | None = None) -> bool:

@@ -72,7 +72,7 @@ from torch import Tensor
 from ..cells.minrnn import candidate, log_candidate, normalised_gates
 from ..cells.projection import input_part
 from ..trace import DirectionTrace
-from .contract import Backend, BatchLayout, RunOptions, func_transformed, refuse_tracing
+from .contract import Backend, BatchLayout, RunOptions, batched, func_transformed, refuse_tracing
 from .reference import run_reference
 from .fused import compiled
 from .fused.common import linear as own_linear
@@ -103,7 +103,7 @@ def _solve(a: Tensor, b: Tensor, h0: Tensor) -> Tensor:
     its a; then T/C steps carry the state across blocks; one last operation adds each block's carried state
     times the running product. ~2 sqrt(T) Python steps instead of T, the same products as the plain loop."""
     T, rest = b.shape[0], b.shape[1:]
-    if any(_batched(t) for t in (a, b, h0)):  # under vmap (a batched backward): no data pointers, no out=
+    if any(batched(t) for t in (a, b, h0)):  # under vmap (a batched backward): no data pointers, no out=
         ys, h = [], h0
         for t in range(T):
             h = torch.addcmul(b[t], a[t], h)
@@ -151,7 +151,7 @@ class _Forward(torch.autograd.Function):
     def backward(ctx, dy: Tensor):
         a, y, h0 = ctx.saved_tensors
         g = _Backward.apply(a, dy)  # g_t = dL/dh_t in full = dy_t + a_{t+1} g_{t+1}
-        if _batched(g):  # under vmap: no in-place writes of batched values into a plain tensor
+        if batched(g):  # under vmap: no in-place writes of batched values into a plain tensor
             da = g * torch.cat([(h0 * torch.ones_like(y[0]))[None], y[:-1]])
         else:
             da = torch.empty_like(a)
@@ -176,7 +176,7 @@ class _Backward(torch.autograd.Function):
     def backward(ctx, dy: Tensor):
         a, y = ctx.saved_tensors
         q = _Forward.apply(a, dy, torch.zeros_like(dy[0]))  # q_t = dy_t + a_t q_{t-1}
-        if _batched(q):
+        if batched(q):
             return torch.cat([torch.zeros_like(q[:1] * a[:1]), q[:-1] * y[1:]]), q
         da = torch.zeros_like(a)
         da[1:] = q[:-1] * y[1:]  # a_s multiplies y_s into y_{s-1}
@@ -230,16 +230,12 @@ class _Fused(torch.autograd.Function):
     @staticmethod
     def backward(ctx, dy: Tensor):
         k, bias, h0, y = ctx.saved_tensors
-        if _batched(dy):  # a vmap over this backward (gradcheck's batched gradients, is_grads_batched): the C pass
+        if batched(dy):  # a vmap over this backward (gradcheck's batched gradients, is_grads_batched): the C pass
             # reads raw data pointers, which a batched tensor has not; the log method's torch ops compose with vmap
             return (*_torch_op_grads(k, bias, h0, dy, ctx.cfg, ctx.needs_input_grad[:3]), None)
         dk, dh0 = _FusedBackward.apply(k, bias, h0, y, dy, ctx.cfg)
         dbias = dk.sum(dim=(0, 1)) if ctx.needs_input_grad[1] else None
         return dk, dbias, dh0, None
-
-
-def _batched(t: Tensor) -> bool:
-    return torch._C._functorch.is_batchedtensor(t) or torch._C._functorch.is_legacy_batchedtensor(t)
 
 
 def _torch_op_grads(k: Tensor, bias: Tensor, h0: Tensor, dy: Tensor, cfg, needs) -> list:

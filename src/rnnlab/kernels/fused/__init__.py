@@ -14,7 +14,7 @@ import torch
 from torch import Tensor
 
 from ...trace import DirectionTrace
-from ..contract import Backend, BatchLayout, RunOptions, refuse_tracing
+from ..contract import Backend, BatchLayout, RunOptions, func_transformed, refuse_tracing
 from ..reference import run_reference
 from . import ops
 
@@ -23,7 +23,7 @@ __all__ = ["BACKEND", "run_fused"]
 
 def run_fused(x: Tensor, params: dict[str, Tensor], h0, layout: BatchLayout, options: RunOptions):
     refuse_tracing("fused backend")
-    if ops.transformed():  # torch.func (grad, vjp, jacrev, vmap): plain ops, which every transform composes
+    if func_transformed():  # torch.func (grad, vjp, jacrev, vmap): plain ops, which every transform composes
         return run_reference(x, params, h0, layout, options)
     cfg = options.cell
     is_lstm = cfg.is_lstm
@@ -43,8 +43,8 @@ def run_fused(x: Tensor, params: dict[str, Tensor], h0, layout: BatchLayout, opt
     call = ops.Call(roles, cfg.family, cfg.hidden_size, cfg.proj_size, ops.flags_of(cfg), keep, options.recording,
                     n_state)
     # without a gradient to keep (inference) the autograd.Function is only cost: its apply binds the forward's
-    # signature with inspect on every call (setup_context style), 70 us a layer-direction here, most of a small
-    # layer's inference (issue 20: variant inference had regressed by that at T = 50, B = 1)
+    # signature with inspect on every call (setup_context style): about 40 of the 139-145 us a T = 1, B = 1 layer
+    # took per call here (issue 20: variant inference had regressed by such overhead at T = 50, B = 1)
     run = ops.FusedLayer.apply if keep else ops.FusedLayer.forward
     outs = run(call, x, lengths, *state, *present)
     finals = list(outs[:n_state])

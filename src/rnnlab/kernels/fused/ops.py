@@ -34,14 +34,14 @@ import torch
 from torch import Tensor
 
 from ...cells.config import CellConfig
-from ..contract import BatchLayout, RunOptions
+from ..contract import BatchLayout, RunOptions, batched, func_transformed
 from ..reference import run_reference
 from .common import Spec, split_masks
 from .gru import GRUFunction
 from .lstm import LSTMFunction
 from .rnn import RNNFunction
 
-__all__ = ["Call", "FusedLayer", "ROLES", "buffer_shapes", "fused_backward", "fused_forward", "transformed"]
+__all__ = ["Call", "FusedLayer", "ROLES", "buffer_shapes", "fused_backward", "fused_forward"]
 
 ROLES = ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr", "weight_ci", "weight_cf", "weight_co",
          "ln_weight_ih", "ln_weight_hh", "ln_weight_c", "ln_bias_c", "recurrent", "zone_c", "zone_h")
@@ -268,7 +268,7 @@ def _grads(call: Call, x, lengths, state, present, path, buffers, grads, needs) 
     d_finals = [g if g is not None else torch.zeros_like(s) for g, s in zip(d_finals, state)]
     # a graph of the gradient asked for (create_graph, torch.func.grad), or a vmap over this backward (jacrev,
     # batched gradients in gradcheck): differentiate the reference path
-    if torch.is_grad_enabled() or any(_batched(g) for g in (dY, *d_finals)) or transformed():
+    if torch.is_grad_enabled() or any(batched(g) for g in (dY, *d_finals)) or func_transformed():
         got = _reference_grads(call.family, call.args, x, list(state), _expand(list(present), call.roles), lengths,
                                [dY, *d_finals], needs)
     else:
@@ -337,17 +337,6 @@ def _backward(ctx, grads):
     if got is None:
         return None, [None] * len(state), [None] * len(present), *[None] * 8
     return got[0], got[1 : 1 + call.n_state], got[1 + call.n_state :], *[None] * 8
-
-
-def transformed() -> bool:
-    """Whether a torch.func transform is active (the backward operator has no vmap rule of its own)."""
-    return not torch.compiler.is_compiling() and torch._C._are_functorch_transforms_active()
-
-
-def _batched(t: Tensor) -> bool:
-    if torch.compiler.is_compiling():  # a compiled graph carries no vmap level of its own
-        return False
-    return torch._C._functorch.is_batchedtensor(t) or torch._C._functorch.is_legacy_batchedtensor(t)
 
 
 def _reference_grads(family, args, x, state, tensors, lengths, grads_out, needs) -> list:
