@@ -10,7 +10,7 @@ import torch
 
 import rnnlab.train.checkpoint as checkpoint_module
 from rnnlab.train import CharLMTask, CheckpointError, fit, learning_rate, load_charlm, load_checkpoint, sample_text
-from rnnlab.train.config import TrainConfig
+from rnnlab.train.config import TrainConfig, check_ranges
 from charlm_helpers import TINY_TEXT, tiny_config
 
 
@@ -100,6 +100,20 @@ def test_learning_rate_warms_up_then_decays():
     assert all(a >= b for a, b in zip(lrs[10:], lrs[11:]))
     timed = TrainConfig(lr=1.0, warmup_steps=0, max_time=100.0, min_lr_ratio=0.0)
     assert learning_rate(timed, 5, 50.0) == pytest.approx(0.5)
+
+
+def test_wsd_holds_the_rate_then_decays_over_the_last_fraction():
+    steps = TrainConfig(lr=1.0, warmup_steps=10, max_steps=110, max_time=None, decay="wsd", decay_fraction=0.2,
+                        min_lr_ratio=0.1)
+    lrs = [learning_rate(steps, s, 0.0) for s in range(111)]
+    assert lrs[0] == pytest.approx(0.1) and lrs[9] == pytest.approx(1.0)
+    assert lrs[10:91] == [1.0] * 81  # stable until the last 20 of the 100 steps after warm-up
+    assert lrs[100] == pytest.approx(0.55) and lrs[110] == pytest.approx(0.1)  # cosine: halfway, then the floor
+    assert all(a > b for a, b in zip(lrs[90:110], lrs[91:111]))
+    timed = TrainConfig(lr=1.0, warmup_steps=0, max_time=100.0, decay="wsd", decay_fraction=0.5, min_lr_ratio=0.0)
+    assert [learning_rate(timed, 5, e) for e in (10.0, 50.0, 75.0, 100.0)] == pytest.approx([1.0, 1.0, 0.5, 0.0])
+    with pytest.raises(ValueError, match="--decay-fraction must be >= 0 and <= 1"):
+        check_ranges(TrainConfig(decay="wsd", decay_fraction=1.5), "training")
 
 
 def test_crash_while_writing_leaves_the_previous_checkpoint(tmp_path, monkeypatch):

@@ -31,6 +31,7 @@ __all__ = ["RANGES", "CharLMRunConfig", "RunConfig", "TextDataConfig", "TrainCon
            "preset_config", "versions"]
 
 C = TypeVar("C")
+DECAYS = ("cosine", "none", "wsd")  # the learning-rate schedules after warm-up (train/loop.py learning_rate)
 
 
 @dataclass(slots=True)
@@ -41,9 +42,11 @@ class TrainConfig:
     beta2: float = opt(0.99, "AdamW beta2")
     clip: float = opt(1.0, "gradient-norm clipping threshold")
     warmup_steps: int = opt(100, "linear learning-rate warm-up from lr/warmup_steps to lr")
-    decay: str = opt("cosine", "cosine: to min_lr_ratio x lr at the end of the budget; none: constant",
-                     choices=("cosine", "none"))
-    min_lr_ratio: float = opt(0.1, "the cosine decay's floor, as a fraction of lr")
+    decay: str = opt("cosine", "cosine: to min_lr_ratio x lr at the end of the budget; none: constant; wsd: "
+                     "constant, then a cosine to min_lr_ratio x lr over the budget's last decay_fraction",
+                     choices=DECAYS)
+    min_lr_ratio: float = opt(0.1, "the decay's floor, as a fraction of lr")
+    decay_fraction: float = opt(0.2, "wsd: the share of the budget (steps or time) spent decaying")
     max_steps: int | None = opt(None, "step budget; the schedule then follows steps (runs are exactly reproducible)")
     max_time: float | None = opt(180.0, "time budget in seconds, evaluations included", metavar="SECONDS")
     eval_every: int = opt(200, "steps between evaluations (each logs a line and saves last/)", metavar="STEPS")
@@ -55,8 +58,8 @@ class TrainConfig:
     def check(self) -> None:
         """ValueError naming the first option out of its range (check_ranges: NaN and inf included)."""
         check_ranges(self, "training")
-        if self.decay not in ("cosine", "none"):
-            raise ValueError(f"training: decay must be 'cosine' or 'none', got {self.decay!r}")
+        if self.decay not in DECAYS:
+            raise ValueError(f"training: decay must be one of {', '.join(DECAYS)}, got {self.decay!r}")
         if self.max_steps is None and self.max_time is None:
             raise ValueError("training: give max_steps or max_time (or both), or the run never ends")
 
@@ -65,7 +68,7 @@ class TrainConfig:
 # A float must also be finite: NaN passes every comparison, so it is refused by name, not by a comparison.
 RANGES: dict[str, tuple[float, float, bool]] = {
     "lr": (0, math.inf, False), "clip": (0, math.inf, False), "weight_decay": (0, math.inf, True),
-    "beta1": (0, 1, True), "beta2": (0, 1, True), "min_lr_ratio": (0, 1, True), "min_delta": (0, math.inf, True),
+    "beta1": (0, 1, True), "beta2": (0, 1, True), "min_lr_ratio": (0, 1, True), "decay_fraction": (0, 1, True), "min_delta": (0, math.inf, True),
     "warmup_steps": (0, math.inf, True), "max_steps": (1, math.inf, True), "max_time": (0, math.inf, False),
     "eval_every": (1, math.inf, True), "patience": (1, math.inf, True),
     "batch": (1, math.inf, True), "seq_len": (1, math.inf, True), "eval_chars": (2, math.inf, True),
@@ -139,7 +142,14 @@ class CharLMRunConfig(RunConfig):
     task: ClassVar[str] = "charlm"
     data: TextDataConfig = opt(default_factory=TextDataConfig)
     model: CharLMConfig = opt(default_factory=CharLMConfig)
-    train: TrainConfig = opt(default_factory=TrainConfig)
+    train: TrainConfig = opt(default_factory=lambda: TrainConfig(**CHARLM_TRAIN))
+
+
+# The char-LM's training defaults, chosen on builtin:pystdlib's validation split at 60 and 180 CPU seconds
+# (benchmarks/charlm_budget.py, benchmarks/CHARLM.md): a short warm-up, a constant rate and a decay over the
+# budget's last fifth (wsd) learnt more within a budget than a cosine over all of it (which spends most of a
+# short budget below its peak rate) and than a plain constant-rate torch.nn.LSTM loop.
+CHARLM_TRAIN = dict(lr=5e-3, warmup_steps=10, decay="wsd", decay_fraction=0.2)
 
 
 def from_dict(cls: type[C], d: dict[str, Any], _path: str = "") -> C:

@@ -79,8 +79,9 @@ def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.AdamW:
 
 
 def learning_rate(cfg: TrainConfig, step: int, elapsed: float) -> float:
-    """Linear warm-up over warmup_steps, then cosine decay to min_lr_ratio * lr at the end of the budget
-    (max_steps if given, else max_time)."""
+    """Linear warm-up over warmup_steps, then the decay: cosine to min_lr_ratio * lr at the end of the budget
+    (max_steps if given, else max_time), none (constant), or wsd (warm-up, stable, decay: constant until the
+    budget's last decay_fraction, then the same cosine over that part)."""
     if step < cfg.warmup_steps:
         return cfg.lr * (step + 1) / cfg.warmup_steps
     if cfg.decay == "none":
@@ -89,6 +90,9 @@ def learning_rate(cfg: TrainConfig, step: int, elapsed: float) -> float:
         progress = (step - cfg.warmup_steps) / max(1, cfg.max_steps - cfg.warmup_steps)
     else:
         progress = elapsed / cfg.max_time
+    if cfg.decay == "wsd":
+        start = 1.0 - cfg.decay_fraction
+        progress = (progress - start) / cfg.decay_fraction if cfg.decay_fraction > 0 else float(progress >= 1)
     progress = min(max(progress, 0.0), 1.0)
     low = cfg.lr * cfg.min_lr_ratio
     return low + 0.5 * (cfg.lr - low) * (1 + math.cos(math.pi * progress))
