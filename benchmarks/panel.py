@@ -12,7 +12,9 @@ Two phases, so that the held-out tails are touched once, at the end:
    the series, then over the seeds) is chosen. No held-out value is read.
 2. Test: the chosen candidate's three checkpoints scored on every series' held-out tail: aggregate MASE (mean of
    the per-series MASE), against per-series seasonal naive, naive (m = 1) and Holt-Winters on the same origins,
-   the pooled coverage of the network's 80 % intervals, and what `rnnlab forecast` (model auto) would use.
+   the coverage of each model's 80 % intervals (per step ahead, from errors at every origin before the tail:
+   train/panel.py) and what `rnnlab forecast` (model auto: per series, by its validation MASE) uses; beside
+   them a check that never reads the tails, the intervals calibrated before the validation part covering it.
 
 Each run's result is a JSON file in --out (default benchmarks/results/panel/<data>/); a run whose file exists is
 not run again. CPU seconds (process time, both threads) are recorded beside the wall seconds.
@@ -21,6 +23,7 @@ not run again. CPU seconds (process time, both threads) are recorded beside the 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import statistics
 import sys
@@ -32,7 +35,9 @@ import torch
 
 from benchmarks.forecast_select import _parse_set  # KEY=JSON overrides, one parser for both studies
 from rnnlab.train import fit, forecast_config, load_forecaster
-from rnnlab.train.panel import PanelTask, aggregate, panel_baselines, panel_forecasts, score_series
+from rnnlab.train.forecast_select import choose, step_offsets
+from rnnlab.train.panel import (CALIBRATION_FITS, PanelTask, aggregate, baselines_at, calibration_errors,
+                                calibration_origins, network_at, panel_baselines, panel_forecasts, score_series)
 
 # name -> overrides: residual x per-series scaling x step budget (the preset's own setting is one of them)
 CANDIDATES = {f"{r}/{s}/{n}": {"model.residual": r, "data.scaling": s, "train.max_steps": n, "train.max_time": None}
@@ -66,10 +71,40 @@ def train_one(data: str, overrides: dict, seed: int, path: Path, test: bool) -> 
             models["naive"] = naive
             rows = {m: score_series(actual, f, p.scales, loaded.interval(m) if m != "naive" else None)
                     for m, f in models.items()}
+            # what `rnnlab forecast` uses: per series, the model that won that series' validation
+            picks = [c[0] for c in loaded.choices("auto")]
+            rows["auto"] = score_series(actual, [models[m][s] for s, m in enumerate(picks)], p.scales,
+                                        series_offsets=[loaded.interval(m) for m in picks])
             out["test"] = {m: aggregate(r) for m, r in rows.items()}
             out["test_per_series"] = {m: {i: r["mase"] for i, r in zip(p.panel.ids, rs)} for m, rs in rows.items()}
-            out["test_used"] = out["test"][out["chosen"]]
+            out["picks"] = dict(zip(p.panel.ids, picks))
+            out["panel_choice"] = choose(loaded.checkpoint.state)[0]  # one model for all, by the mean (before)
+            out["test_used"] = out["test"]["auto"]
+            out["val_check"] = validation_check(loaded, p)
+            out["interval_error_ratio"] = loaded.checkpoint.state.get("interval_error_ratio")
     path.write_text(json.dumps(out, indent=1))
+    return out
+
+
+def validation_check(loaded, p) -> dict[str, float]:
+    """The intervals' method checked without the tails: each model's offsets from the errors at the origins
+    whose targets lie before the validation part only, their coverage of the validation part (per model). For
+    the network these are its in-sample errors as they are (no validation / training ratio: that needs the
+    validation part), which is what the check shows about them."""
+    before = dataclasses.replace(p, splits=[(v, v) for v, _ in p.splits])
+    L, H, season = loaded.config.model.lookback, loaded.config.model.horizon, loaded.config.data.season
+    actual = [y[v:t] for y, (v, t) in zip(p.panel.values, p.splits)]
+    out = {}
+    for m in ("network", "seasonal-naive", "holt-winters"):
+        if m not in loaded.checkpoint.state.get("intervals", {}):
+            continue
+        origins = calibration_origins(before, L, CALIBRATION_FITS if m == "holt-winters" else None)
+        f = network_at(loaded.model, before, origins) if m == "network" else baselines_at(before, origins, season,
+                                                                                           H, m)
+        offsets = step_offsets(calibration_errors(before, origins, f, H))
+        val = panel_forecasts(loaded.model, p, "val") if m == "network" else panel_baselines(p, "val", season, H,
+                                                                                              (m,))[m]
+        out[m] = aggregate(score_series(actual, val, p.scales, offsets))["coverage"]
     return out
 
 
@@ -106,9 +141,19 @@ def report(out: Path, candidates: dict) -> str | None:
             cov = [r["test"][m].get("coverage") for r in tests]
             median = statistics.mean(r["test"][m]["median_mase"] for r in tests)
             lines.append(f"  {m:<16} mean MASE {_spread(xs)}  median {median:.3f}"
-                         + (f"  coverage {statistics.mean(cov):.0%}" if cov[0] is not None else ""))
+                         + (f"  coverage {', '.join(f'{c:.0%}' for c in cov)} (pooled {statistics.mean(cov):.1%})"
+                            if cov[0] is not None else ""))
         used = [r["test_used"]["mase"] for r in tests]
-        lines.append(f"  what `rnnlab forecast` uses (auto): {[r['chosen'] for r in tests]}, mean MASE {_spread(used)}")
+        lines.append(f"  what `rnnlab forecast` uses (auto, per series): mean MASE {_spread(used)}; picks per seed: "
+                     + "; ".join(", ".join(f"{k} {list(r['picks'].values()).count(k)}" for k in
+                                           dict.fromkeys(r["picks"].values())) for r in tests))
+        lines.append(f"  one choice for the whole panel (by the mean) would be: {[r['panel_choice'] for r in tests]}")
+        lines.append(f"  the network's validation / training error ratio r (its in-sample errors x max(1, r)): "
+                     f"{[round(r.get('interval_error_ratio') or float('nan'), 2) for r in tests]}")
+        if "val_check" in tests[0]:
+            for m in tests[0]["val_check"]:
+                lines.append(f"  validation check, {m}: offsets from before the validation part cover "
+                             f"{', '.join(format(r['val_check'][m], '.0%') for r in tests)} of it")
         wins = [sum(r["test_per_series"]["network"][i] < r["test_per_series"]["seasonal-naive"][i]
                     for i in r["test_per_series"]["network"]) for r in tests]
         lines.append(f"  series where the network beats seasonal naive, per seed: {wins} of "

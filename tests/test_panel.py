@@ -218,10 +218,17 @@ def test_a_global_model_trains_and_forecasts_every_series(tmp_path, capsys):
                          "--out", tmp_path / "f.csv")
     assert code == 0, err
     table = list(csv.reader(open(tmp_path / "f.csv")))
-    assert table[0] == ["store", "step", "time", "sales", "lo80", "hi80"]
+    assert table[0] == ["store", "step", "time", "sales", "lo80", "hi80", "model"]
     assert [(r[0], r[1]) for r in table[1:]] == [(s, str(k)) for s in "abc" for k in (1, 2, 3)]
     assert table[1][2] == "2005-01-01" and table[4][2] == "2004-07-01"  # each series after its own end
-    assert all(math.isfinite(float(x)) for r in table[1:] for x in r[3:])
+    assert all(math.isfinite(float(x)) for r in table[1:] for x in r[3:6]) and {r[6] for r in table[1:]} == {"network"}
+    assert all(float(r[4]) <= float(r[5]) for r in table[1:])
+    # model auto: each series by the model that won its own validation, as the state's per-series scores say
+    code, out, err = run(capsys, "forecast", tmp_path / "r", "--steps", "2", "--out", tmp_path / "auto.csv")
+    assert code == 0, err
+    per = json.loads((tmp_path / "r" / "best" / "state.json").read_text())["val_series"]
+    want = [min(per, key=lambda k: (per[k][s], k != "network")) for s in range(3)]
+    assert [r[6] for r in list(csv.reader(open(tmp_path / "auto.csv")))[1::2]] == want
     code, _, err = run(capsys, "forecast", tmp_path / "r", "--steps", "4", "--model", "network", "--out", "-")
     assert code == 2 and "past covariates, whose future is unknown" in err
     code, out, err = run(capsys, "forecast", tmp_path / "r", "--steps", "5", "--model", "seasonal-naive", "--out", "-")

@@ -37,7 +37,7 @@ def add_parser(commands) -> None:
     p.add_argument("--out", metavar="CSV", help="where to write (default RUN/forecast-H.csv; - for stdout only)")
     p.add_argument("--model", default="auto", choices=MODELS,
                    help="auto (default): the network, unless seasonal naive or Holt-Winters had a lower MASE on the "
-                        "run's validation origins; or force one")
+                        "run's validation origins (many series: chosen per series); or force one")
     p.set_defaults(run=run)
 
 

@@ -9,7 +9,10 @@ same validation origins the network is early-stopped on:
     holt-winters     exponential smoothing (statsmodels; additive trend, additive or multiplicative season),
                      refitted on the history before each origin
 
-and keeps their validation MASE in the checkpoint (state.json "val_baselines"). `rnnlab forecast` (and
+and keeps their validation MASE in the checkpoint (state.json "val_baselines"). Holt-Winters' own settings
+(trend, season kind) are chosen on the same origins (choose_ets), and the choice itself is scored at up to
+CHOICE_ORIGINS origins, every step whose horizon fits in the validation part (state.json "val_choice"): a
+short series' validation part has only one or two of the origins every H steps that early-stop the network. `rnnlab forecast` (and
 LoadedForecaster.future with model="auto") then uses the network only where its best validation MASE is at
 most the best baseline's, and says which model it used and why; `--model` forces one. The held-out tail is
 never looked at for the choice. The network's validation score is that of the checkpoint chosen on the same
@@ -20,7 +23,9 @@ each model on the validation part give their 10 % and 90 % quantiles, and a fore
 [forecast + q10, forecast + q90], the same offsets at every step ahead (pooled over the steps: a run has
 few validation origins). Model-free, so the baselines get intervals too; the coverage on the held-out tail is
 what `eval` reports (with the mean pinball loss of the two quantiles), since a short validation part gives
-rough quantiles.
+rough quantiles. Many series (train/panel.py) have more errors to draw on, so their intervals are per step
+ahead: step_offsets gives one [lo, hi] per step, from errors at rolling origins over the whole history before
+the tail (interval_bounds reads either form).
 """
 
 from __future__ import annotations
@@ -33,8 +38,10 @@ from ..baselines import ETS_SETTINGS, ets_forecast, seasonal_naive_forecast
 from ..data import DataError
 from .metrics import forecast_errors
 
-__all__ = ["BASELINES", "INTERVAL", "MODELS", "baseline_future", "choose", "history_to_keep", "interval_offsets",
-           "interval_scores", "validation_forecasts", "validation_scores"]
+__all__ = ["BASELINES", "CHOICE_ORIGINS", "ETS_CANDIDATES", "INTERVAL", "MODELS", "baseline_choice_scores",
+           "baseline_future", "choice_origins", "choose", "choose_ets", "ets_candidates", "history_to_keep",
+           "interval_bounds", "interval_offsets", "interval_scores", "origin_mase", "step_offsets",
+           "validation_forecasts", "validation_scores"]
 
 BASELINES = ("seasonal-naive", "holt-winters")
 INTERVAL = (0.1, 0.9)  # the quantiles of the errors that bound the 80 % prediction interval
@@ -46,18 +53,55 @@ def ets_settings(data: str) -> dict:
     return ETS_SETTINGS.get(data, dict(trend="add", seasonal="add"))
 
 
+# Holt-Winters' settings tried on validation (one series): trend additive or none x season additive or
+# multiplicative; the data set's own (ets_settings) first, so it wins ties
+ETS_CANDIDATES = tuple(dict(trend=t, seasonal=k) for t in ("add", None) for k in ("add", "mul"))
+CHOICE_ORIGINS = 12  # at most this many origins score the choice (Holt-Winters refits at each)
+
+
 def _has_statsmodels() -> bool:
     return importlib.util.find_spec("statsmodels") is not None
 
 
+def ets_candidates(values: np.ndarray, season: int, data: str) -> list[dict]:
+    """The Holt-Winters settings worth trying: the data set's own first, multiplicative seasons only for positive
+    values, and no season kind at all without a season."""
+    out = [ets_settings(data)]
+    for c in ETS_CANDIDATES:
+        if season <= 1:
+            c = dict(trend=c["trend"], seasonal=None)
+        if c["seasonal"] == "mul" and (np.asarray(values) <= 0).any():
+            continue
+        if c not in out:
+            out.append(c)
+    return out
+
+
+def choose_ets(values: np.ndarray, start: int, end: int, horizon: int, season: int, data: str
+               ) -> tuple[dict, np.ndarray | None]:
+    """(the Holt-Winters settings with the lowest MAE on values[start:end] from origins every `horizon` steps,
+    their forecasts): Holt-Winters' own settings chosen on validation, as the network's are. (ets_settings(data),
+    None) when none gives finite forecasts or statsmodels is missing."""
+    best, best_f, best_mae = ets_settings(data), None, np.inf
+    if not _has_statsmodels():
+        return best, None
+    for c in ets_candidates(values[:end], season, data):
+        f = ets_forecast(values, start, end, horizon, season, **c)
+        mae = float(np.mean(np.abs(f - values[start:end]))) if np.isfinite(f).all() else np.inf
+        if mae < best_mae:
+            best, best_f, best_mae = c, f, mae
+    return best, best_f
+
+
 def validation_forecasts(values: np.ndarray, start: int, end: int, horizon: int, season: int,
-                         data: str) -> dict[str, np.ndarray]:
+                         data: str, ets: dict | None = None) -> dict[str, np.ndarray]:
     """Each baseline's forecasts of values[start:end] from the same rolling origins as the network (every
-    `horizon` steps, from the true history). Holt-Winters only when statsmodels is installed (and finite)."""
+    `horizon` steps, from the true history). Holt-Winters (settings `ets`, default the data set's) only when
+    statsmodels is installed (and finite)."""
     m = season if start >= season else 1
     out = {"seasonal-naive": seasonal_naive_forecast(values, start, end, horizon, m)}
     if _has_statsmodels():
-        f = ets_forecast(values, start, end, horizon, season, **ets_settings(data))
+        f = ets_forecast(values, start, end, horizon, season, **(ets or ets_settings(data)))
         if np.isfinite(f).all():
             out["holt-winters"] = f
     return out
@@ -71,28 +115,90 @@ def validation_scores(values: np.ndarray, start: int, end: int, horizon: int, se
             for k, f in validation_forecasts(values, start, end, horizon, season, data).items()}
 
 
+def choice_origins(start: int, end: int, horizon: int, most: int = CHOICE_ORIGINS) -> list[int]:
+    """The origins that score the choice between the network and the baselines: every step whose whole horizon
+    lies in [start, end) (more than the len / horizon origins that early-stop the network: a short validation
+    part has one or two of those), at most `most`, evenly spaced and ending at the last."""
+    o = list(range(start, end - horizon + 1)) or [start]
+    return [o[i] for i in np.unique(np.round(np.linspace(0, len(o) - 1, most)).astype(int))] if len(o) > most else o
+
+
+def origin_mase(values: np.ndarray, origins: list[int], forecasts: np.ndarray, scale: float) -> float:
+    """MASE of forecasts[i] (H values from origins[i]) against the values they forecast, pooled (steps past
+    the end of `values` are left out)."""
+    e = [abs(values[o + k] - f[k]) for o, f in zip(origins, forecasts) for k in range(len(f)) if o + k < len(values)]
+    return float(np.mean(e) / scale)
+
+
+def baseline_choice_scores(values: np.ndarray, origins: list[int], end: int, horizon: int, season: int,
+                           scale: float, ets: dict) -> dict[str, float]:
+    """The baselines' MASE at the choice origins (each forecasting `horizon` steps, none past `end`)."""
+    v = values[:end]
+    sn = [seasonal_naive_forecast(v, o, o + horizon, horizon, season if o >= season else 1) for o in origins]
+    out = {"seasonal-naive": origin_mase(v, origins, sn, scale)}
+    if _has_statsmodels():
+        hw = [ets_forecast(v, o, o + horizon, horizon, season, **ets) for o in origins]
+        if all(np.isfinite(f).all() for f in hw):
+            out["holt-winters"] = origin_mase(v, origins, hw, scale)
+    return out
+
+
 def interval_offsets(actual: np.ndarray, forecast: np.ndarray) -> list[float]:
     """[q10, q90] of the errors actual - forecast: the 80 % interval is [forecast + q10, forecast + q90]."""
     e = np.asarray(actual, dtype=np.float64) - np.asarray(forecast, dtype=np.float64)
     return [float(q) for q in np.quantile(e, INTERVAL)]
 
 
-def interval_scores(actual: np.ndarray, forecast: np.ndarray, offsets: list[float]) -> dict[str, float]:
+def step_offsets(errors: list[np.ndarray]) -> list[list[float]]:
+    """Split-conformal [lo, hi] for each step ahead from errors[k], the errors actual - forecast k + 1 steps after
+    their origins: of the n errors sorted, the floor((n + 1) 0.1)-th and the ceil((n + 1) 0.9)-th (the levels
+    that give at least 80 % coverage for exchangeable errors; the smallest and largest when n < 9)."""
+    out = []
+    for k, e in enumerate(errors):
+        e = np.sort(np.asarray(e, dtype=np.float64))
+        n = len(e)
+        if n == 0 or not np.isfinite(e).all():
+            raise ValueError(f"step {k + 1}: no finite errors to take the interval from")
+        lo = min(max(int(np.floor((n + 1) * INTERVAL[0])), 1), n)
+        hi = max(min(int(np.ceil((n + 1) * INTERVAL[1])), n), 1)
+        out.append([float(e[lo - 1]), float(e[hi - 1])])
+    return out
+
+
+def interval_bounds(forecast: np.ndarray, offsets, scale: float = 1.0, steps: np.ndarray | None = None
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """The 80 % interval (lo, hi) around `forecast`: offsets is [q10, q90] (every step alike) or one [lo, hi] per
+    step ahead (step_offsets), times `scale`. steps: each value's step ahead, 0-based (default: blocks from
+    origins every H = len(offsets) values, as the held-out tail is forecast); past the last step the last one's."""
+    f = np.asarray(forecast, dtype=np.float64)
+    o = np.asarray(offsets, dtype=np.float64).reshape(-1, 2)  # (H, 2), or (1, 2) for one pair
+    k = np.arange(len(f)) % len(o) if steps is None else np.minimum(np.asarray(steps), len(o) - 1)
+    return f + o[k, 0] * scale, f + o[k, 1] * scale
+
+
+def interval_scores(actual: np.ndarray, forecast: np.ndarray, offsets) -> dict[str, float]:
     """Coverage of the 80 % interval (share of actual values inside it) and the mean pinball loss of its two
-    quantile forecasts (forecast + q10 at level 0.1, forecast + q90 at 0.9), in the series' units."""
-    actual, forecast = np.asarray(actual, dtype=np.float64), np.asarray(forecast, dtype=np.float64)
-    lo, hi = forecast + offsets[0], forecast + offsets[1]
+    quantile forecasts (the lower bound at level 0.1, the upper at 0.9), in the series' units; offsets as
+    interval_bounds takes them."""
+    actual = np.asarray(actual, dtype=np.float64)
+    lo, hi = interval_bounds(forecast, offsets)
     pinball = [np.mean(np.maximum(tau * (actual - q), (tau - 1) * (actual - q))) for tau, q in zip(INTERVAL, (lo, hi))]
     return {"coverage": float(np.mean((actual >= lo) & (actual <= hi))), "pinball": float(np.mean(pinball))}
 
 
 def choose(state: dict, model: str = "auto") -> tuple[str, str]:
     """(the model to forecast with, why) from a checkpoint's state: `model` itself unless "auto"; "auto" takes
-    the network unless a baseline's validation MASE was lower than the network's best."""
+    the network unless a baseline's validation MASE was lower than the network's: at the choice origins
+    (state "val_choice") where the run kept those, else at the early-stopping origins."""
     if model not in MODELS:
         raise DataError(f"unknown forecast model {model!r}; expected one of {', '.join(MODELS)}")
-    base = {k: float(v) for k, v in (state.get("val_baselines") or {}).items()}
-    net = (state.get("best_metrics") or {}).get("val_mase")
+    dense = state.get("val_choice") or {}  # scores at more origins (choice_origins), where the run kept them
+    if "network" in dense:
+        base = {k: float(v) for k, v in dense.items() if k != "network"}
+        net = dense["network"]
+    else:
+        base = {k: float(v) for k, v in (state.get("val_baselines") or {}).items()}
+        net = (state.get("best_metrics") or {}).get("val_mase")
     if model != "auto":
         if model != "network" and model not in base and not (model == "holt-winters" and _has_statsmodels()):
             raise DataError(f"--model {model} needs statsmodels (pip install statsmodels)")
@@ -114,8 +220,10 @@ def history_to_keep(n: int, lookback: int, season: int) -> int:
     return min(n, max(lookback, 1, 20 * season, 1000))
 
 
-def baseline_future(name: str, history: np.ndarray, steps: int, season: int, data: str) -> np.ndarray:
-    """`steps` values after the end of `history` by the baseline `name`."""
+def baseline_future(name: str, history: np.ndarray, steps: int, season: int, data: str,
+                    ets: dict | None = None) -> np.ndarray:
+    """`steps` values after the end of `history` by the baseline `name` (Holt-Winters with the settings `ets`,
+    default the data set's)."""
     history = np.asarray(history, dtype=np.float64)
     if name == "seasonal-naive":
         m = season if len(history) >= season else 1
@@ -124,5 +232,5 @@ def baseline_future(name: str, history: np.ndarray, steps: int, season: int, dat
     if name == "holt-winters":
         n = len(history)
         return ets_forecast(np.concatenate([history, np.zeros(steps)]), n, n + steps, steps, season,
-                            **ets_settings(data))
+                            **(ets or ets_settings(data)))
     raise DataError(f"unknown baseline {name!r}; expected one of {', '.join(BASELINES)}")

@@ -11,11 +11,20 @@ origins every H steps inside each series, from its true history.
 
 Metrics: per series MAE, RMSE and MASE (against the series' own in-sample seasonal naive); in aggregate the
 mean of the per-series MASE (each series weighs the same, whatever its units), the mean of the per-series
-MAE (mixed units: a rough number) and the pooled coverage of the 80 % intervals. The intervals are split
-conformal as for one series, pooled over the series: the validation errors of all series, each divided by
-its MASE scale, give the 10 % and 90 % quantiles, and a series' interval is its forecast + those quantiles x
-its scale. `rnnlab forecast` uses the network unless seasonal naive or Holt-Winters (per series) had the
-lower mean validation MASE; one choice for the whole panel.
+MAE (mixed units: a rough number) and the pooled coverage of the 80 % intervals.
+
+Intervals: split conformal per step ahead, pooled over the series. Validation alone (one or two origins per
+series, often a calm stretch) gave quantiles far too narrow for the held-out tail (35-44 % coverage on macro),
+so the errors come from rolling origins at every step over the whole history before the tail (the training
+part's origins too: out of sample for the baselines; in sample for the network, whose errors on training
+targets are therefore scaled up by its validation / training error ratio: network_offsets), each divided by
+its series' MASE scale; the split-conformal 10 % / 90 % levels of the errors k steps ahead bound step k
+(forecast_select.step_offsets), and a series' interval is its forecast + those offsets x its scale.
+Holt-Winters is refitted at each origin, so it is calibrated at CALIBRATION_FITS origins per series, evenly
+spaced and ending at the last.
+
+Choice: `rnnlab forecast` (model auto) picks per series, by that series' own validation MASE, the network,
+seasonal naive or Holt-Winters (forecast_select.choose on each series); `--model` forces one for all.
 """
 
 from __future__ import annotations
@@ -34,14 +43,17 @@ from ..data.sequences import LengthBuckets
 from ..data.series import Scaler, mase_scale, rolling_origins
 from ..models.global_forecaster import GlobalForecaster
 from .device import resolve_device
-from .forecast_select import INTERVAL, _has_statsmodels, baseline_future, choose, history_to_keep
+from .forecast_select import (BASELINES, _has_statsmodels, baseline_future, choose, history_to_keep, interval_bounds,
+                              interval_scores, step_offsets)
 from .metrics import forecast_errors
 from .task import Loaded, StepLoss, Task
 
-__all__ = ["LoadedPanel", "PanelTask", "PreparedPanel", "aggregate", "panel_baselines", "panel_forecasts",
+__all__ = ["CALIBRATION_FITS", "LoadedPanel", "PanelTask", "PreparedPanel", "aggregate", "baselines_at",
+           "calibration_errors", "calibration_origins", "network_at", "network_offsets", "panel_baselines", "panel_forecasts",
            "prepare_panel", "read_panel_state", "score_series"]
 
 SCALINGS = ("standard", "meanabs")
+CALIBRATION_FITS = 16  # Holt-Winters refits per series for its interval (about 0.1 s each on macro)
 
 
 @dataclass
@@ -160,20 +172,82 @@ def _tensors(parts, device) -> list[torch.Tensor]:
             torch.tensor(p, dtype=torch.float32, device=device), torch.tensor(k, dtype=torch.float32, device=device)]
 
 
-def panel_forecasts(model: GlobalForecaster, prep: PreparedPanel, part: str) -> list[np.ndarray]:
-    """Per series, forecasts of its validation part (part="val") or held-out tail ("test"), original units,
-    every H steps from the true history before each origin: all series in one forward pass."""
+def network_at(model: GlobalForecaster, prep: PreparedPanel, origins: list[list[int]]) -> list[np.ndarray]:
+    """Per series, the network's H-step forecasts from each of its origins (original units, (n_s, H)), each from
+    the true history before the origin: all series in one forward pass."""
     L, H = model.config.lookback, model.config.horizon
-    spans = [(v, t) if part == "val" else (t, len(prep.panel.values[s])) for s, (v, t) in enumerate(prep.splits)]
-    origins = [rolling_origins(a, b, H) for a, b in spans]
-    parts = [_inputs(prep, s, [o for o, _ in origins[s]], L, H) for s in range(len(spans))]
+    parts = [_inputs(prep, s, o, L, H) for s, o in enumerate(origins)]
     device = next(model.parameters()).device
     f = model.forecast(*_tensors(parts, device)).cpu().double().numpy()  # (all origins, H) scaled
     out, row = [], 0
-    for s, blocks in enumerate(origins):
-        out.append(np.concatenate([prep.scalers[s].inverse(f[row + i, :n]) for i, (_, n) in enumerate(blocks)]))
-        row += len(blocks)
+    for s, o in enumerate(origins):
+        out.append(np.stack([prep.scalers[s].inverse(f[row + i]) for i in range(len(o))]))
+        row += len(o)
     return out
+
+
+def panel_forecasts(model: GlobalForecaster, prep: PreparedPanel, part: str) -> list[np.ndarray]:
+    """Per series, forecasts of its validation part (part="val") or held-out tail ("test"), original units,
+    every H steps from the true history before each origin."""
+    H = model.config.horizon
+    spans = [(v, t) if part == "val" else (t, len(prep.panel.values[s])) for s, (v, t) in enumerate(prep.splits)]
+    blocks = [rolling_origins(a, b, H) for a, b in spans]
+    f = network_at(model, prep, [[o for o, _ in b] for b in blocks])
+    return [np.concatenate([f[s][i, :n] for i, (_, n) in enumerate(b)]) for s, b in enumerate(blocks)]
+
+
+def calibration_origins(prep: PreparedPanel, L: int, most: int | None = None) -> list[list[int]]:
+    """Per series, the origins whose errors calibrate the intervals: every step from the first with a full
+    lookback to the last before the held-out tail, or `most` of them evenly spaced, ending at the last."""
+    out = []
+    for _, t in prep.splits:
+        o = list(range(L, t))
+        if most and len(o) > most:
+            o = o[::-1][::-(-len(o) // most)][::-1]
+        out.append(o)
+    return out
+
+
+def baselines_at(prep: PreparedPanel, origins: list[list[int]], season: int, H: int, name: str) -> list[np.ndarray]:
+    """Per series, baseline `name`'s H-step forecasts from each of its origins ((n_s, H), original units)."""
+    out = []
+    for s, os_ in enumerate(origins):
+        y = prep.panel.values[s]
+        if name == "seasonal-naive":
+            rows = [seasonal_naive_forecast(y, o, o + H, H, season if o >= season else 1) for o in os_]
+        else:
+            rows = [ets_forecast(y, o, o + H, H, season, trend="add", seasonal="add") for o in os_]
+        out.append(np.stack(rows))
+    return out
+
+
+def calibration_errors(prep: PreparedPanel, origins: list[list[int]], forecasts: list[np.ndarray],
+                       H: int, targets: str = "all") -> list[np.ndarray]:
+    """Per step ahead k (0-based), the errors (actual - forecast) / the series' MASE scale of every series'
+    forecasts from its origins, pooled; only targets before the held-out tail count ("all"), or only those in
+    the training part ("train") or in the validation part ("val")."""
+    errors: list[list[float]] = [[] for _ in range(H)]
+    for s, (os_, f) in enumerate(zip(origins, forecasts)):
+        y, (v, t), sc = prep.panel.values[s], prep.splits[s], prep.scales[s]
+        a, b = {"all": (0, t), "train": (0, v), "val": (v, t)}[targets]
+        for o, row in zip(os_, f):
+            for k in range(H):
+                if a <= o + k < b:
+                    errors[k].append((y[o + k] - row[k]) / sc)
+    return [np.asarray(e) for e in errors]
+
+
+def network_offsets(prep: PreparedPanel, origins: list[list[int]], forecasts: list[np.ndarray],
+                    H: int) -> tuple[list[list[float]], float]:
+    """The network's per-step offsets and r. Its errors on training-part targets are in sample (it was fitted
+    to them: on grunfeld, offsets from them alone covered 5-18 % of the validation part), so they are multiplied
+    by r = its mean absolute error on validation targets / that on training targets, at least 1 (a ratio below
+    1 says more about a calm validation stretch than about the network); validation targets count as they are."""
+    fitted = calibration_errors(prep, origins, forecasts, H, "train")
+    held = calibration_errors(prep, origins, forecasts, H, "val")
+    a, b = np.abs(np.concatenate(fitted)), np.abs(np.concatenate(held))
+    r = max(1.0, float(b.mean() / a.mean())) if len(a) and len(b) and a.mean() > 0 else 1.0
+    return step_offsets([np.concatenate([e * r, g]) for e, g in zip(fitted, held)]), r
 
 
 def panel_baselines(prep: PreparedPanel, part: str, season: int, H: int, which=("seasonal-naive", "holt-winters")
@@ -197,19 +271,20 @@ def panel_baselines(prep: PreparedPanel, part: str, season: int, H: int, which=(
 
 
 def score_series(actual: list[np.ndarray], forecasts: list[np.ndarray], scales: list[float],
-                 offsets: list[float] | None = None) -> list[dict[str, float]]:
-    """Per series MAE, RMSE, MASE, and with offsets (in MASE-scale units) the 80 % interval's coverage and mean
-    pinball loss (series units)."""
+                 offsets=None, series_offsets: list | None = None) -> list[dict[str, float]]:
+    """Per series MAE, RMSE, MASE, and with offsets (in MASE-scale units: [q10, q90], or one [lo, hi] per step
+    ahead; series_offsets: one such per series) the 80 % interval's coverage and mean pinball loss (series
+    units)."""
     rows = []
-    for a, f, sc in zip(actual, forecasts, scales):
+    for s, (a, f, sc) in enumerate(zip(actual, forecasts, scales)):
         r = forecast_errors(a, f, sc)
-        if offsets is not None:
-            lo, hi = f + offsets[0] * sc, f + offsets[1] * sc
+        o = series_offsets[s] if series_offsets is not None else offsets
+        if o is not None:
+            lo, hi = interval_bounds(f, o, sc)
             r["inside"] = int(np.sum((a >= lo) & (a <= hi)))
             r["n"] = len(a)
             r["coverage"] = r["inside"] / len(a)
-            r["pinball"] = float(np.mean([np.mean(np.maximum(tau * (a - q), (tau - 1) * (a - q)))
-                                          for tau, q in zip(INTERVAL, (lo, hi))]))
+            r["pinball"] = interval_scores(a, f, np.asarray(o, dtype=np.float64) * sc)["pinball"]
         rows.append(r)
     return rows
 
@@ -223,12 +298,6 @@ def aggregate(rows: list[dict[str, float]]) -> dict[str, float]:
     if rows and "inside" in rows[0]:
         out["coverage"] = sum(r["inside"] for r in rows) / sum(r["n"] for r in rows)
     return out
-
-
-def pooled_offsets(actual: list[np.ndarray], forecasts: list[np.ndarray], scales: list[float]) -> list[float]:
-    """[q10, q90] of every series' errors actual - forecast divided by its MASE scale, pooled."""
-    e = np.concatenate([(a - f) / sc for a, f, sc in zip(actual, forecasts, scales)])
-    return [float(q) for q in np.quantile(e, INTERVAL)]
 
 
 class PanelTask(Task):
@@ -257,12 +326,22 @@ class PanelTask(Task):
         self.batches = SplitBatches(lambda size: LengthBuckets([L] * len(self.x), size, seed=t.seed), config.data.batch)
         torch.manual_seed(t.seed)
         self.model = GlobalForecaster(config.model).to(self.device)
-        # the baselines' mean validation MASE and pooled error quantiles, on the network's validation origins
+        # the baselines' validation MASE on the network's validation origins, per series (the choice per series)
+        # and their mean (the whole panel's); their intervals from the errors at the calibration origins
         actual = self._actual("val")
         base = panel_baselines(p, "val", config.data.season, H)
-        self.val_baselines = {k: aggregate(score_series(actual, f, p.scales))["mase"] for k, f in base.items()}
-        self.val_baselines = {k: v for k, v in self.val_baselines.items() if np.isfinite(v)}
-        self.intervals = {k: pooled_offsets(actual, f, p.scales) for k, f in base.items() if k in self.val_baselines}
+        rows = {k: score_series(actual, f, p.scales) for k, f in base.items()}
+        self.val_series = {k: [r["mase"] for r in rs] for k, rs in rows.items()
+                           if all(np.isfinite(r["mase"]) for r in rs)}
+        self.val_baselines = {k: aggregate(rows[k])["mase"] for k in self.val_series}
+        self.calibration = calibration_origins(p, L)
+        self.error_ratio = 1.0  # the network's out-of-sample / in-sample error ratio (network_offsets)
+        self.intervals = {}
+        for k in self.val_series:
+            origins = calibration_origins(p, L, CALIBRATION_FITS if k == "holt-winters" else None)
+            f = baselines_at(p, origins, config.data.season, H, k)
+            if all(np.isfinite(g).all() for g in f):
+                self.intervals[k] = step_offsets(calibration_errors(p, origins, f, H))
 
     def _actual(self, part: str) -> list[np.ndarray]:
         p = self.prep
@@ -282,8 +361,12 @@ class PanelTask(Task):
         rows = score_series(actual, f, p.scales)
         loss = float(np.mean(np.concatenate([(sc.transform(a) - sc.transform(g)) ** 2
                                              for a, g, sc in zip(actual, f, p.scalers)])))
-        if all(np.isfinite(g).all() for g in f):
-            self.intervals["network"] = pooled_offsets(actual, f, p.scales)
+        # this evaluation's per-series scores and intervals: saved with the checkpoint it picks
+        self.val_series["network"] = [r["mase"] for r in rows]
+        g = network_at(self.model, p, self.calibration)
+        if all(np.isfinite(x).all() for x in g):
+            self.intervals["network"], self.error_ratio = network_offsets(p, self.calibration, g,
+                                                                          self.config.model.horizon)
         return {"loss": loss, "mae": float(np.mean([r["mae"] for r in rows])),
                 "rmse": float(np.mean([r["rmse"] for r in rows])), "mase": aggregate(rows)["mase"]}
 
@@ -319,7 +402,8 @@ class PanelTask(Task):
         p, d = self.prep, self.config.data
         q = p.panel
         keep = [history_to_keep(len(v), self.config.model.lookback, d.season) for v in q.values]
-        return {"val_baselines": self.val_baselines, "intervals": self.intervals, "missing": q.missing,
+        return {"val_baselines": self.val_baselines, "val_series": self.val_series, "intervals": self.intervals,
+                "interval_error_ratio": self.error_ratio, "missing": q.missing,
                 "panel": {"ids": q.ids, "scalers": [s.to_json() for s in p.scalers],
                           "cov_mean": [c[0].tolist() for c in p.cov], "cov_std": [c[1].tolist() for c in p.cov],
                           "mase_scales": p.scales, "tail_values": [v[-k:].tolist() for v, k in zip(q.values, keep)],
@@ -339,11 +423,33 @@ class LoadedPanel(Loaded):
     def ids(self) -> list[str]:
         return self.panel["ids"]
 
-    def choice(self, model: str = "auto") -> tuple[str, str]:
-        return choose(self.checkpoint.state, model)
+    def choices(self, model: str = "auto") -> list[tuple[str, str]]:
+        """Per series (in `ids` order), (the model `future` forecasts it with, why): `model` itself unless "auto";
+        "auto" applies forecast_select.choose to each series' own validation MASE (checkpoints of an older
+        rnnlab, without per-series scores: one choice for all, by the mean)."""
+        state = self.checkpoint.state
+        per = state.get("val_series") or {}
+        if model != "auto" or "network" not in per:
+            return [choose(state, model)] * len(self.ids)
+        return [choose({"best_metrics": {"val_mase": per["network"][s]},
+                        "val_baselines": {k: v[s] for k, v in per.items() if k in BASELINES}})
+                for s in range(len(self.ids))]
 
-    def interval(self, model: str) -> list[float] | None:
-        """[q10, q90] in MASE-scale units (multiply by a series' scale), or None."""
+    def choice(self, model: str = "auto") -> tuple[str, str]:
+        """(what `future` uses, why) in one line: one model, or "auto" with how many series each model serves."""
+        chosen = self.choices(model)
+        if model != "auto" or "network" not in (self.checkpoint.state.get("val_series") or {}):
+            return chosen[0]
+        picks = [c[0] for c in chosen]
+        if len(set(picks)) == 1:
+            return picks[0], f"it had the lowest validation MASE on each of the {len(picks)} series"
+        counts = ", ".join(f"{k} for {picks.count(k)}" for k in dict.fromkeys(picks))
+        return "auto", (f"per series, the model with the lowest validation MASE on that series: {counts} of "
+                        f"{len(picks)} series; --model forces one for all")
+
+    def interval(self, model: str) -> list | None:
+        """The offsets of `model`'s 80 % interval in MASE-scale units (multiply by a series' scale): one [lo, hi]
+        per step ahead ([q10, q90] in runs of an older rnnlab), or None."""
         return (self.checkpoint.state.get("intervals") or {}).get(model)
 
     def prepared(self) -> PreparedPanel:
@@ -362,18 +468,32 @@ class LoadedPanel(Loaded):
                              q["mase_scales"], known, list(range(len(values))))
 
     def future(self, steps: int, model: str = "network") -> list[np.ndarray]:
-        """Per series (in `ids` order), `steps` values after the end of its data, by the network or a baseline.
-        The network forecasts H at a time; past H each block is appended to the history for the next (its
-        calendar features continue with the dates), which a model with past covariates cannot do: their future
-        is unknown, so it forecasts at most H."""
-        H, P = self.config.model.horizon, self.config.model.past
+        """Per series (in `ids` order), `steps` values after the end of its data, by the network, a baseline, or
+        (model="auto") the one `choices` picks for that series. The network forecasts H at a time; past H each
+        block is appended to the history for the next (its calendar features continue with the dates), which a
+        model with past covariates cannot do: their future is unknown, so it forecasts at most H."""
         if steps < 1:
             raise DataError(f"steps must be >= 1, got {steps}")
-        name = self.choice(model)[0]
+        picks = [c[0] for c in self.choices(model)]
         prep = self.prepared()
-        if name != "network":
-            return [baseline_future(name, v, steps, self.config.data.season, self.config.data.data)
-                    for v in prep.panel.values]
+        net = self._network_future(prep, steps) if "network" in picks else None
+        return [net[s] if name == "network" else
+                baseline_future(name, prep.panel.values[s], steps, self.config.data.season, self.config.data.data)
+                for s, name in enumerate(picks)]
+
+    def future_intervals(self, forecasts: list[np.ndarray], model: str = "network"
+                         ) -> list[tuple[np.ndarray, np.ndarray] | None]:
+        """Per series, the 80 % interval (lo, hi) around its `future` forecast by the model `choices` picks for it
+        (step k ahead gets step k's offsets; past the horizon the last step's), or None without offsets."""
+        scales = self.panel["mase_scales"]
+        out = []
+        for s, ((name, _), f) in enumerate(zip(self.choices(model), forecasts)):
+            o = self.interval(name)
+            out.append(None if o is None else interval_bounds(f, o, scales[s], steps=np.arange(len(f))))
+        return out
+
+    def _network_future(self, prep: PreparedPanel, steps: int) -> list[np.ndarray]:
+        H, P = self.config.model.horizon, self.config.model.past
         if steps > H and P:
             raise DataError(f"--steps {steps}: this model reads past covariates, whose future is unknown, and "
                             f"forecasts {H} steps at once; ask for at most {H}, or train with --horizon {steps}")
@@ -423,6 +543,16 @@ def read_panel_state(state: dict, config) -> dict:
             raise ValueError(f"panel.cov_mean[{s}] and cov_std[{s}] must hold {P} numbers")
         if not (isinstance(q["mase_scales"][s], (int, float)) and q["mase_scales"][s] > 0):
             raise ValueError(f"panel.mase_scales[{s}] must be a number > 0")
+    per = state.get("val_series", {})  # absent in checkpoints of older runs: one choice for all series
+    if not isinstance(per, dict) or not all(k in ("network", *BASELINES) and isinstance(v, list) and len(v) == S
+                                            for k, v in per.items()):
+        raise ValueError(f"val_series must map network / seasonal-naive / holt-winters to {S} validation MASE values")
+    for k, o in (state.get("intervals") or {}).items():
+        a = np.asarray(o, dtype=np.float64) if isinstance(o, list) else np.zeros(0)
+        if k not in ("network", *BASELINES) or a.size < 2 or a.size % 2 or not np.isfinite(a).all() or \
+                (a.reshape(-1, 2)[:, 0] > a.reshape(-1, 2)[:, 1]).any():
+            raise ValueError("intervals must map network / seasonal-naive / holt-winters to [lo, hi] finite offsets "
+                             "(one pair, or one per step ahead)")
     if len(q.get("calendar", [])) * 2 != config.model.known or len(q.get("past_names", [])) != P:
         raise ValueError("panel.calendar and panel.past_names must match the model's known and past covariates")
     return {"panel": q}
