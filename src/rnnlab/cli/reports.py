@@ -41,10 +41,13 @@ def score_tail(loaded: LoadedForecaster, prep: Prepared, *, baselines: bool, png
     if baselines or chosen == "seasonal-naive":
         rows["seasonal naive" + ("" if d.season > 1 else " (m=1: naive)")] = \
             seasonal_naive_forecast(v, start, len(v), d.horizon, d.season)
-    if baselines or chosen == "holt-winters":
-        ets = ETS_SETTINGS.get(d.data, dict(trend="add", seasonal="add"))
+    if baselines or chosen in ("holt-winters", "combined"):
+        ets = loaded.checkpoint.state.get("ets") or ETS_SETTINGS.get(d.data, dict(trend="add", seasonal="add"))
         rows[f"Holt-Winters (trend {ets['trend']}, seasonal {ets['seasonal']})"] = \
             ets_forecast(v, start, len(v), d.horizon, d.season, **ets)
+    if chosen == "combined" or (baselines and "combined" in (loaded.checkpoint.state.get("val_choice") or {})):
+        hw = next(f for k, f in rows.items() if k.startswith("Holt-Winters"))
+        rows["combined (network + Holt-Winters) / 2"] = (next(iter(rows.values())) + hw) / 2
     print(f"{'model':<46} {'MAE':>10} {'RMSE':>10} {'MASE':>7}")
     results = {}
     for name, f in rows.items():
@@ -54,7 +57,8 @@ def score_tail(loaded: LoadedForecaster, prep: Prepared, *, baselines: bool, png
           f"in-sample seasonal-naive MAE, m={d.season}, of the {start} values before the tail: {prep.scale:.4g})")
     print(f"`rnnlab forecast` uses {chosen}: {why}")
     name = {"network": next(iter(rows)), "seasonal-naive": next((k for k in rows if k.startswith("seasonal naive")), None),
-            "holt-winters": next((k for k in rows if k.startswith("Holt-Winters")), None)}[chosen]
+            "holt-winters": next((k for k in rows if k.startswith("Holt-Winters")), None),
+            "combined": next((k for k in rows if k.startswith("combined")), None)}[chosen]
     offsets = loaded.interval(chosen)
     band = None
     if offsets is not None and name is not None:

@@ -28,14 +28,15 @@ from ..models.global_forecaster import GlobalForecasterConfig, build_forecaster
 from .._fields import opt
 from .config import RunConfig, TrainConfig, preset_config
 from .device import resolve_device
-from .forecast_select import (baseline_future, choose, history_to_keep, interval_offsets, validation_forecasts)
+from .forecast_select import (COMBINED, baseline_choice_scores, baseline_future, choice_origins, choose, choose_ets,
+                              history_to_keep, interval_offsets, origin_mase, validation_forecasts)
 from .metrics import forecast_errors
 from .panel import LoadedPanel, PanelTask, read_panel_state
 from .task import Loaded, StepLoss, Task, TaskKind
 
 __all__ = [
     "FORECAST_PRESETS", "ForecastDataConfig", "ForecastRunConfig", "ForecastTask", "LoadedForecaster",
-    "KIND", "forecast_config", "forecast_origins", "is_panel", "prepare_series",
+    "KIND", "forecast_at", "forecast_config", "forecast_origins", "is_panel", "prepare_series",
 ]
 
 _BUILTINS = " | ".join(["builtin:co2", "builtin:sunspots", "builtin:airline",
@@ -159,6 +160,17 @@ def forecast_origins(model: Forecaster, scaler: Scaler, values: np.ndarray, star
     return np.concatenate([scaler.inverse(f[i, :n]) for i, (_, n) in enumerate(origins)])
 
 
+def forecast_at(model: Forecaster, scaler: Scaler, values: np.ndarray, origins: list[int],
+                horizon: int) -> np.ndarray:
+    """(len(origins), horizon) forecasts in original units, each from the true history before its origin."""
+    L = model.config.lookback
+    z = scaler.transform(values[:max(origins)])
+    windows = torch.tensor(np.stack([z[o - L:o] for o in origins]), dtype=torch.float32)
+    device = next(model.parameters()).device
+    f = model.forecast(windows.to(device), horizon).cpu().double().numpy()  # (origins, H) scaled
+    return np.stack([scaler.inverse(row) for row in f])
+
+
 class ForecastTask(Task):
     """Windows of the training part in shuffled batches; validation MASE picks `best` and early-stops."""
 
@@ -182,13 +194,19 @@ class ForecastTask(Task):
         self.batches = SplitBatches(lambda size: LengthBuckets([L] * len(self.x), size, seed=t.seed), config.data.batch)
         torch.manual_seed(t.seed)
         self.model = Forecaster(config.model).to(self.device)
-        # the baselines' validation MASE and error quantiles, on the network's own validation origins
-        # (train/forecast_select.py); the network's quantiles come with each evaluation
+        # the baselines' validation MASE and error quantiles, on the network's own validation origins, with
+        # Holt-Winters' settings chosen there too (train/forecast_select.py); the network's come with each evaluation
+        d = config.data
         actual = p.series.values[p.val_start:p.test_start]
-        base = validation_forecasts(p.series.values, p.val_start, p.test_start, config.data.horizon,
-                                    config.data.season, config.data.data)
+        self.ets = choose_ets(p.series.values, p.val_start, p.test_start, d.horizon, d.season, d.data)[0]
+        base = validation_forecasts(p.series.values, p.val_start, p.test_start, d.horizon, d.season, d.data, self.ets)
         self.val_baselines = {k: forecast_errors(actual, f, p.scale)["mase"] for k, f in base.items()}
         self.intervals = {k: interval_offsets(actual, f) for k, f in base.items()}
+        self.val_hw = base.get("holt-winters")  # for the combined forecast's interval
+        # the choice network / baselines / combined is scored at more origins than early stopping uses
+        self.choice_origins = choice_origins(p.val_start, p.test_start, d.horizon)
+        self.val_choice, self.choice_forecasts = baseline_choice_scores(
+            p.series.values, self.choice_origins, p.test_start, d.horizon, d.season, p.scale, self.ets)
 
     def step_loss(self, batch, state) -> StepLoss:
         idx = torch.as_tensor(batch)
@@ -202,6 +220,14 @@ class ForecastTask(Task):
         loss = float(np.mean((p.scaler.transform(f) - p.scaler.transform(actual)) ** 2))
         if np.isfinite(f).all():  # this evaluation's error quantiles: saved with the checkpoint it picks
             self.intervals["network"] = interval_offsets(actual, f)
+        v = p.series.values[:p.test_start]
+        g = forecast_at(self.model, p.scaler, v, self.choice_origins, H)
+        if np.isfinite(g).all():  # and its score at the choice origins, likewise, alone and with Holt-Winters
+            self.val_choice["network"] = origin_mase(v, self.choice_origins, g, p.scale)
+            hw = self.choice_forecasts.get("holt-winters")
+            if hw is not None and self.val_hw is not None and np.isfinite(f).all():
+                self.val_choice[COMBINED] = origin_mase(v, self.choice_origins, (g + hw) / 2, p.scale)
+                self.intervals[COMBINED] = interval_offsets(actual, (f + self.val_hw) / 2)
         return {"loss": loss, **forecast_errors(actual, f, p.scale)}
 
     def config_dict(self) -> dict[str, Any]:
@@ -228,7 +254,8 @@ class ForecastTask(Task):
         # enough of the end of the series to forecast past it from the checkpoint alone
         keep = history_to_keep(len(s.values), self.config.model.lookback, self.config.data.season)
         return {"scaler": self.prep.scaler.to_json(), "mase_scale": self.prep.scale, "missing": s.missing,
-                "val_baselines": self.val_baselines, "intervals": self.intervals,
+                "val_baselines": self.val_baselines, "intervals": self.intervals, "ets": self.ets,
+                "val_choice": self.val_choice,
                 "tail_values": s.values[-keep:].tolist(), "tail_index": s.index[-keep:], "freq": s.freq,
                 "series_name": s.name}
 
@@ -249,14 +276,16 @@ class LoadedForecaster(Loaded):
 
     def future(self, steps: int, history: np.ndarray | None = None, model: str = "network") -> np.ndarray:
         """`steps` values after the end of `history` (default: the end of the training data's series), by the
-        network, a baseline, or (model="auto") the one `choice` picks."""
+        network, a baseline, their mean (combined), or (model="auto") the one `choice` picks."""
         if steps < 1:
             raise DataError(f"steps must be >= 1, got {steps}")
         L = self.model.config.lookback
         h = np.asarray(self.checkpoint.state["tail_values"] if history is None else history, dtype=np.float64)
         name = self.choice(model)[0]
-        if name != "network":
-            return baseline_future(name, h, steps, self.config.data.season, self.config.data.data)
+        if name in (COMBINED, "holt-winters", "seasonal-naive"):
+            base = baseline_future("holt-winters" if name == COMBINED else name, h, steps, self.config.data.season,
+                                   self.config.data.data, self.checkpoint.state.get("ets"))
+            return base if name != COMBINED else (base + self.future(steps, h, "network")) / 2
         if len(h) < L:
             raise DataError(f"the history has {len(h)} values; this model reads {L}")
         w = torch.tensor(self.scaler.transform(h[-L:]), dtype=torch.float32)[None]
@@ -279,10 +308,21 @@ def _read_state(state: dict, config: ForecastRunConfig) -> dict:
         raise ValueError("val_baselines must map seasonal-naive / holt-winters to finite validation MASE values")
     iv = state.get("intervals", {})
     if not isinstance(iv, dict) or not all(
-            k in ("network", "seasonal-naive", "holt-winters") and isinstance(v, list) and len(v) == 2
+            k in ("network", "seasonal-naive", "holt-winters", COMBINED) and isinstance(v, list) and len(v) == 2
             and all(isinstance(x, (int, float)) and not isinstance(x, bool) and np.isfinite(x) for x in v)
             and v[0] <= v[1] for k, v in iv.items()):
-        raise ValueError("intervals must map network / seasonal-naive / holt-winters to [q10, q90] finite offsets")
+        raise ValueError("intervals must map network / seasonal-naive / holt-winters / combined to [q10, q90] finite "
+                         "offsets")
+    dense = state.get("val_choice", {})
+    if not isinstance(dense, dict) or not all(
+            k in ("network", "seasonal-naive", "holt-winters", COMBINED) and isinstance(v, (int, float))
+            and not isinstance(v, bool) for k, v in dense.items()):
+        raise ValueError("val_choice must map network / seasonal-naive / holt-winters / combined to validation MASE "
+                         "values")
+    ets = state.get("ets", {"trend": "add", "seasonal": "add"})
+    if not isinstance(ets, dict) or set(ets) != {"trend", "seasonal"} or ets["trend"] not in ("add", None) or \
+            ets["seasonal"] not in ("add", "mul", None):
+        raise ValueError("ets must be Holt-Winters' settings: trend add or null, seasonal add, mul or null")
     return {"scaler": Scaler.from_json(state["scaler"])}
 
 

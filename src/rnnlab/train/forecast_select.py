@@ -12,7 +12,10 @@ same validation origins the network is early-stopped on:
 and keeps their validation MASE in the checkpoint (state.json "val_baselines"). Holt-Winters' own settings
 (trend, season kind) are chosen on the same origins (choose_ets), and the choice itself is scored at up to
 CHOICE_ORIGINS origins, every step whose horizon fits in the validation part (state.json "val_choice"): a
-short series' validation part has only one or two of the origins every H steps that early-stop the network. `rnnlab forecast` (and
+short series' validation part has only one or two of the origins every H steps that early-stop the network.
+One more candidate there: "combined", the mean of the network's and Holt-Winters' forecasts (Bates & Granger
+1969; combinations were among the most accurate methods of the M4 competition), chosen like the others only
+where it had the lowest MASE at those origins. `rnnlab forecast` (and
 LoadedForecaster.future with model="auto") then uses the network only where its best validation MASE is at
 most the best baseline's, and says which model it used and why; `--model` forces one. The held-out tail is
 never looked at for the choice. The network's validation score is that of the checkpoint chosen on the same
@@ -38,14 +41,15 @@ from ..baselines import ETS_SETTINGS, ets_forecast, seasonal_naive_forecast
 from ..data import DataError
 from .metrics import forecast_errors
 
-__all__ = ["BASELINES", "CHOICE_ORIGINS", "ETS_CANDIDATES", "INTERVAL", "MODELS", "baseline_choice_scores",
+__all__ = ["BASELINES", "CHOICE_ORIGINS", "COMBINED", "ETS_CANDIDATES", "INTERVAL", "MODELS", "baseline_choice_scores",
            "baseline_future", "choice_origins", "choose", "choose_ets", "ets_candidates", "history_to_keep",
            "interval_bounds", "interval_offsets", "interval_scores", "origin_mase", "step_offsets",
            "validation_forecasts", "validation_scores"]
 
 BASELINES = ("seasonal-naive", "holt-winters")
 INTERVAL = (0.1, 0.9)  # the quantiles of the errors that bound the 80 % prediction interval
-MODELS = ("auto", "network", *BASELINES)
+COMBINED = "combined"  # one series: the mean of the network's and Holt-Winters' forecasts
+MODELS = ("auto", "network", *BASELINES, COMBINED)
 
 
 def ets_settings(data: str) -> dict:
@@ -131,16 +135,17 @@ def origin_mase(values: np.ndarray, origins: list[int], forecasts: np.ndarray, s
 
 
 def baseline_choice_scores(values: np.ndarray, origins: list[int], end: int, horizon: int, season: int,
-                           scale: float, ets: dict) -> dict[str, float]:
-    """The baselines' MASE at the choice origins (each forecasting `horizon` steps, none past `end`)."""
+                           scale: float, ets: dict) -> tuple[dict[str, float], dict[str, np.ndarray]]:
+    """The baselines' MASE at the choice origins (each forecasting `horizon` steps, none past `end`), and their
+    forecasts there ((origins, horizon) each)."""
     v = values[:end]
-    sn = [seasonal_naive_forecast(v, o, o + horizon, horizon, season if o >= season else 1) for o in origins]
-    out = {"seasonal-naive": origin_mase(v, origins, sn, scale)}
+    f = {"seasonal-naive": np.stack([seasonal_naive_forecast(v, o, o + horizon, horizon, season if o >= season else 1)
+                                     for o in origins])}
     if _has_statsmodels():
-        hw = [ets_forecast(v, o, o + horizon, horizon, season, **ets) for o in origins]
-        if all(np.isfinite(f).all() for f in hw):
-            out["holt-winters"] = origin_mase(v, origins, hw, scale)
-    return out
+        hw = np.stack([ets_forecast(v, o, o + horizon, horizon, season, **ets) for o in origins])
+        if np.isfinite(hw).all():
+            f["holt-winters"] = hw
+    return {k: origin_mase(v, origins, g, scale) for k, g in f.items()}, f
 
 
 def interval_offsets(actual: np.ndarray, forecast: np.ndarray) -> list[float]:
@@ -200,7 +205,8 @@ def choose(state: dict, model: str = "auto") -> tuple[str, str]:
         base = {k: float(v) for k, v in (state.get("val_baselines") or {}).items()}
         net = (state.get("best_metrics") or {}).get("val_mase")
     if model != "auto":
-        if model != "network" and model not in base and not (model == "holt-winters" and _has_statsmodels()):
+        needs_hw = model in ("holt-winters", COMBINED)
+        if model != "network" and model not in base and not (needs_hw and _has_statsmodels()):
             raise DataError(f"--model {model} needs statsmodels (pip install statsmodels)")
         return model, "asked for with --model"
     if not base or net is None or not np.isfinite(net):

@@ -43,7 +43,7 @@ from ..data.sequences import LengthBuckets
 from ..data.series import Scaler, mase_scale, rolling_origins
 from ..models.global_forecaster import GlobalForecaster
 from .device import resolve_device
-from .forecast_select import (BASELINES, _has_statsmodels, baseline_future, choose, history_to_keep, interval_bounds,
+from .forecast_select import (BASELINES, COMBINED, _has_statsmodels, baseline_future, choose, history_to_keep, interval_bounds,
                               interval_scores, step_offsets)
 from .metrics import forecast_errors
 from .task import Loaded, StepLoss, Task
@@ -427,6 +427,9 @@ class LoadedPanel(Loaded):
         """Per series (in `ids` order), (the model `future` forecasts it with, why): `model` itself unless "auto";
         "auto" applies forecast_select.choose to each series' own validation MASE (checkpoints of an older
         rnnlab, without per-series scores: one choice for all, by the mean)."""
+        if model == COMBINED:
+            raise DataError("--model combined (the network and Holt-Winters averaged) is for one series; many series "
+                            "take network, seasonal-naive, holt-winters or auto")
         state = self.checkpoint.state
         per = state.get("val_series") or {}
         if model != "auto" or "network" not in per:
