@@ -246,8 +246,10 @@ class ForecastTask(Task):
                 f"model: lookback {m.lookback} -> {m.rnn.describe()} -> {m.horizon} output(s) ({d.strategy}, "
                 f"residual {m.residual}, transform {d.transform}), {params / 1e3:.1f} k parameters\n"
                 f"baselines on the same validation origins (MASE): "
-                f"{', '.join(f'{k} {v:.3f}' for k, v in self.val_baselines.items())}; `rnnlab forecast` uses the "
-                f"network only if its best validation MASE is lower")
+                f"{', '.join(f'{k} {v:.3f}' for k, v in self.val_baselines.items())} (Holt-Winters: trend "
+                f"{self.ets['trend']}, season {self.ets['seasonal']}, chosen there); `rnnlab forecast` uses the "
+                f"network only if its MASE at {len(self.choice_origins)} validation origins is lower than theirs and "
+                f"than its mean with Holt-Winters' (combined)")
 
     def extra_state(self) -> dict[str, Any]:
         s = self.prep.series

@@ -214,9 +214,9 @@ def choose(state: dict, model: str = "auto") -> tuple[str, str]:
     best = min(base, key=base.get)
     scores = ", ".join(f"{k} {v:.3f}" for k, v in base.items())
     if net <= base[best]:
-        return "network", f"validation MASE {net:.3f}, baselines: {scores}"
+        return "network", f"validation MASE {net:.3f}, the alternatives: {scores}"
     return best, (f"it beat the network on validation, MASE {base[best]:.3f} against the network's {net:.3f} "
-                  f"(baselines: {scores}); --model network forces the network")
+                  f"(the alternatives: {scores}); --model network forces the network")
 
 
 def history_to_keep(n: int, lookback: int, season: int) -> int:
