@@ -109,9 +109,10 @@ def report(results: list[dict]) -> str:
                 pooled_n += r["tail"]
         picks = ", ".join(f"{k} x{sum(r['chosen'] == k for r in rs)}" for k in dict.fromkeys(r["chosen"] for r in rs))
         ets = "; ".join(dict.fromkeys(f"{r['ets']['trend']}/{r['ets']['seasonal']}" for r in rs if r.get("ets")))
-        lines.append(f"| {data} | {len(rs)} | {', '.join(format(r['mase']['network'], '.3f') for r in rs)} "
-                     f"({net[0]:.3f} ± {net[1]:.3f}) | {sn[0]:.3f} | {hw_bar[0]:.3f} / {hw[0]:.3f} ({ets}) | {picks} | "
-                     f"{', '.join(format(r['mase']['chosen'], '.3f') for r in rs)} ({ch[0]:.3f} ± {ch[1]:.3f}) | {target:.3f} ({'met' if ch[0] <= target else 'missed'}) | "
+        each = {k: ", ".join(format(r["mase"][k], ".3f") for r in rs) for k in ("network", "chosen")}
+        lines.append(f"| {data} | {len(rs)} | {each['network']} ({net[0]:.3f} ± {net[1]:.3f}) | {sn[0]:.3f} | "
+                     f"{hw_bar[0]:.3f} / {hw[0]:.3f} ({ets}) | {picks} | {each['chosen']} ({ch[0]:.3f} ± {ch[1]:.3f}) | "
+                     f"{target:.3f} ({'met' if ch[0] <= target else 'missed'}) | "
                      f"{worse} of {len(rs)} | {', '.join(f'{c:.0%}' for c in cov)} |")
     if pooled_n:
         lines.append(f"\npooled 80 % interval coverage over every tail: {pooled_in / pooled_n:.1%} "

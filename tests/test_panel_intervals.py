@@ -77,7 +77,7 @@ def test_calibration_errors_at_every_origin_before_the_tail(tmp_path):
     # step k counts the origins whose target k steps ahead lies before the tail: (37 - 6 - k) + (27 - 6 - k)
     assert [len(e) for e in errors] == [52, 50, 48]
     y, sc = p.panel.values[1], p.scales[1]
-    o = 14  # after a's 30: series b, origin 14, 2 steps ahead: y[15] against the seasonal naive y[3], over b's MASE scale
+    o = 14  # after a's 30: series b, origin 14, 2 steps ahead: y[15] against seasonal naive's y[3], over b's scale
     assert errors[1][30 + o - 6] == pytest.approx((y[15] - y[3]) / sc)
 
 

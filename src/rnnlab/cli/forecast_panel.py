@@ -29,7 +29,8 @@ def score_panel(loaded: LoadedPanel, prep: PreparedPanel, *, baselines: bool, cs
     chosen, why = loaded.choice("auto")
     picks = [loaded.choices("auto")[c][0] for c in prep.codes]  # per series of this table, by its row in the run
     models = {"network": panel_forecasts(loaded.model, prep, "test")}
-    wanted = ("seasonal-naive", "holt-winters") if baselines else tuple(m for m in dict.fromkeys(picks) if m != "network")
+    wanted = ("seasonal-naive", "holt-winters") if baselines else \
+        tuple(m for m in dict.fromkeys(picks) if m != "network")
     models.update(panel_baselines(prep, "test", d.season, H, wanted))
     if "seasonal-naive" not in models:  # every table shows the bar the network must clear
         models.update(panel_baselines(prep, "test", d.season, H, ("seasonal-naive",)))
@@ -90,8 +91,8 @@ def write_panel_forecast(loaded: LoadedPanel, steps: int, model: str, out: str |
     bands = loaded.future_intervals(values, model=model)
     picks = [c[0] for c in loaded.choices(model)]
     has_band = all(b is not None for b in bands)
-    header = [q["id_column"], "step", "time", q.get("series_name") or "value"] + (["lo80", "hi80"] if has_band else []) \
-        + ["model"]
+    header = [q["id_column"], "step", "time", q.get("series_name") or "value", *(["lo80", "hi80"] if has_band else []),
+              "model"]
     rows = []
     for s, (name, v) in enumerate(zip(q["ids"], values)):
         times = future_times(str(q["tail_index"][s][-1]), q.get("freq"), steps)

@@ -43,14 +43,14 @@ from ..data.sequences import LengthBuckets
 from ..data.series import Scaler, mase_scale, rolling_origins
 from ..models.global_forecaster import GlobalForecaster
 from .device import resolve_device
-from .forecast_select import (BASELINES, COMBINED, _has_statsmodels, baseline_future, choose, history_to_keep, interval_bounds,
-                              interval_scores, step_offsets)
+from .forecast_select import (BASELINES, COMBINED, _has_statsmodels, baseline_future, choose, history_to_keep,
+                              interval_bounds, interval_scores, step_offsets)
 from .metrics import forecast_errors
 from .task import Loaded, StepLoss, Task
 
 __all__ = ["CALIBRATION_FITS", "LoadedPanel", "PanelTask", "PreparedPanel", "aggregate", "baselines_at",
-           "calibration_errors", "calibration_origins", "network_at", "network_offsets", "panel_baselines", "panel_forecasts",
-           "prepare_panel", "read_panel_state", "score_series"]
+           "calibration_errors", "calibration_origins", "network_at", "network_offsets", "panel_baselines",
+           "panel_forecasts", "prepare_panel", "read_panel_state", "score_series"]
 
 SCALINGS = ("standard", "meanabs")
 CALIBRATION_FITS = 16  # Holt-Winters refits per series for its interval (about 0.1 s each on macro)
