@@ -11,6 +11,7 @@ import torch
 import rnnlab.train.checkpoint as checkpoint_module
 from rnnlab.train import CharLMTask, CheckpointError, fit, learning_rate, load_charlm, load_checkpoint, sample_text
 from rnnlab.train.config import TrainConfig, check_ranges
+from rnnlab.train.loop import may_stop_early
 from charlm_helpers import TINY_TEXT, tiny_config
 
 
@@ -100,6 +101,18 @@ def test_learning_rate_warms_up_then_decays():
     assert all(a >= b for a, b in zip(lrs[10:], lrs[11:]))
     timed = TrainConfig(lr=1.0, warmup_steps=0, max_time=100.0, min_lr_ratio=0.0)
     assert learning_rate(timed, 5, 50.0) == pytest.approx(0.5)
+
+
+def test_wsd_early_stopping_waits_for_the_decay():
+    # nothing improves (lr 1e-7, min_delta 1 bit): with cosine patience 2 stops at the third evaluation; under wsd
+    # a plateau at the peak rate is not the end, so the run goes on until the decay (the last 20 of 50 steps)
+    cfg = tiny_config(max_steps=50, eval_every=2, patience=2, lr=1e-7, warmup_steps=0, decay="cosine")
+    cfg.train.min_delta = 1.0
+    assert run_fit(cfg).step == 6
+    cfg.train.decay = "wsd"
+    r = run_fit(cfg)
+    assert r.stopped == "early_stop" and r.step == 40
+    assert may_stop_early(cfg.train, 40, 0.0) and not may_stop_early(cfg.train, 39, 0.0)
 
 
 def test_wsd_holds_the_rate_then_decays_over_the_last_fraction():

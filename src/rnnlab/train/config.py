@@ -50,7 +50,8 @@ class TrainConfig:
     max_steps: int | None = opt(None, "step budget; the schedule then follows steps (runs are exactly reproducible)")
     max_time: float | None = opt(180.0, "time budget in seconds, evaluations included", metavar="SECONDS")
     eval_every: int = opt(200, "steps between evaluations (each logs a line and saves last/)", metavar="STEPS")
-    patience: int | None = opt(10, "evaluations without improvement before stopping (early stopping)")
+    patience: int | None = opt(10, "evaluations without improvement before stopping (early stopping; under wsd "
+                                   "not before its decay)")
     min_delta: float = opt(0.0, "an improvement must beat the best by more than this")
     seed: int = opt(0, "random seed: initial weights, dropout, data order and splits")
     device: str = opt("cpu", "cpu, cuda, cuda:N, mps or auto")
