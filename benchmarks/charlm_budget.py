@@ -12,8 +12,9 @@ Contenders (same text, same split, same batches, same model size):
             to a user's file), with --set overrides for candidate defaults; its evaluations every eval_every
             steps count in its budget, as they do for a user
     loop    what a user writes by hand: nn.Embedding -> nn.LSTM -> nn.Linear with PyTorch's default
-            initialisation, Adam at a constant lr 2e-3 (char-rnn's default), gradient norm clipped at 1.0,
-            the state carried across chunks; no evaluation until the budget is spent
+            initialisation, Adam at a constant lr 2e-3 (char-rnn's default; `one --loop-lr` for another),
+            gradient norm clipped at 1.0, the state carried across chunks; no evaluation until the budget
+            is spent
 Both are scored once at the end on the validation split's first 100,000 characters with rnnlab's
 evaluate_ids (the loop's model through a thin adapter), so the numbers compare the final weights.
 
@@ -157,7 +158,7 @@ def one(args) -> None:
     if args.contender == "rnnlab":
         r = run_rnnlab(text, vocab, size, args.seconds, args.seed, args.set)
     else:
-        r = run_loop(text, vocab, size, args.seconds, args.seed)
+        r = run_loop(text, vocab, size, args.seconds, args.seed, args.loop_lr)
     row = dict(corpus=args.corpus, chars=len(text), size=args.size, seconds=args.seconds, seed=args.seed,
                contender=args.contender, tag=args.tag, sets=args.set, wall_s=round(time.time() - t0, 1),
                load_at_end=round(os.getloadavg()[0], 2), **r)
@@ -169,12 +170,13 @@ def one(args) -> None:
 
 def grid(args) -> None:
     """Each (corpus, seconds, seed): the rnnlab candidate and the loop side by side, one core each."""
-    done = {(r["corpus"], r["size"], r["seconds"], r["seed"], r["contender"], r["tag"]) for r in _rows()}
+    done = {(r["corpus"], r["size"], r["seconds"], r["seed"], r["contender"], r["tag"], tuple(r["sets"]))
+            for r in _rows()}
     for seconds in args.seconds:
         for corpus in args.corpora:
             for seed in args.seeds:
-                want = [("rnnlab", args.tag)] + ([] if args.no_loop else [("loop", "")])
-                todo = [(c, t) for c, t in want if (corpus, args.size, seconds, seed, c, t) not in done]
+                want = [("rnnlab", args.tag, tuple(args.set))] + ([] if args.no_loop else [("loop", "", ())])
+                todo = [(c, t) for c, t, sets in want if (corpus, args.size, seconds, seed, c, t, sets) not in done]
                 procs = []
                 for i, (contender, tag) in enumerate(todo):
                     core = (i + seed) % 2
@@ -204,6 +206,8 @@ def table(args) -> None:
             v = [r["val_bpc"] for r in rs]
             sd = statistics.stdev(v) if len(v) > 1 else 0.0
             label = name[0] + (f" [{name[1]}]" if name[1] else "")
+            if name[0] == "loop":
+                label += f" (Adam {rs[0].get('schedule', {}).get('lr', 2e-3):g})"
             print(f"| {corpus} | {size} | {seconds:g} | {label} | {','.join(str(r['seed']) for r in rs)} | "
                   f"{statistics.mean(v):.3f} ± {sd:.3f} ({', '.join(f'{x:.3f}' for x in v)}) | "
                   f"{statistics.median(r['steps'] for r in rs):.0f} | "
@@ -218,6 +222,7 @@ def main() -> None:
     o.add_argument("--contender", choices=("rnnlab", "loop"), required=True)
     o.add_argument("--seconds", type=float, required=True)
     o.add_argument("--seed", type=int, default=0)
+    o.add_argument("--loop-lr", type=float, default=2e-3, help="the loop's constant Adam rate (default 2e-3)")
     g = sub.add_parser("grid", help="rnnlab and the loop side by side over corpora x budgets x seeds")
     g.add_argument("--corpora", nargs="+", default=["fortunes", "kjv"])
     g.add_argument("--seconds", nargs="+", type=float, default=[60, 180, 600])

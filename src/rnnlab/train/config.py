@@ -46,7 +46,8 @@ class TrainConfig:
                      "constant, then a cosine to min_lr_ratio x lr over the budget's last decay_fraction",
                      choices=DECAYS)
     min_lr_ratio: float = opt(0.1, "the decay's floor, as a fraction of lr")
-    decay_fraction: float = opt(0.2, "wsd: the share of the budget (steps or time) spent decaying")
+    decay_fraction: float = opt(0.2, "wsd: the share of the budget (steps or time; with both, whichever is further) "
+                                     "spent decaying")
     max_steps: int | None = opt(None, "step budget; the schedule then follows steps (runs are exactly reproducible)")
     max_time: float | None = opt(180.0, "time budget in seconds, evaluations included", metavar="SECONDS")
     eval_every: int = opt(200, "steps between evaluations (each logs a line and saves last/)", metavar="STEPS")
@@ -69,7 +70,8 @@ class TrainConfig:
 # A float must also be finite: NaN passes every comparison, so it is refused by name, not by a comparison.
 RANGES: dict[str, tuple[float, float, bool]] = {
     "lr": (0, math.inf, False), "clip": (0, math.inf, False), "weight_decay": (0, math.inf, True),
-    "beta1": (0, 1, True), "beta2": (0, 1, True), "min_lr_ratio": (0, 1, True), "decay_fraction": (0, 1, True), "min_delta": (0, math.inf, True),
+    "beta1": (0, 1, True), "beta2": (0, 1, True), "min_lr_ratio": (0, 1, True), "decay_fraction": (0, 1, True),
+    "min_delta": (0, math.inf, True),
     "warmup_steps": (0, math.inf, True), "max_steps": (1, math.inf, True), "max_time": (0, math.inf, False),
     "eval_every": (1, math.inf, True), "patience": (1, math.inf, True),
     "batch": (1, math.inf, True), "seq_len": (1, math.inf, True), "eval_chars": (2, math.inf, True),

@@ -96,17 +96,27 @@ def learning_rate(cfg: TrainConfig, step: int, elapsed: float) -> float:
 
 
 def _budget_progress(cfg: TrainConfig, step: int, elapsed: float) -> float:
-    """How much of the budget the decay runs over is spent: steps after warm-up, or seconds."""
-    if cfg.max_steps is not None:
-        return (step - cfg.warmup_steps) / max(1, cfg.max_steps - cfg.warmup_steps)
-    return elapsed / cfg.max_time
+    """How much of the budget the decay runs over is spent: steps after warm-up (max_steps, so that runs are
+    reproducible), else seconds. wsd with both budgets: whichever is further, so that its decay runs before
+    either budget ends the run."""
+    steps = (step - cfg.warmup_steps) / max(1, cfg.max_steps - cfg.warmup_steps) if cfg.max_steps is not None else None
+    seconds = elapsed / cfg.max_time if cfg.max_time is not None else None
+    if steps is None or (seconds is not None and cfg.decay == "wsd"):
+        return seconds if steps is None else max(steps, seconds)
+    return steps
 
 
 def may_stop_early(cfg: TrainConfig, step: int, elapsed: float) -> bool:
-    """Whether early stopping may end the run now: under wsd not before its decay, because a plateau at the
-    peak rate is not where the run ends up (the decay brought the last 0.2 bits/char of the README's char-LM run;
-    the best checkpoint is kept meanwhile)."""
-    return cfg.decay != "wsd" or _budget_progress(cfg, step, elapsed) >= 1.0 - cfg.decay_fraction
+    """Whether patience counts now: under wsd only in its decay, because a plateau at the peak rate is not where
+    the run ends up (the decay brought the last 0.2 bits/char of the README's char-LM run; the best checkpoint
+    is kept meanwhile). fit resets the count when the decay begins, so patience counts the decay's evaluations."""
+    return (cfg.decay != "wsd" or cfg.decay_fraction == 0
+            or _budget_progress(cfg, step, elapsed) >= 1 - cfg.decay_fraction)
+
+
+def _counting(cfg: TrainConfig, row: dict[str, float]) -> bool:
+    """Whether patience counted at the evaluation that wrote `row` (none yet: it did not)."""
+    return bool(row) and may_stop_early(cfg, int(row["step"]), float(row["elapsed_s"]))
 
 
 def _detach(state: Any) -> Any:
@@ -475,8 +485,9 @@ def _fit(task: Task, cfg: TrainConfig, run: Path | None, resume: str | Path | No
             tick = now
             budget, signalled = _budget_spent(cfg, loop), interrupt.requested
             if world.size > 1 and budget != "max_steps":  # a step count is the same everywhere; clocks are not
-                with collective(f"agreeing on step {loop.step + 1}", world):
-                    spent, signalled = distributed.all_reduce([float(budget == "max_time"), float(signalled)], "max")
+                with collective(f"agreeing on step {loop.step + 1}", world):  # and on the clock: the schedule reads it
+                    spent, signalled, loop.elapsed = distributed.all_reduce(
+                        [float(budget == "max_time"), float(signalled), loop.elapsed], "max")
                 budget = "max_time" if spent else ""
                 if signalled and not interrupt.signal:
                     interrupt.signal = "SIGTERM"  # another rank's signal (torchrun's agent sends SIGTERM)
@@ -549,7 +560,10 @@ def _fit(task: Task, cfg: TrainConfig, run: Path | None, resume: str | Path | No
             if loop.step % cfg.eval_every == 0:
                 loop.elapsed += time.perf_counter() - tick
                 tick = time.perf_counter()
+                counting = _counting(cfg, loop.last_metrics)  # did patience count at the last evaluation?
                 improved = _evaluate(task, cfg, loop, lr, world)
+                if not counting and may_stop_early(cfg, loop.step, loop.elapsed):
+                    loop.bad_evals = 0 if improved else 1  # wsd's decay begins: patience counts from here
                 _report(say, metrics_log, task, loop, improved)
                 loop.elapsed += time.perf_counter() - tick  # the evaluation, in the clock the checkpoint saves
                 tick = time.perf_counter()
