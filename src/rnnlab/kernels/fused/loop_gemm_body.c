@@ -79,7 +79,8 @@ INLINE void panel_at_SFX(int at, int n, int K, const REAL *A, int lda, size_t ab
     }
 }
 
-static void panel_SFX(int n, int K, const REAL *A, int lda, const REAL *P, REAL *C, int ldc, int nc, int add) {
+NOCLONE static void panel_SFX(int n, int K, const REAL *A, int lda, const REAL *P, REAL *C, int ldc, int nc,
+                                  int add) {
     panel_at_SFX(0, n, K, A, lda, (size_t)MR * lda, P, C, ldc, nc, add);
 }
 
