@@ -106,17 +106,17 @@ def _budget_progress(cfg: TrainConfig, step: int, elapsed: float) -> float:
     return steps
 
 
-def may_stop_early(cfg: TrainConfig, step: int, elapsed: float) -> bool:
-    """Whether patience counts now: under wsd only in its decay, because a plateau at the peak rate is not where
-    the run ends up (the decay brought the last 0.2 bits/char of the README's char-LM run; the best checkpoint
-    is kept meanwhile). fit resets the count when the decay begins, so patience counts the decay's evaluations."""
-    return (cfg.decay != "wsd" or cfg.decay_fraction == 0
-            or _budget_progress(cfg, step, elapsed) >= 1 - cfg.decay_fraction)
+def may_stop_early(cfg: TrainConfig, step: int, lr: float) -> bool:
+    """Whether patience counts at an evaluation after `step` steps, the last run at rate `lr`: under wsd only once
+    its decay has begun, because a plateau at the peak rate is not where the run ends up (the decay brought the
+    last 0.2 bits/char of the README's char-LM run; the best checkpoint is kept meanwhile). Read off the rate, which
+    every rank computes from the same agreed clock, so that all ranks count alike and stop together."""
+    return cfg.decay != "wsd" or cfg.decay_fraction == 0 or (step > cfg.warmup_steps and lr < cfg.lr * (1 - 1e-9))
 
 
 def _counting(cfg: TrainConfig, row: dict[str, float]) -> bool:
     """Whether patience counted at the evaluation that wrote `row` (none yet: it did not)."""
-    return bool(row) and may_stop_early(cfg, int(row["step"]), float(row["elapsed_s"]))
+    return bool(row) and may_stop_early(cfg, int(row["step"]), float(row["lr"]))
 
 
 def _detach(state: Any) -> Any:
@@ -562,8 +562,8 @@ def _fit(task: Task, cfg: TrainConfig, run: Path | None, resume: str | Path | No
                 tick = time.perf_counter()
                 counting = _counting(cfg, loop.last_metrics)  # did patience count at the last evaluation?
                 improved = _evaluate(task, cfg, loop, lr, world)
-                if not counting and may_stop_early(cfg, loop.step, loop.elapsed):
-                    loop.bad_evals = 0 if improved else 1  # wsd's decay begins: patience counts from here
+                if not counting and may_stop_early(cfg, loop.step, lr):
+                    loop.bad_evals = 0 if improved else 1  # wsd's decay has begun: patience counts from here
                 _report(say, metrics_log, task, loop, improved)
                 loop.elapsed += time.perf_counter() - tick  # the evaluation, in the clock the checkpoint saves
                 tick = time.perf_counter()
@@ -575,14 +575,10 @@ def _fit(task: Task, cfg: TrainConfig, run: Path | None, resume: str | Path | No
                 _save(run, "last", task, opt, carries, loop, world)
                 if improved:
                     _save(run, "best", task, opt, carries, loop, world)
-                if cfg.patience is not None and loop.bad_evals >= cfg.patience:  # the same count on every rank
-                    early = may_stop_early(cfg, loop.step, loop.elapsed)
-                    if world.size > 1 and cfg.max_steps is None:  # it read this rank's clock: agree on it
-                        with collective(f"agreeing whether to stop at step {loop.step}", world):
-                            early = distributed.all_reduce([float(early)], "max")[0] > 0
-                    if early:
-                        stopped = "early_stop"
-                        break
+                if (cfg.patience is not None and loop.bad_evals >= cfg.patience
+                        and may_stop_early(cfg, loop.step, lr)):  # the same on every rank: no collective needed
+                    stopped = "early_stop"
+                    break
 
         # The end of the budget is always measured and saved. A Ctrl-C between evaluations saves `last`, so a
         # resume continues from exactly this step. After a NaN the state in memory may already be poisoned:
