@@ -151,7 +151,8 @@ class CharLMRunConfig(RunConfig):
 # The char-LM's training defaults, chosen on builtin:pystdlib's validation split at 60 and 180 CPU seconds
 # (benchmarks/charlm_budget.py, benchmarks/CHARLM.md): a short warm-up, a constant rate and a decay over the
 # budget's last fifth (wsd) learnt more within a budget than a cosine over all of it (which spends most of a
-# short budget below its peak rate) and than a plain constant-rate torch.nn.LSTM loop.
+# short budget below its peak rate) and than a plain torch.nn.LSTM loop at char-rnn's constant 2e-3 (not than that
+# loop at 5e-3 within 60 s: benchmarks/CHARLM.md).
 CHARLM_TRAIN = dict(lr=5e-3, warmup_steps=10, decay="wsd", decay_fraction=0.2)
 
 
