@@ -240,3 +240,32 @@ def test_layer_gradients_through_own_weight_product_equal_reference():
         grads.append(torch.autograd.grad((y * y).sum(), list(m.parameters())))
     for a, b in zip(*grads):
         assert (a - b).abs().max().item() <= 1e-10 * max(1.0, a.abs().max().item())
+
+
+@needs_build
+@pytest.mark.parametrize("family,kw", [v for v in VARIANTS if v[0] == "lstm"] + [("lstm", {"zoneout": 0.3})])
+@pytest.mark.parametrize("rows", [False, True])
+def test_inference_in_chunks_equals_one_call(family, kw, rows, monkeypatch):
+    """Inference (nothing kept) computes the input part a chunk of steps at a time (lstm.py _inference): forced
+    into chunks of 2 steps (the last one shorter), its outputs equal one whole-sequence call's and the reference's.
+    rows: enough rows that the input projection runs on the loops' own product with W_ih packed once."""
+    from rnnlab.kernels.fused import lstm as fused_lstm
+
+    B = 300 if rows else 5
+    m, x, hx = _model(family, kw, 16, torch.float32, B=B)
+    m.eval()
+    ref = rnnlab.LSTM(11, 16, num_layers=2, bidirectional=True, backend="reference", **kw).eval()
+    ref.load_state_dict(m.state_dict())
+    with torch.no_grad():
+        y1, s1 = m(x, hx)
+        monkeypatch.setattr(fused_lstm, "chunk_steps", lambda T, B, width, itemsize: 2)
+        calls = []
+        monkeypatch.setattr(compiled, "pack_recurrent", lambda *a, f=compiled.pack_recurrent: calls.append(1) or f(*a))
+        y2, s2 = m(x, hx)
+        yr, sr = ref(x, hx)
+    assert calls, "the chunked path did not run"
+    for a, b, r in zip((y1, *s1), (y2, *s2), (yr, *sr)):
+        # products over other row counts round differently, amplified through the all-variants stack (see
+        # test_compiled_equals_torch_ops_loop): the chunked error at most 4x the whole call's, or within 2e-5
+        err_chunked, err_whole = (b - r).abs().max().item(), (a - r).abs().max().item()
+        assert err_chunked <= max(4 * err_whole, 2e-5), (err_chunked, err_whole)

@@ -28,7 +28,7 @@ from ..reference import run_reference
 from . import compiled
 
 __all__ = [
-    "MASK_NAMES", "split_masks", "Spec", "alloc", "backward_through_time", "double_backward", "save", "saved", "final_rows", "inject_final", "input_backward",
+    "MASK_NAMES", "split_masks", "Spec", "alloc", "chunk_steps", "uses_gemm", "backward_through_time", "double_backward", "save", "saved", "final_rows", "inject_final", "input_backward",
     "input_forward", "ln_backward", "ln_stats", "recurrent_forward", "step_views",
 ]
 
@@ -98,6 +98,16 @@ def alloc(bs, *shape, like: Tensor) -> Tensor:
     if bs is None:
         return like.new_empty(shape)
     return like.new_zeros(shape)
+
+
+def chunk_steps(T: int, B: int, width: int, itemsize: int, budget: int = 4 << 20, rows: int = 256) -> int:
+    """Steps per chunk of an inference forward's input part (T, B, width): about `budget` bytes (a cache-sized
+    buffer, reused from the allocator's free list, not fresh pages per call), but at least `rows` rows, where
+    the input projection still runs on the loops' own product (_matmul), and at most T; the chunks evened out
+    (T = 100 in chunks of 32 would leave a last one of 4 steps, whose product falls below `rows`)."""
+    steps = max(1, min(T, max(-(-rows // B), budget // max(1, B * width * itemsize))))
+    chunks = -(-T // steps)
+    return -(-T // chunks)
 
 
 def final_rows(buf: Tensor, spec: Spec) -> Tensor:
@@ -198,17 +208,18 @@ def backward_through_time(step, DH: Tensor, bs, W_hh: Tensor, dh0: Tensor | None
 
 
 def input_forward(x: Tensor, p: dict[str, Tensor], cfg, fold_bias: Tensor | None = None,
-                  keep: bool = True) -> tuple[Tensor, tuple]:
+                  keep: bool = True, packed: Tensor | None = None) -> tuple[Tensor, tuple]:
     """a = W_ih x + b_ih for all steps in one matmul (T, B, G*H); layer_norm: LN(W_ih x) * g + b_ih.
 
     Returns (a, ln): with layer norm ln = (W_ih x, its row mean, its row 1/std), what input_backward needs
     (kept rather than recomputed: one (T, B, G*H) buffer instead of a matmul and a pass), else three Nones;
-    keep=False (no backward will run): three Nones, and W_ih x is freed at once. fold_bias (the recurrent bias) is added here when the cell lets it commute to the input side."""
+    keep=False (no backward will run): three Nones, and W_ih x is freed at once. fold_bias (the recurrent bias) is added here when the cell lets it commute to the input side.
+    packed: W_ih's panels (compiled.pack), where the product runs on the loops' kernel."""
     T, B, I = x.shape
     W_ih, b = p["weight_ih"], p.get("bias_ih")
     x2 = x.reshape(T * B, I)
     if cfg.layer_norm:
-        xw = _matmul(x2, W_ih, True).view(T, B, -1)
+        xw = _matmul(x2, W_ih, True, packed=packed).view(T, B, -1)
         shape, w = [xw.shape[-1]], p["ln_weight_ih"]
         if not keep:  # normalised in place (row by row): a second buffer of this size, allocated and freed
             mean, rstd = xw.new_empty(T, B, 1), xw.new_empty(T, B, 1)  # every call, cost page faults
@@ -218,7 +229,7 @@ def input_forward(x: Tensor, p: dict[str, Tensor], cfg, fold_bias: Tensor | None
         return a, (xw, mean, rstd)
     if fold_bias is not None and b is not None:
         b = b + fold_bias
-    return _matmul(x2, W_ih, True, b).view(T, B, -1), (None, None, None)
+    return _matmul(x2, W_ih, True, b, packed).view(T, B, -1), (None, None, None)
 
 
 def input_backward(dA: Tensor, x: Tensor, p: dict[str, Tensor], cfg, need_x: bool,
@@ -288,12 +299,19 @@ def weight_grad(D: Tensor, X: Tensor) -> Tensor:
     return D.t() @ X
 
 
-def _matmul(A: Tensor, W: Tensor, transposed: bool, bias: Tensor | None = None) -> Tensor:
+def uses_gemm(A: Tensor, W: Tensor, bias: Tensor | None = None) -> bool:
+    """Whether _matmul runs A's product with W on the compiled loops' kernel: only where it measured at least
+    15 % faster than torch's call (benchmarks/README.md, "gemm"): many rows (T*B >= 256; at S4's 50 it was 20 %
+    slower)."""
+    return (A.shape[0] >= 256 and compiled.available(A, None) and W.dtype == A.dtype
+            and (bias is None or bias.dtype == A.dtype))
+
+
+def _matmul(A: Tensor, W: Tensor, transposed: bool, bias: Tensor | None = None,
+            packed: Tensor | None = None) -> Tensor:
     """A @ W.T (transposed: the input projection) or A @ W (dx), + bias, for 2-D A: on the compiled loops'
-    kernel only where it measured at least 15 % faster than torch's call (benchmarks/README.md, "gemm"):
-    many rows (T*B >= 256; at S4's 50 it was 20 % slower). Elsewhere torch's."""
-    ours = A.shape[0] >= 256
-    if ours and compiled.available(A, None) and W.dtype == A.dtype and (bias is None or bias.dtype == A.dtype):
-        return compiled.gemm(A, W, transposed, bias)
+    kernel where uses_gemm (packed: W's panels for it, compiled.pack), elsewhere torch's."""
+    if uses_gemm(A, W, bias):
+        return compiled.gemm(A, W, transposed, bias, packed)
     Wm = W.t() if transposed else W
     return A @ Wm if bias is None else torch.addmm(bias, A, Wm)

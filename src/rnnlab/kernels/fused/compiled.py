@@ -193,8 +193,10 @@ def _open(path: Path) -> ctypes.CDLL:
     lib = ctypes.CDLL(str(path))
     lib.loops_vector_bits.restype = ctypes.c_int
     for sfx in ("f32", "f64"):
-        for fn in ("lstm_forward", "lstm_backward", "gru_forward", "gru_backward", "gemm", "gemm_at", "linrec"):
+        for fn in ("lstm_forward", "lstm_backward", "gru_forward", "gru_backward", "gemm", "gemm_at", "linrec",
+                   "pack_panels"):
             getattr(lib, f"{fn}_{sfx}").restype = None
+        getattr(lib, f"panel_count_{sfx}").restype = ctypes.c_long
     return lib
 
 
@@ -277,12 +279,15 @@ def _arg(v):
 
 
 def lstm_forward(Z: Tensor, Rr: Tensor | None, Hs: Tensor, Cs: Tensor, M: Tensor | None, ST: Tensor | None,
-                 p: dict, cfg, bs, keep: bool = True, CT: Tensor | None = None) -> None:
+                 p: dict, cfg, bs, keep: bool = True, CT: Tensor | None = None,
+                 packed: tuple[Tensor | None, Tensor | None] = (None, None)) -> None:
     """Run the forward loop in place (see loop_lstm_body.c): Z becomes the activations, Hs/Cs[1:] the
     states; with layer norm Rr gets the recurrent products before their normalisation and ST (T, B, 4) their
     and the cell states' row mean and 1/std. keep=False: no backward will run, so Rr, ST and M may be
     one step's scratch ((B, ...) buffers, reused every step). The regularization masks come with `p`
-    (recurrent, zone_c, zone_h: common.MASK_NAMES); with zoneout of c, CT (T, B, H) gets c~_t for backward."""
+    (recurrent, zone_c, zone_h: common.MASK_NAMES); with zoneout of c, CT (T, B, H) gets c~_t for backward.
+    packed: W_hh's and W_hr's panels from pack_recurrent (several calls over one sequence's chunks), else
+    packed inside."""
     T, B, _ = Z.shape
     head = (T, B, cfg.hidden_size, cfg.state_size, int(cfg.coupled), int(cfg.peephole), _bs(bs, T, B), int(keep))
     w = _params(p, ("weight_hh", "weight_hr", "weight_ci", "weight_cf", "weight_co", "ln_weight_hh", "bias_hh",
@@ -291,7 +296,7 @@ def lstm_forward(Z: Tensor, Rr: Tensor | None, Hs: Tensor, Cs: Tensor, M: Tensor
         w[5:] = [None] * 4  # without layer norm b_hh is folded into Z
     regs = _masks(p, ("recurrent", "zone_c", "zone_h"))
     _loop("lstm_forward", Z.dtype, *head, *map(_ptr, (Z, Rr, Hs, Cs, M, ST, *w)), ctypes.c_double(LN_EPS),
-          *map(_arg, regs), _ptr(CT))
+          *map(_arg, regs), _ptr(CT), *map(_ptr, packed))
 
 
 def lstm_backward(Z: Tensor, Rr: Tensor | None, Cs: Tensor, ST: Tensor | None, DH: Tensor, DM: Tensor | None,
@@ -342,17 +347,39 @@ def linear_recurrence(a: Tensor, b: Tensor, h0: Tensor) -> Tensor:
     return y
 
 
-def gemm(A: Tensor, W: Tensor, transposed: bool, bias: Tensor | None = None) -> Tensor:
+def gemm(A: Tensor, W: Tensor, transposed: bool, bias: Tensor | None = None, packed: Tensor | None = None) -> Tensor:
     """A @ W.T (transposed) or A @ W, plus bias, for 2-D A: a layer's time-parallel products (the input
     projection of every step, dx) on the loops' own kernel (gemm in loop_gemm_body.c); common._matmul uses
-    it only at the shapes where it measured at least 15 % faster than torch's call (benchmarks/README.md)."""
+    it only at the shapes where it measured at least 15 % faster than torch's call (benchmarks/README.md).
+    packed: W's panels from pack(W, transposed) (several products with one W), else packed inside."""
     A, W = A.contiguous(), W.contiguous()
     b = bias.contiguous() if bias is not None else None
     M, K = A.shape
     N = W.shape[0] if transposed else W.shape[1]
     C = A.new_empty(M, N)
-    _call("gemm", A.dtype, M, N, K, _ptr(A), K, _ptr(W), int(transposed), _ptr(b), _ptr(C))
+    _call("gemm", A.dtype, M, N, K, _ptr(A), K, _ptr(W), int(transposed), _ptr(b), _ptr(C), _ptr(packed))
     return C
+
+
+def _pack(M: Tensor, K: int, G: int, W: int, transposed: bool) -> Tensor:
+    sfx = _TYPES[M.dtype][1]
+    lib = _load()["lib"]
+    P = M.new_empty(getattr(lib, f"panel_count_{sfx}")(K, G, W))
+    _call("pack_panels", M.dtype, _ptr(M.contiguous()), K, G, W, int(transposed), _ptr(P))
+    return P
+
+
+def pack(W: Tensor, transposed: bool) -> Tensor:
+    """gemm's panels of W (what gemm(A, W, transposed) multiplies A by), packed once for several gemm calls."""
+    return _pack(W, W.shape[1] if transposed else W.shape[0], 1, W.shape[0] if transposed else W.shape[1],
+                 transposed)
+
+
+def pack_recurrent(p: dict, cfg) -> tuple[Tensor, Tensor | None]:
+    """lstm_forward's panels of W_hh (and of W_hr with a projection), packed once for several calls."""
+    H, R = cfg.hidden_size, cfg.state_size
+    Pw = _pack(p["weight_hh"], R, cfg.num_blocks, H, True)
+    return Pw, (_pack(p["weight_hr"], H, 1, R, True) if cfg.proj_size > 0 else None)
 
 
 def gemm_at(D: Tensor, X: Tensor) -> Tensor:

@@ -94,11 +94,25 @@ static void pack_SFX(const REAL *M, int K, int G, int W, int transposed, REAL *P
     for (int p = p0; p < p1; p++) {
         const int g = p / nb, c0 = (p % nb) * NR_SFX, nc = imin(NR_SFX, W - c0);
         REAL *dst = P + (size_t)p * K * NR_SFX;
-        for (int k = 0; k < K; k++) {
+        if (!transposed) {
+            for (int k = 0; k < K; k++)
+                for (int c = 0; c < NR_SFX; c++)
+                    dst[(size_t)k * NR_SFX + c] = c < nc ? M[(size_t)k * cols + g * W + c0 + c] : (REAL)0;
+            continue;
+        }
+        /* transposed: a tile of KT k's at a time, each column's KT values read as one contiguous run (read
+         * k-major, every k touched NR rows of M, KT * NR floats apart: a third of S2's inference time went
+         * to this pack once the input part came in chunks) */
+        enum { KT = 16 };
+        for (int k0 = 0; k0 < K; k0 += KT) {
+            const int kt = imin(KT, K - k0);
             for (int c = 0; c < NR_SFX; c++) {
-                const int col = g * W + c0 + c;
-                dst[(size_t)k * NR_SFX + c] =
-                    c < nc ? (transposed ? M[(size_t)col * K + k] : M[(size_t)k * cols + col]) : (REAL)0;
+                REAL *d = dst + (size_t)k0 * NR_SFX + c;
+                const REAL *src = M + (size_t)(g * W + c0 + c) * K + k0;
+                if (c < nc)
+                    for (int k = 0; k < kt; k++) d[(size_t)k * NR_SFX] = src[k];
+                else
+                    for (int k = 0; k < kt; k++) d[(size_t)k * NR_SFX] = (REAL)0;
             }
         }
     }
@@ -124,7 +138,7 @@ INLINE split_t loop_setup_SFX(int split, int ln, int B, int H, int R, int tr, co
     const int tid = thread_id(), nth = thread_count();
     int p0, p1;
     share(G * panels_SFX(Wd), tid, nth, &p0, &p1);
-    pack_SFX(W, K, G, Wd, tr, P, p0, p1);
+    if (W) pack_SFX(W, K, G, Wd, tr, P, p0, p1); /* W NULL: P came packed (pack_panels) */
     if (W2) {
         share(panels_SFX(Wd2), tid, nth, &p0, &p1);
         pack_SFX(W2, K2, 1, Wd2, tr, P2, p0, p1);
@@ -162,16 +176,16 @@ INLINE stat3 part_stats_SFX(const REAL *v, int G, int W, int j0, int j1) {
  * all steps, dx). With enough rows threads split them in chunks of MC, so that a chunk of A stays in cache
  * across the panels; with few rows (a short or single sequence) they split the panels instead. */
 void gemm_SFX(int nth_req, int M, int N, int K, const REAL *A, int lda, const REAL *Bm, int transposed,
-              const REAL *bias, REAL *C) {
+              const REAL *bias, REAL *C, const REAL *Pin) {
     const int nb = panels_SFX(N), MC = 8 * MR;
-    REAL *P = alloc_aligned(sizeof(REAL) * (size_t)nb * K * NR_SFX);
+    REAL *P = Pin ? (REAL *)Pin : alloc_aligned(sizeof(REAL) * (size_t)nb * K * NR_SFX);
     const int chunks = (M + MC - 1) / MC;
 #pragma omp parallel num_threads(nth_req)
     {
         const int tid = thread_id(), nth = thread_count(), by_rows = chunks >= 2 * nth;
         int p0, p1, c0, c1;
         share(nb, tid, nth, &p0, &p1);
-        pack_SFX(Bm, K, 1, N, transposed, P, p0, p1);
+        if (!Pin) pack_SFX(Bm, K, 1, N, transposed, P, p0, p1);
         BARRIER
         if (by_rows) {
             share(chunks, tid, nth, &c0, &c1);
@@ -193,8 +207,22 @@ void gemm_SFX(int nth_req, int M, int N, int K, const REAL *A, int lda, const RE
             }
         }
     }
-    free(P);
+    if (!Pin) free(P);
 }
+
+/* The panels pack_SFX makes of M (G groups of W columns over K rows; transposed as pack_SFX), into P of
+ * panel_count(K, G, W) elements, threads sharing the panels: packed once, passed to several calls (gemm's Pin,
+ * lstm_forward's PwIn / PrIn), as an inference forward in chunks of steps does. */
+void pack_panels_SFX(int nth_req, const REAL *M, int K, int G, int W, int transposed, REAL *P) {
+#pragma omp parallel num_threads(nth_req)
+    {
+        int p0, p1;
+        share(G * panels_SFX(W), thread_id(), thread_count(), &p0, &p1);
+        pack_SFX(M, K, G, W, transposed, P, p0, p1);
+    }
+}
+
+long panel_count_SFX(int K, int G, int W) { return (long)G * panels_SFX(W) * K * NR_SFX; }
 
 /* C (M x N) = A^T B for A (K x M) and B (K x N), both row-major: a layer's weight gradients, summed over its T*B
  * rows (dW_hh = dR^T H_{t-1}, dW_ih = dA^T x), where torch's matmul (MKL's sgemm on this project's AMD machine)

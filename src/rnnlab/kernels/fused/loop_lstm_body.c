@@ -254,19 +254,22 @@ void lstm_forward_SFX(int nth_req, int split, int T, int B, int H, int R, int co
                       int keep, REAL *Z, REAL *Rr, REAL *Hs, REAL *Cs, REAL *M, REAL *ST, const REAL *Whh,
                       const REAL *Whr, const REAL *wci, const REAL *wcf, const REAL *wco, const REAL *lwh,
                       const REAL *bhh, const REAL *lwc, const REAL *lbc, double eps, const REAL *Mr,
-                      const REAL *ZC, double zc0, const REAL *ZH, double zh0, REAL *CT) {
+                      const REAL *ZC, double zc0, const REAL *ZH, double zh0, REAL *CT, const REAL *PwIn,
+                      const REAL *PrIn) {
     const int G = coupled ? 3 : 4, GH = G * H, ln = Rr != NULL, proj = M != NULL;
     const int zoc = ZC != NULL || zc0 > 0, zoh = ZH != NULL || zh0 > 0; /* zoneout of c, of h */
     REAL *hm_all = Mr ? alloc_aligned(sizeof(REAL) * (size_t)nth_req * B * R) : NULL;
     const int nbH = panels_SFX(H), nbR = panels_SFX(R);
     const size_t ks = keep ? 1 : 0; /* time stride of Rr, ST and M */
-    REAL *Pw = alloc_aligned(sizeof(REAL) * (size_t)G * nbH * R * NR_SFX);
-    REAL *Pr = proj ? alloc_aligned(sizeof(REAL) * (size_t)nbR * H * NR_SFX) : NULL;
+    /* PwIn / PrIn: W_hh's and W_hr's panels packed by the caller (pack_panels), else packed here */
+    REAL *Pw = PwIn ? (REAL *)PwIn : alloc_aligned(sizeof(REAL) * (size_t)G * nbH * R * NR_SFX);
+    REAL *Pr = PrIn ? (REAL *)PrIn : proj ? alloc_aligned(sizeof(REAL) * (size_t)nbR * H * NR_SFX) : NULL;
     stat3 *pa = ln ? alloc_aligned(sizeof(stat3) * (size_t)nth_req * B) : NULL;
     stat3 *pb = ln ? alloc_aligned(sizeof(stat3) * (size_t)nth_req * B) : NULL;
 #pragma omp parallel num_threads(nth_req)
     {
-        const split_t sp = loop_setup_SFX(split, ln, B, H, R, 1, Whh, R, G, H, Pw, proj ? Whr : NULL, H, R, Pr);
+        const split_t sp = loop_setup_SFX(split, ln, B, H, R, 1, PwIn ? NULL : Whh, R, G, H, Pw,
+                                          proj && !PrIn ? Whr : NULL, H, R, Pr);
         const int tid = sp.tid, j0 = sp.j0, j1 = sp.j1;
         /* the partial statistics this thread combines: every thread's (by units) or its own (by rows) */
         const stat3 *ca = ln ? pa + sp.own : NULL;
@@ -337,8 +340,8 @@ void lstm_forward_SFX(int nth_req, int split, int T, int B, int H, int R, int co
             SYNC(sp)
         }
     }
-    free(Pw);
-    free(Pr);
+    if (!PwIn) free(Pw);
+    if (!PrIn) free(Pr);
     free(pa);
     free(pb);
     free(hm_all);
