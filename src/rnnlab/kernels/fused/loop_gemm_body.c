@@ -187,16 +187,18 @@ void gemm_SFX(int nth_req, int M, int N, int K, const REAL *A, int lda, const RE
         share(nb, tid, nth, &p0, &p1);
         if (!Pin) pack_SFX(Bm, K, 1, N, transposed, P, p0, p1);
         BARRIER
+        /* by rows: each thread an equal run of MR-row blocks (whole MC chunks would leave one thread a chunk
+         * more: 13 chunks of S1's 800-row input part gave 7 and 6), taken MC rows at a time */
+        int m0 = 0, m1 = M;
         if (by_rows) {
-            share(chunks, tid, nth, &c0, &c1);
+            share((M + MR - 1) / MR, tid, nth, &c0, &c1);
+            m0 = imin(c0 * MR, M);
+            m1 = imin(c1 * MR, M);
             p0 = 0;
             p1 = nb;
-        } else {
-            c0 = 0;
-            c1 = chunks;
         }
-        for (int c = c0; c < c1; c++) {
-            const int i0 = c * MC, n = imin(MC, M - i0);
+        for (int i0 = m0; i0 < m1; i0 += MC) {
+            const int n = imin(MC, m1 - i0);
             REAL *Cc = C + (size_t)i0 * N;
             for (int p = p0; p < p1; p++) {
                 const int nc = imin(NR_SFX, N - p * NR_SFX);
