@@ -269,3 +269,35 @@ def test_inference_in_chunks_equals_one_call(family, kw, rows, monkeypatch):
         # test_compiled_equals_torch_ops_loop): the chunked error at most 4x the whole call's, or within 2e-5
         err_chunked, err_whole = (b - r).abs().max().item(), (a - r).abs().max().item()
         assert err_chunked <= max(4 * err_whole, 2e-5), (err_chunked, err_whole)
+
+
+RNN_VARIANTS = [{}, {"nonlinearity": "relu"}, {"zoneout": 0.3}, {"recurrent_dropout": 0.3}, {"layer_norm": True}]
+
+
+@needs_build
+@pytest.mark.parametrize("kw", RNN_VARIANTS, ids=["tanh", "relu", "zoneout", "recurrent-dropout", "ln-torch-ops"])
+@pytest.mark.parametrize("H", [37, 64])
+def test_compiled_rnn_equals_torch_ops_loop(kw, H, split, monkeypatch):
+    """The Elman RNN's compiled loops (loop_rnn_body.c; layer norm stays on the loop of torch ops) equal that loop:
+    float64 to 1e-10 (outputs, final state, every gradient), in training mode, the same masks drawn both ways,
+    with lengths, two layers, both directions."""
+    torch.manual_seed(0)
+    m = rnnlab.RNN(11, H, num_layers=2, bidirectional=True, backend="fused", dtype=torch.float64, **kw)
+    x = torch.randn(9, 5, 11, dtype=torch.float64, requires_grad=True)
+    h0 = torch.randn(4, 5, H, dtype=torch.float64, requires_grad=True)
+
+    def run():
+        torch.manual_seed(1)  # the regularizers' masks
+        y, h = m(x, h0, lengths=LENGTHS)
+        loss = (y * torch.linspace(-1, 1, y.shape[-1], dtype=y.dtype)).sum() + (h ** 2).sum() * 0.7
+        return [y, h, *torch.autograd.grad(loss, [x, h0, *m.parameters()])]
+
+    calls = []
+    for name in ("rnn_forward", "rnn_backward"):
+        monkeypatch.setattr(compiled, name, lambda *a, f=getattr(compiled, name), n=name: calls.append(n) or f(*a))
+    fast = run()
+    assert sorted(set(calls)) == ([] if kw.get("layer_norm") else ["rnn_backward", "rnn_forward"]), calls
+    with compiled.disabled():
+        slow = run()
+    for a, b in zip(fast, slow):
+        assert torch.allclose(a, b, rtol=1e-10, atol=1e-10 * b.abs().max().item()), (a - b).abs().max()

@@ -10,9 +10,10 @@ From benchmarks/layers.py on this project's 2-core CPU machine (torch 2.13; see 
   time loops compiled, kernels/fused/compiled.py) measured 0.15-0.69x torch's time in training and
   0.27-0.70x in inference -> fused for both;
 - plain GRU / RNN training: torch runs them as a C++ loop of unfused ops with per-step weight-gradient
-  matmuls; the fused backend's hand-written BPTT is faster (GRU 0.14-0.72x, RNN 0.33-0.84x) -> fused;
-  GRU inference: the compiled loop measured 0.37-0.79x -> fused where it is built, else native; RNN
-  inference (no compiled loop): parity (0.81-1.17x) -> native;
+  matmuls; the fused backend's hand-written BPTT is faster (GRU 0.14-0.72x, RNN 0.33-0.84x, since its compiled
+  loop 0.14-0.46x on AVX-512) -> fused; GRU and RNN inference: the compiled loops measured 0.37-0.79x (GRU) and
+  0.24-0.50x (RNN, 2026-12-08) -> fused where they are built, else native (the RNN's loop of torch ops was at
+  parity, 0.81-1.17x);
 - variants and recording: native cannot serve; fused is faster than reference everywhere -> fused;
 - recurrent dropout and zoneout act inside the time loop: native cannot serve them -> fused;
 - lengths= (a padded batch) in training on the CPU: torch's packed-sequence backward grows faster than T
@@ -60,9 +61,9 @@ def preference(options: RunOptions, device: torch.device) -> tuple[list[str], st
         return ["native", "fused", "reference"], "plain LSTM on CPU: torch's fused op (oneDNN) measured fastest"
     if options.grad:
         return ["fused", "native", "reference"], "plain GRU/RNN training on CPU: fused BPTT measured faster than torch's"
-    if cfg.family == "gru" and device.type == "cpu" and _compiled_loops():
-        return ["fused", "native", "reference"], "plain GRU inference on CPU: the fused backend's compiled loop measured faster"
-    return ["native", "fused", "reference"], "plain GRU/RNN inference on CPU: torch's op (parity with fused)"
+    if device.type == "cpu" and _compiled_loops():
+        return ["fused", "native", "reference"], "plain GRU/RNN inference on CPU: the fused backend's compiled loop measured faster"
+    return ["native", "fused", "reference"], "plain GRU/RNN inference without the compiled loops: torch's op (parity with fused)"
 
 
 def _compiled_loops() -> bool:

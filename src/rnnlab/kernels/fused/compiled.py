@@ -53,7 +53,7 @@ _off = 0  # > 0 inside `disabled()`
 
 def _source() -> str:
     head = (_HERE / "loops.c").read_text()
-    body = "".join((_HERE / f"loop_{part}_body.c").read_text() for part in ("gemm", "lstm", "gru", "scan"))
+    body = "".join((_HERE / f"loop_{part}_body.c").read_text() for part in ("gemm", "lstm", "gru", "rnn", "scan"))
     parts = [head]
     for real, sfx, sigmoid, tanh in _TYPES.values():
         parts.append(body.replace("REAL", real).replace("SFX", sfx).replace("SIGMOID", sigmoid).replace("TANH", tanh))
@@ -193,8 +193,8 @@ def _open(path: Path) -> ctypes.CDLL:
     lib = ctypes.CDLL(str(path))
     lib.loops_vector_bits.restype = ctypes.c_int
     for sfx in ("f32", "f64"):
-        for fn in ("lstm_forward", "lstm_backward", "gru_forward", "gru_backward", "gemm", "gemm_at", "linrec",
-                   "pack_panels"):
+        for fn in ("lstm_forward", "lstm_backward", "gru_forward", "gru_backward", "rnn_forward", "rnn_backward",
+                   "gemm", "gemm_at", "linrec", "pack_panels"):
             getattr(lib, f"{fn}_{sfx}").restype = None
         getattr(lib, f"panel_count_{sfx}").restype = ctypes.c_long
     return lib
@@ -334,6 +334,25 @@ def gru_backward(Z: Tensor, Bh: Tensor, Hs: Tensor, Rr: Tensor | None, ST: Tenso
     regs = _masks(p, ("recurrent", "zone_h"))
     _loop("gru_backward", Z.dtype, T, B, cfg.hidden_size, _bs(bs, T, B),
           *map(_ptr, (Z, Bh, Hs, Rr, ST, DH, dA, dBh, dR, dh0, GL, *w)), *map(_arg, regs))
+
+
+def rnn_forward(A: Tensor, Hs: Tensor, HT: Tensor | None, p: dict, cfg, bs) -> None:
+    """Run the Elman RNN's forward loop (loop_rnn_body.c, no layer norm): Hs[1:] from the input part A (both
+    biases in it); with zoneout in training HT (T, B, H) gets h~_t for backward."""
+    T, B, _ = A.shape
+    w = _params(p, ("weight_hh",))
+    regs = _masks(p, ("recurrent", "zone_h"))
+    _loop("rnn_forward", A.dtype, T, B, cfg.hidden_size, int(cfg.family == "rnn_relu"), _bs(bs, T, B),
+          *map(_ptr, (A, Hs, HT, *w)), *map(_arg, regs))
+
+
+def rnn_backward(Hs: Tensor, HT: Tensor | None, DH: Tensor, dZ: Tensor, dh0: Tensor | None, p: dict, cfg, bs) -> None:
+    """Run the Elman RNN's backward loop: dZ (dL/dz_t), DH (recurrent parts added), dh0 (zero on entry)."""
+    T, B, _ = DH.shape
+    w = _params(p, ("weight_hh",))
+    regs = _masks(p, ("recurrent", "zone_h"))
+    _loop("rnn_backward", DH.dtype, T, B, cfg.hidden_size, int(cfg.family == "rnn_relu"), _bs(bs, T, B),
+          *map(_ptr, (Hs, HT, DH, dZ, dh0, *w)), *map(_arg, regs))
 
 
 def linear_recurrence(a: Tensor, b: Tensor, h0: Tensor) -> Tensor:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from . import compiled
 from .common import (
     Spec, alloc, mask_views, backward_through_time, double_backward, final_rows, inject_final, input_backward, input_forward,
     ln_stats, recurrent_forward, save, saved, step_views, weight_grad,
@@ -30,6 +31,12 @@ class RNNFunction(torch.autograd.Function):
         A, ln_in = input_forward(x, p, cfg, None if ln else b_hh, any(ctx.needs_input_grad))
         Hs = alloc(bs, T + 1, B, H, like=x)
         Hs[0] = h0
+        ctx.compiled = not ln and compiled.available(x, cfg)
+        if ctx.compiled:  # the same loop in C (loop_rnn_body.c): one product and one pass per step
+            HT = alloc(bs, T, B, H, like=x) if zh is not None else None
+            compiled.rnn_forward(A.contiguous(), Hs, HT, p, cfg, bs)
+            save(ctx, spec, (x, h0, *tensors), Hs, None, HT, *ln_in)
+            return Hs[1:], final_rows(Hs, spec)
         Rr = alloc(bs, T, B, H, like=x) if ln else None
         a_, h_, hn_ = (step_views(v, bs) for v in (A, Hs[:-1], Hs[1:]))
         rr_ = step_views(Rr, bs) if ln else [None] * T
@@ -57,15 +64,18 @@ class RNNFunction(torch.autograd.Function):
         H, ln = cfg.hidden_size, cfg.layer_norm
         W_hh = p["weight_hh"]
         mr, zh = p.get("recurrent"), p.get("zone_h")
+        dZ = alloc(bs, T, B, H, like=x)
+        DH = inject_final(dY, dh_n, spec)
+        dh0 = x.new_zeros(B, H) if ctx.needs_input_grad[2] else None
+        if getattr(ctx, "compiled", False):
+            compiled.rnn_backward(Hs, HT, DH, dZ, dh0, p, cfg, bs)
+            return _grads(ctx, spec, x, p, Hs, dZ, dh0, ln_in)
+
         Y = Hs[1:] if HT is None else HT  # h~_t: what the nonlinearity gave
         P = (Y > 0).to(Y.dtype) if cfg.family == "rnn_relu" else 1 - Y * Y  # dh -> dz, time-parallel
         mu, rs = ln_stats(Rr) if ln else (None, None)
-
-        dZ = alloc(bs, T, B, H, like=x)
         dR = alloc(bs, T, B, H, like=x) if ln else None
-        DH = inject_final(dY, dh_n, spec)
         dh_, P_, dz_ = (step_views(v, bs) for v in (DH, P, dZ))
-        dh0 = x.new_zeros(B, H) if ctx.needs_input_grad[2] else None
 
         zh_ = mask_views(zh, bs, T)
 
@@ -77,13 +87,21 @@ class RNNFunction(torch.autograd.Function):
             return torch.mul(dh_[t], P_[t], out=dz_[t])
 
         backward_through_time(step, DH, bs, W_hh, dh0, (Rr, mu, rs, p["ln_weight_hh"], dR) if ln else None, mr)
+        return _grads(ctx, spec, x, p, Hs, dZ, dh0, ln_in, (Rr, mu, rs, dR) if ln else None)
 
-        dx, grads = input_backward(dZ, x, p, cfg, ctx.needs_input_grad[1], tuple(ln_in))
-        h_rec = Hs[:-1] if mr is None else Hs[:-1] * mr  # what W_hh multiplied
-        grads["weight_hh"] = weight_grad((dR if ln else dZ).reshape(T * B, H), h_rec.reshape(T * B, H))
-        if "bias_hh" in p:
-            grads["bias_hh"] = grads["bias_ih"]
-        if ln:
-            grads["ln_weight_hh"] = (dZ * ((Rr - mu) * rs)).sum((0, 1))
-        need = ctx.needs_input_grad[3:]
-        return (None, dx, dh0, *[grads[k] if nd else None for k, nd in zip(spec.names, need)])
+
+def _grads(ctx, spec: Spec, x: Tensor, p: dict, Hs: Tensor, dZ: Tensor, dh0, ln_in, ln=None) -> tuple:
+    """From dL/dz of every step: dx and the parameters' gradients (time-parallel matmuls and sums); ln: the
+    recurrent layer norm's (Rr, mean, 1/std, dR) when the cell has one."""
+    T, B, H = dZ.shape
+    mr = p.get("recurrent")
+    dx, grads = input_backward(dZ, x, p, spec.cfg, ctx.needs_input_grad[1], tuple(ln_in))
+    h_rec = Hs[:-1] if mr is None else Hs[:-1] * mr  # what W_hh multiplied
+    grads["weight_hh"] = weight_grad((ln[3] if ln else dZ).reshape(T * B, H), h_rec.reshape(T * B, H))
+    if "bias_hh" in p:
+        grads["bias_hh"] = grads["bias_ih"]
+    if ln:
+        Rr, mu, rs, _ = ln
+        grads["ln_weight_hh"] = (dZ * ((Rr - mu) * rs)).sum((0, 1))
+    need = ctx.needs_input_grad[3:]
+    return (None, dx, dh0, *[grads[k] if nd else None for k, nd in zip(spec.names, need)])
