@@ -336,23 +336,29 @@ def gru_backward(Z: Tensor, Bh: Tensor, Hs: Tensor, Rr: Tensor | None, ST: Tenso
           *map(_ptr, (Z, Bh, Hs, Rr, ST, DH, dA, dBh, dR, dh0, GL, *w)), *map(_arg, regs))
 
 
-def rnn_forward(A: Tensor, Hs: Tensor, HT: Tensor | None, p: dict, cfg, bs) -> None:
-    """Run the Elman RNN's forward loop (loop_rnn_body.c, no layer norm): Hs[1:] from the input part A (both
-    biases in it); with zoneout in training HT (T, B, H) gets h~_t for backward."""
+def rnn_forward(A: Tensor, Hs: Tensor, HT: Tensor | None, Rr: Tensor | None, ST: Tensor | None, p: dict, cfg, bs,
+                keep: bool = True) -> None:
+    """Run the Elman RNN's forward loop (loop_rnn_body.c): Hs[1:] from the input part A (both biases in it,
+    b_ih only under layer norm); with zoneout in training HT (T, B, H) gets h~_t for backward; layer norm: Rr gets
+    h_{t-1} W_hh^T ((T, B, H), or one step's (1, B, H) when keep is False), ST a (B, 2) scratch."""
     T, B, _ = A.shape
-    w = _params(p, ("weight_hh",))
+    w = _params(p, ("weight_hh", "bias_hh", "ln_weight_hh"))
+    if not cfg.layer_norm:
+        w[1:] = [None, None]  # without layer norm b_hh is folded into A
     regs = _masks(p, ("recurrent", "zone_h"))
-    _loop("rnn_forward", A.dtype, T, B, cfg.hidden_size, int(cfg.family == "rnn_relu"), _bs(bs, T, B),
-          *map(_ptr, (A, Hs, HT, *w)), *map(_arg, regs))
+    _loop("rnn_forward", A.dtype, T, B, cfg.hidden_size, int(cfg.family == "rnn_relu"), _bs(bs, T, B), int(keep),
+          *map(_ptr, (A, Hs, HT, Rr, ST, *w)), ctypes.c_double(LN_EPS), *map(_arg, regs))
 
 
-def rnn_backward(Hs: Tensor, HT: Tensor | None, DH: Tensor, dZ: Tensor, dh0: Tensor | None, p: dict, cfg, bs) -> None:
-    """Run the Elman RNN's backward loop: dZ (dL/dz_t), DH (recurrent parts added), dh0 (zero on entry)."""
+def rnn_backward(Hs: Tensor, HT: Tensor | None, Rr: Tensor | None, ST: Tensor | None, DH: Tensor, dZ: Tensor,
+                 dR: Tensor | None, dh0: Tensor | None, GL: Tensor | None, p: dict, cfg, bs) -> None:
+    """Run the Elman RNN's backward loop: dZ (dL/dz_t), DH (recurrent parts added), dh0 (zero on entry); layer
+    norm: ST (T, B, 2) Rr's rows' mean and 1/std, dR out, GL (H) float64 zero on entry, out: the gain's gradient."""
     T, B, _ = DH.shape
-    w = _params(p, ("weight_hh",))
+    w = _params(p, ("weight_hh", "ln_weight_hh"))
     regs = _masks(p, ("recurrent", "zone_h"))
     _loop("rnn_backward", DH.dtype, T, B, cfg.hidden_size, int(cfg.family == "rnn_relu"), _bs(bs, T, B),
-          *map(_ptr, (Hs, HT, DH, dZ, dh0, *w)), *map(_arg, regs))
+          *map(_ptr, (Hs, HT, Rr, ST, DH, dZ, dR, dh0, GL, *w)), *map(_arg, regs))
 
 
 def linear_recurrence(a: Tensor, b: Tensor, h0: Tensor) -> Tensor:

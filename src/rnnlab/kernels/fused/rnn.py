@@ -28,14 +28,17 @@ class RNNFunction(torch.autograd.Function):
         H, ln, relu = cfg.hidden_size, cfg.layer_norm, cfg.family == "rnn_relu"
         W_hhT, b_hh = p["weight_hh"].t(), p.get("bias_hh")
         mr, zh = p.get("recurrent"), p.get("zone_h")  # recurrent dropout, zoneout (or None)
-        A, ln_in = input_forward(x, p, cfg, None if ln else b_hh, any(ctx.needs_input_grad))
+        keep = any(ctx.needs_input_grad)
+        A, ln_in = input_forward(x, p, cfg, None if ln else b_hh, keep)
         Hs = alloc(bs, T + 1, B, H, like=x)
         Hs[0] = h0
-        ctx.compiled = not ln and compiled.available(x, cfg)
+        ctx.compiled = compiled.available(x, cfg)
         if ctx.compiled:  # the same loop in C (loop_rnn_body.c): one product and one pass per step
             HT = alloc(bs, T, B, H, like=x) if zh is not None else None
-            compiled.rnn_forward(A.contiguous(), Hs, HT, p, cfg, bs)
-            save(ctx, spec, (x, h0, *tensors), Hs, None, HT, *ln_in)
+            Rr = alloc(bs, T if keep else 1, B, H, like=x) if ln else None  # inference: one step's scratch
+            ST = x.new_empty(B, 2) if ln else None
+            compiled.rnn_forward(A.contiguous(), Hs, HT, Rr, ST, p, cfg, bs, keep)
+            save(ctx, spec, (x, h0, *tensors), Hs, Rr if keep else None, HT, *ln_in)
             return Hs[1:], final_rows(Hs, spec)
         Rr = alloc(bs, T, B, H, like=x) if ln else None
         a_, h_, hn_ = (step_views(v, bs) for v in (A, Hs[:-1], Hs[1:]))
@@ -68,8 +71,11 @@ class RNNFunction(torch.autograd.Function):
         DH = inject_final(dY, dh_n, spec)
         dh0 = x.new_zeros(B, H) if ctx.needs_input_grad[2] else None
         if getattr(ctx, "compiled", False):
-            compiled.rnn_backward(Hs, HT, DH, dZ, dh0, p, cfg, bs)
-            return _grads(ctx, spec, x, p, Hs, dZ, dh0, ln_in)
+            ST = torch.cat(ln_stats(Rr), dim=-1) if ln else None  # (T, B, 2): mean and 1/std, as torch's loop
+            dR = alloc(bs, T, B, H, like=x) if ln else None
+            GL = x.new_zeros(H, dtype=torch.float64) if ln else None
+            compiled.rnn_backward(Hs, HT, Rr, ST, DH, dZ, dR, dh0, GL, p, cfg, bs)
+            return _grads(ctx, spec, x, p, Hs, dZ, dh0, ln_in, (dR, GL.to(x.dtype)) if ln else None)
 
         Y = Hs[1:] if HT is None else HT  # h~_t: what the nonlinearity gave
         P = (Y > 0).to(Y.dtype) if cfg.family == "rnn_relu" else 1 - Y * Y  # dh -> dz, time-parallel
@@ -87,21 +93,20 @@ class RNNFunction(torch.autograd.Function):
             return torch.mul(dh_[t], P_[t], out=dz_[t])
 
         backward_through_time(step, DH, bs, W_hh, dh0, (Rr, mu, rs, p["ln_weight_hh"], dR) if ln else None, mr)
-        return _grads(ctx, spec, x, p, Hs, dZ, dh0, ln_in, (Rr, mu, rs, dR) if ln else None)
+        return _grads(ctx, spec, x, p, Hs, dZ, dh0, ln_in, (dR, (dZ * ((Rr - mu) * rs)).sum((0, 1))) if ln else None)
 
 
 def _grads(ctx, spec: Spec, x: Tensor, p: dict, Hs: Tensor, dZ: Tensor, dh0, ln_in, ln=None) -> tuple:
     """From dL/dz of every step: dx and the parameters' gradients (time-parallel matmuls and sums); ln: the
-    recurrent layer norm's (Rr, mean, 1/std, dR) when the cell has one."""
+    recurrent layer norm's (dR: what W_hh saw, the gain's gradient) when the cell has one."""
     T, B, H = dZ.shape
     mr = p.get("recurrent")
     dx, grads = input_backward(dZ, x, p, spec.cfg, ctx.needs_input_grad[1], tuple(ln_in))
     h_rec = Hs[:-1] if mr is None else Hs[:-1] * mr  # what W_hh multiplied
-    grads["weight_hh"] = weight_grad((ln[3] if ln else dZ).reshape(T * B, H), h_rec.reshape(T * B, H))
+    grads["weight_hh"] = weight_grad((ln[0] if ln else dZ).reshape(T * B, H), h_rec.reshape(T * B, H))
     if "bias_hh" in p:
         grads["bias_hh"] = grads["bias_ih"]
     if ln:
-        Rr, mu, rs, _ = ln
-        grads["ln_weight_hh"] = (dZ * ((Rr - mu) * rs)).sum((0, 1))
+        grads["ln_weight_hh"] = ln[1]
     need = ctx.needs_input_grad[3:]
     return (None, dx, dh0, *[grads[k] if nd else None for k, nd in zip(spec.names, need)])
