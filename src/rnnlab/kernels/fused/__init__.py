@@ -4,7 +4,7 @@ and opcheck see one op per layer-direction.
 
 Serves every family, variant and combination, `lengths`, recording (the saved activations *are* the
 recording, so it costs one copy of the gates), CPU and CUDA, float32/float64. Double backward works by
-differentiating the reference path (ops.py). On the CPU the LSTM's and GRU's time loops run as C
+differentiating the reference path (ops.py). On the CPU the LSTM's, GRU's and RNN's time loops run as C
 compiled on first use (compiled.py), else as torch ops from Python; both are tested equal to the reference.
 """
 

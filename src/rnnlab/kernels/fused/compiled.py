@@ -1,4 +1,4 @@
-"""The fused LSTM's and GRU's time loops in C, compiled on first use with the system's C compiler and cached.
+"""The fused LSTM's, GRU's and Elman RNN's time loops in C, compiled on first use with the system's C compiler and cached.
 
 Why: on a CPU a framework op costs ~5 us of dispatch whatever its size, and the fused LSTM issues eight of
 them per forward step and five per backward step; at small batches (benchmarks/layers.py's S3, S4) that
