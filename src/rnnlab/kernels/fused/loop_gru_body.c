@@ -41,6 +41,35 @@ INLINE void gru_bwd_row_SFX(int H, int j0, int j1, const REAL *restrict zr, cons
     }
 }
 
+/* The end of a GRU or RNN backward step (G gates), rows [lo, hi), this thread's units: with a recurrent layer norm
+ * (r given: the rows' products, st their mean and 1/std, two per row) dz (rows of G*H) goes through its backward
+ * into dr and the gain's sums into gl (pa/ca: the threads' partial row sums, a barrier between the passes); then,
+ * after a barrier, target += (Mr *) (dz or dr) W_hh for this thread's units (or rows): what only it reads next. */
+INLINE void rec_step_back_SFX(const split_t *sp, int lo, int hi, int B, int G, int H, const REAL *dz, const REAL *r,
+                              const REAL *st, const REAL *lwh, double *gl, sum2 *pa, const sum2 *ca, REAL *dr,
+                              const REAL *Pw, REAL *target, const REAL *Mr, REAL *sc) {
+    const int GH = G * H;
+    const REAL *drec = dz;
+    if (r) {
+        for (int b = lo; b < hi; b++)
+            pa[(size_t)sp->tid * B + b] = ln_rec_sums_SFX(G, H, sp->j0, sp->j1, dz + (size_t)b * GH,
+                                                          r + (size_t)b * GH, lwh, st[b * 2], st[b * 2 + 1], gl);
+        SYNC(*sp)
+        for (int b = lo; b < hi; b++) {
+            double T1, T2;
+            sum_parts_SFX(ca, sp->sn, B, b, &T1, &T2);
+            ln_rec_back_SFX(G, H, sp->j0, sp->j1, dz + (size_t)b * GH, r + (size_t)b * GH, lwh, st[b * 2],
+                            st[b * 2 + 1], (REAL)(T1 / GH), (REAL)(T2 / GH), dr + (size_t)b * GH);
+        }
+        drec = dr;
+    }
+    SYNC(*sp)
+    if (target)
+        for (int rb = sp->b0; rb < sp->b1; rb++)
+            panel_rec_SFX(hi - lo, GH, drec + (size_t)lo * GH, Pw + (size_t)rb * GH * NR_SFX, target + (size_t)lo * H,
+                          H, rb, Mr ? Mr + (size_t)lo * H : NULL, sc ? sc + (size_t)lo * H : NULL);
+}
+
 /* A (T,B,3H) input part; Z (T,B,3H) out r|z|n; Bh (T,B,3H) out recurrent part; Hs (T+1,B,H), [0] = h0.
  * Layer norm (Rr != NULL): Rr (T,B,3H) out h W_hh^T before its normalisation, ST (T,B,2) out its row's
  * mean and 1/std. keep = 0 (no backward will run): Bh, Rr and ST are one step's scratch, reused.
@@ -138,29 +167,8 @@ void gru_backward_SFX(int nth_req, int split, int T, int B, int H, const int *bs
                 gru_bwd_row_SFX(H, j0, j1, Z + r3, Bh + r3, Hs + r1, DH + r1, dA + r3, dBh + r3,
                                 target ? target + (size_t)b * H : NULL);
             }
-            const REAL *drec = dBh + o3;
-            if (ln) {
-                const REAL *r = Rr + o3;
-                const REAL *st = ST + (size_t)t * B * 2;
-                for (int b = lo; b < hi; b++)
-                    pa[(size_t)tid * B + b] = ln_rec_sums_SFX(3, H, j0, j1, dBh + o3 + (size_t)b * G3,
-                                                              r + (size_t)b * G3, lwh, st[b * 2], st[b * 2 + 1], gl);
-                SYNC(sp)
-                for (int b = lo; b < hi; b++) {
-                    double T1, T2;
-                    sum_parts_SFX(ca, sp.sn, B, b, &T1, &T2);
-                    ln_rec_back_SFX(3, H, j0, j1, dBh + o3 + (size_t)b * G3, r + (size_t)b * G3, lwh, st[b * 2],
-                                    st[b * 2 + 1], (REAL)(T1 / G3), (REAL)(T2 / G3), dR + o3 + (size_t)b * G3);
-                }
-                drec = dR + o3;
-            }
-            SYNC(sp)
-            /* DH_{t-1} += drec W_hh for this thread's units (or rows): what only it reads next */
-            if (target)
-                for (int rb = sp.b0; rb < sp.b1; rb++)
-                    panel_rec_SFX(hi - lo, G3, drec + (size_t)lo * G3, Pw + (size_t)rb * G3 * NR_SFX,
-                                  target + (size_t)lo * H, H, rb, Mr ? Mr + (size_t)lo * H : NULL,
-                                  sc ? sc + (size_t)lo * H : NULL);
+            rec_step_back_SFX(&sp, lo, hi, B, 3, H, dBh + o3, ln ? Rr + o3 : NULL, ln ? ST + (size_t)t * B * 2 : NULL,
+                              lwh, gl, pa, ca, ln ? dR + o3 : NULL, Pw, target, Mr, sc);
         }
         if (sp.rows && GL) {
             BARRIER

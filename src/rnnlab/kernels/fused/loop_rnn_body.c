@@ -109,29 +109,8 @@ void rnn_backward_SFX(int nth_req, int split, int T, int B, int H, int relu, con
                     for (int j = j0; j < j1; j++) dz[j] = d[j] * ((REAL)1 - yb[j] * yb[j]);
                 }
             }
-            const REAL *drec = dZ + o1;
-            if (ln) {
-                const REAL *r = Rr + o1;
-                const REAL *st = ST + (size_t)t * B * 2;
-                for (int b = lo; b < hi; b++)
-                    pa[(size_t)tid * B + b] = ln_rec_sums_SFX(1, H, j0, j1, dZ + o1 + (size_t)b * H, r + (size_t)b * H,
-                                                              lwh, st[b * 2], st[b * 2 + 1], gl);
-                SYNC(sp)
-                for (int b = lo; b < hi; b++) {
-                    double T1, T2;
-                    sum_parts_SFX(ca, sp.sn, B, b, &T1, &T2);
-                    ln_rec_back_SFX(1, H, j0, j1, dZ + o1 + (size_t)b * H, r + (size_t)b * H, lwh, st[b * 2],
-                                    st[b * 2 + 1], (REAL)(T1 / H), (REAL)(T2 / H), dR + o1 + (size_t)b * H);
-                }
-                drec = dR + o1;
-            }
-            SYNC(sp)
-            /* DH_{t-1} += drec W_hh for this thread's units (or rows): what only it reads next */
-            if (target)
-                for (int rb = sp.b0; rb < sp.b1; rb++)
-                    panel_rec_SFX(hi - lo, H, drec + (size_t)lo * H, Pw + (size_t)rb * H * NR_SFX,
-                                  target + (size_t)lo * H, H, rb, Mr ? Mr + (size_t)lo * H : NULL,
-                                  sc ? sc + (size_t)lo * H : NULL);
+            rec_step_back_SFX(&sp, lo, hi, B, 1, H, dZ + o1, ln ? Rr + o1 : NULL, ln ? ST + (size_t)t * B * 2 : NULL,
+                              lwh, gl, pa, ca, ln ? dR + o1 : NULL, Pw, target, Mr, sc);
         }
         if (sp.rows && GL) {
             BARRIER
