@@ -136,6 +136,10 @@ def test_backend_choice_is_reported():
     inference = rnnlab.GRU(3, 4).backend_for(grad=False)  # fused where its compiled loop is built
     assert inference.name == ("fused" if compiled.status()[0] else "native"), inference.reason
     assert rnnlab.RNN(3, 4).backend_for(grad=False).name == inference.name  # the RNN's loop too (2026-12-08)
+    for layer in (rnnlab.GRU(3, 4), rnnlab.RNN(3, 4)):  # a few steps (generation: one): torch's op, cheaper per call
+        short = layer.backend_for(grad=False, steps=1)
+        assert short.name == "native" and "under 16 steps" in short.reason, short
+        assert layer.backend_for(grad=False, steps=16).name == inference.name
     assert "LSTM peephole+coupled+layer_norm: auto -> fused" in rnnlab.backend_report()
 
 

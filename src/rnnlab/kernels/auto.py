@@ -13,7 +13,10 @@ From benchmarks/layers.py on this project's 2-core CPU machine (torch 2.13; see 
   matmuls; the fused backend's hand-written BPTT is faster (GRU 0.14-0.72x, RNN 0.33-0.84x, since its compiled
   loop 0.14-0.46x on AVX-512) -> fused; GRU and RNN inference: the compiled loops measured 0.37-0.79x (GRU) and
   0.24-0.50x (RNN, 2026-12-08) -> fused where they are built, else native (the RNN's loop of torch ops was at
-  parity, 0.81-1.17x);
+  parity, 0.81-1.17x); but not for a few steps: a fused call costs 70-125 us whatever its size, torch's op
+  18-80 us at one step (T = 1, B = 1: RNN 4.5x, GRU 2.9x torch's; generation calls the layer one character at a
+  time), and fused wins from about 16 steps (RNN at T = 16: 0.82-1.13x, GRU 0.56x; B does not help) -> native
+  below FUSED_MIN_STEPS;
 - variants and recording: native cannot serve; fused is faster than reference everywhere -> fused;
 - recurrent dropout and zoneout act inside the time loop: native cannot serve them -> fused;
 - lengths= (a padded batch) in training on the CPU: torch's packed-sequence backward grows faster than T
@@ -34,7 +37,9 @@ import torch
 from .contract import RunOptions
 from .fused import compiled
 
-__all__ = ["preference"]
+__all__ = ["FUSED_MIN_STEPS", "preference"]
+
+FUSED_MIN_STEPS = 16  # plain GRU/RNN inference on CPU: fewer steps run on torch's op (see the module docstring)
 
 
 def preference(options: RunOptions, device: torch.device) -> tuple[list[str], str]:
@@ -61,6 +66,9 @@ def preference(options: RunOptions, device: torch.device) -> tuple[list[str], st
         return ["native", "fused", "reference"], "plain LSTM on CPU: torch's fused op (oneDNN) measured fastest"
     if options.grad:
         return ["fused", "native", "reference"], "plain GRU/RNN training on CPU: fused BPTT measured faster than torch's"
+    if device.type == "cpu" and 0 < options.steps < FUSED_MIN_STEPS:
+        return ["native", "fused", "reference"], (f"plain GRU/RNN inference on CPU, under {FUSED_MIN_STEPS} steps: "
+                                                  "torch's op (a fused call's fixed cost is larger)")
     if device.type == "cpu" and _compiled_loops():
         return ["fused", "native", "reference"], "plain GRU/RNN inference on CPU: the fused backend's compiled loop measured faster"
     return ["native", "fused", "reference"], "plain GRU/RNN inference without the compiled loops: torch's op (parity with fused)"

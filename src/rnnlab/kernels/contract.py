@@ -138,6 +138,7 @@ class RunOptions:
     in_loop: tuple[str, ...] = ()
     masks: StepMasks | None = field(default=None, compare=False)
     padded: bool = False  # some sequence is shorter than the batch's steps (lengths=): auto's rule reads it
+    steps: int = 0  # the steps this forward runs (0: not known, as in backend_for): auto's rule reads it
 
     @property
     def recording(self) -> bool:

@@ -141,12 +141,14 @@ class RecurrentBase(nn.Module):
             init_parameters_({role: getattr(self, name) for role, name in roles.items()}, cfg, self.init)
 
     def backend_for(
-        self, device=None, *, record_gates: bool = False, return_states: bool = False, grad: bool = True
+        self, device=None, *, record_gates: bool = False, return_states: bool = False, grad: bool = True,
+        steps: int = 0,
     ) -> BackendChoice:
         """Which backend a forward on `device` (default: the parameters') would use, and why.
-        grad=False: inference under torch.no_grad()."""
+        grad=False: inference under torch.no_grad(); steps: the sequence length (0: a long one)."""
         device = torch.device(device) if device is not None else self.weight_ih_l0.device
-        options = RunOptions(self._cells[0], record_gates, return_states, grad, self.config.in_loop(self.training))
+        options = RunOptions(self._cells[0], record_gates, return_states, grad, self.config.in_loop(self.training),
+                             steps=steps)
         return registry.choose(type(self).__name__, self.backend, options, device)[1]
 
     def extra_repr(self) -> str:
@@ -191,7 +193,7 @@ class RecurrentBase(nn.Module):
         layout = BatchLayout.of(lengths, T)
         in_loop = self.config.in_loop(self.training)
         options = RunOptions(self._cells[0], bool(record_gates), bool(return_states), grad, in_loop,
-                             padded=layout.padded)
+                             padded=layout.padded, steps=layout.T_run)
         backend, _ = registry.choose(owner, self.backend, options, x.device)
         if B == 0:  # a batch of no sequences (torch.nn returns empty outputs): the reference loop has no row to miss
             backend = registry.get("reference")
@@ -207,7 +209,7 @@ class RecurrentBase(nn.Module):
         records: dict[tuple[int, int], DirectionTrace] = {}
         for layer in range(self.num_layers):
             options = RunOptions(self._cells[layer], options.record_gates, options.record_states, grad, in_loop,
-                                 padded=layout.padded)
+                                 padded=layout.padded, steps=layout.T_run)
             outputs = []
             for d in range(D):
                 k = layer * D + d

@@ -211,17 +211,20 @@ def _inference(ctx, spec: Spec, inputs: tuple, p: dict, b_hh: Tensor | None):
     Rr = x.new_empty(1, B, GH) if ln else None
     ST = x.new_empty(1, B, 4) if ln else None
     steps = chunk_steps(T, B, GH, x.element_size())
-    # several chunks: the weights' panels packed once here, not once per chunk in each call
-    several = steps < T
-    rec = compiled.pack_recurrent(p, cfg) if several else (None, None)
-    x0 = x[:steps].reshape(steps * B, -1)
-    P_ih = compiled.pack(p["weight_ih"], True) if several and uses_gemm(x0, p["weight_ih"]) else None
-    for t0 in range(0, T, steps):
-        t1 = min(T, t0 + steps)
-        Z, _ = input_forward(x[t0:t1], p, cfg, None if ln else b_hh, False, P_ih)
-        pc = {k: (v[t0:t1] if k in MASK_NAMES and v is not None and v.dim() == 3 else v) for k, v in p.items()}
-        compiled.lstm_forward(Z.contiguous(), Rr, Hs[t0 : t1 + 1], Cs[t0 : t1 + 1], M, ST, pc, cfg, None, False,
-                              packed=rec)
+    if steps == T:  # one chunk (short sequences, a single row): one call, the weights packed inside it
+        Z, _ = input_forward(x, p, cfg, None if ln else b_hh, False)
+        compiled.lstm_forward(Z.contiguous(), Rr, Hs, Cs, M, ST, p, cfg, None, False)
+    else:  # several: the weights' panels packed once here, not once per chunk in each call
+        rec = compiled.pack_recurrent(p, cfg)
+        x0 = x[:steps].reshape(steps * B, -1)
+        P_ih = compiled.pack(p["weight_ih"], True) if uses_gemm(x0, p["weight_ih"]) else None
+        per_step = [k for k in MASK_NAMES if p.get(k) is not None and p[k].dim() == 3]  # (T, B, n) masks
+        for t0 in range(0, T, steps):
+            t1 = min(T, t0 + steps)
+            Z, _ = input_forward(x[t0:t1], p, cfg, None if ln else b_hh, False, P_ih)
+            pc = {**p, **{k: p[k][t0:t1] for k in per_step}} if per_step else p
+            compiled.lstm_forward(Z.contiguous(), Rr, Hs[t0 : t1 + 1], Cs[t0 : t1 + 1], M, ST, pc, cfg, None, False,
+                                  packed=rec)
     save(ctx, spec, inputs, None, Hs, *[None] * 8)  # Hs alone: what the operator returns without a backward
     return Hs[1:], Hs[-1].clone(), Cs[-1].clone()
 
