@@ -19,6 +19,7 @@ _PROBES = {
     ),
     "GRU training": RunOptions(CellConfig("gru", 8, 8)),
     "GRU inference": RunOptions(CellConfig("gru", 8, 8), grad=False),
+    "GRU inference, one step (generation)": RunOptions(CellConfig("gru", 8, 8), grad=False, steps=1),
     "GRU layer_norm": RunOptions(CellConfig("gru", 8, 8, layer_norm=True)),
     "RNN tanh": RunOptions(CellConfig("rnn_tanh", 8, 8)),
     "LSTM with record_gates": RunOptions(CellConfig("lstm", 8, 8), record_gates=True),
