@@ -390,7 +390,8 @@ def _pack(M: Tensor, K: int, G: int, W: int, transposed: bool) -> Tensor:
     sfx = _TYPES[M.dtype][1]
     lib = _load()["lib"]
     P = M.new_empty(getattr(lib, f"panel_count_{sfx}")(K, G, W))
-    _call("pack_panels", M.dtype, _ptr(M.contiguous()), K, G, W, int(transposed), _ptr(P))
+    M = M.contiguous()  # held here: a temporary copy would be freed before the call reads it
+    _call("pack_panels", M.dtype, _ptr(M), K, G, W, int(transposed), _ptr(P))
     return P
 
 

@@ -54,7 +54,6 @@ class LSTMFunction(torch.autograd.Function):
             return _inference(ctx, spec, (x, h0, c0, *tensors), p, b_hh)
         A, ln_in = input_forward(x, p, cfg, None if ln else b_hh, keep)  # (T, B, GH), all steps in one matmul
 
-        ctx.compiled = compiled.available(x, cfg)
         if ctx.compiled:  # the same loop in C (compiled.py): one gemm and one vectorised pass per step
             Z = A.contiguous()  # the input part at padded steps stays (the layer zeroes the recording there)
             Hs = alloc(bs, T + 1, B, R, like=x)
