@@ -23,12 +23,13 @@ torch.set_num_threads(2)
 torch.manual_seed(0)
 configs = [("lstm", dict(peephole=True, layer_norm=True, proj_size=3, recurrent_dropout=0.3, zoneout=0.2)),
            ("lstm", dict(coupled=True)), ("gru", dict(layer_norm=True, zoneout=0.2, recurrent_dropout=0.2)),
-           ("gru", {})]
+           ("gru", {}), ("rnn", dict(layer_norm=True, zoneout=0.2, recurrent_dropout=0.2)),
+           ("rnn", dict(nonlinearity="relu"))]
 for split in (1, 2):
     compiled.SPLIT = split
     for family, kw in configs:
         for dtype, tol in ((torch.float64, 1e-10), (torch.float32, 2e-4)):
-            cls = {"lstm": rnnlab.LSTM, "gru": rnnlab.GRU}[family]
+            cls = {"lstm": rnnlab.LSTM, "gru": rnnlab.GRU, "rnn": rnnlab.RNN}[family]
             ref = cls(5, 37, num_layers=2, bidirectional=True, backend="reference", dtype=dtype, **kw)
             fused = cls(5, 37, num_layers=2, bidirectional=True, backend="fused", dtype=dtype, **kw)
             fused.load_state_dict(ref.state_dict())
