@@ -12,7 +12,7 @@ From benchmarks/layers.py on this project's 2-core CPU machine (torch 2.13; see 
 - plain GRU / RNN training: torch runs them as a C++ loop of unfused ops with per-step weight-gradient
   matmuls; the fused backend's hand-written BPTT is faster (GRU 0.14-0.72x, RNN 0.33-0.84x, since its compiled
   loop 0.14-0.46x on AVX-512) -> fused; GRU and RNN inference: the compiled loops measured 0.37-0.79x (GRU) and
-  0.24-0.50x (RNN, 2026-12-08) -> fused where they are built, else native (the RNN's loop of torch ops was at
+  0.22-0.51x (RNN, 2026-12-08, two runs) -> fused where they are built, else native (the RNN's loop of torch ops was at
   parity, 0.81-1.17x); but not for a few steps: a fused call costs 70-125 us whatever its size, torch's op
   18-80 us at one step (T = 1, B = 1: RNN 4.5x, GRU 2.9x torch's; generation calls the layer one character at a
   time), and fused wins from about 16 steps (RNN at T = 16: 0.82-1.13x, GRU 0.56x; B does not help) -> native

@@ -173,8 +173,9 @@ INLINE stat3 part_stats_SFX(const REAL *v, int G, int W, int j0, int j1) {
 
 /* C (M x N) = A (M x K, row stride lda) B + bias, B given as Bm (transposed = 1: Bm is (N x K), B = Bm^T;
  * else Bm is (K x N)); bias (N) or NULL. The time-parallel products of a layer (the input projection of
- * all steps, dx). With enough rows threads split them in chunks of MC, so that a chunk of A stays in cache
- * across the panels; with few rows (a short or single sequence) they split the panels instead. */
+ * all steps, dx). With enough rows threads split them into equal runs of MR-row blocks, each taken MC rows at a
+ * time so that a chunk of A stays in cache across the panels; with few rows (a short or single sequence) they
+ * split the panels instead. Pin: B's panels packed by the caller (pack_panels), else packed here. */
 void gemm_SFX(int nth_req, int M, int N, int K, const REAL *A, int lda, const REAL *Bm, int transposed,
               const REAL *bias, REAL *C, const REAL *Pin) {
     const int nb = panels_SFX(N), MC = 8 * MR;
@@ -187,8 +188,8 @@ void gemm_SFX(int nth_req, int M, int N, int K, const REAL *A, int lda, const RE
         share(nb, tid, nth, &p0, &p1);
         if (!Pin) pack_SFX(Bm, K, 1, N, transposed, P, p0, p1);
         BARRIER
-        /* by rows: each thread an equal run of MR-row blocks (whole MC chunks would leave one thread a chunk
-         * more: 13 chunks of S1's 800-row input part gave 7 and 6), taken MC rows at a time */
+        /* by rows: whole MC chunks would leave one thread a chunk more (13 chunks of S1's 800-row input part
+         * gave 7 and 6) */
         int m0 = 0, m1 = M;
         if (by_rows) {
             share((M + MR - 1) / MR, tid, nth, &c0, &c1);
